@@ -1,0 +1,58 @@
+"""The registry of model families: one list that feeds the CLI and the GUI alike.
+
+A family is registered with a decorator::
+
+    @register_family("pix2pix")
+    class Pix2Pix(Family): ...
+
+Looking up an unknown name raises :class:`~engine.errors.RegistryError` listing the valid ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TypeVar
+
+from engine.errors import RegistryError
+
+T = TypeVar("T")
+
+_FAMILIES: dict[str, type] = {}
+
+# Modules that register the built-in families when imported.
+_BUILTIN_MODULES = ("engine.families.pix2pix",)
+
+
+def register_family(name: str) -> Callable[[T], T]:
+    """Class decorator registering a family under ``name``; duplicates are refused."""
+
+    def decorator(cls: T) -> T:
+        if name in _FAMILIES:
+            raise RegistryError(f"model family {name!r} is already registered", value=name)
+        _FAMILIES[name] = cls  # type: ignore[assignment]
+        cls.name = name  # type: ignore[attr-defined]
+        return cls
+
+    return decorator
+
+
+def _load_builtins() -> None:
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
+def list_families() -> list[str]:
+    """Names of all registered families, sorted."""
+    _load_builtins()
+    return sorted(_FAMILIES)
+
+
+def get_family(name: str) -> type:
+    """The family class registered as ``name``."""
+    _load_builtins()
+    try:
+        return _FAMILIES[name]
+    except KeyError:
+        choices = ", ".join(sorted(_FAMILIES)) or "none"
+        raise RegistryError(f"unknown model family {name!r}; choose one of: {choices}", value=name) from None
