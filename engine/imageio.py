@@ -1,0 +1,170 @@
+"""Reading and writing images, with one documented conversion rule to RGB.
+
+Conversion rule (:func:`read_image`):
+
+* JPEGs are decoded with their EXIF orientation applied, so a phone photo stands the right way up; other
+  formats are decoded unchanged so their alpha channel survives.
+* 16-bit samples are scaled to 8 bits (``value >> 8``); float images are clipped to [0, 1] and scaled to 255.
+* Grey becomes RGB by copying the channel; palette images arrive expanded from the decoder; CMYK JPEGs
+  arrive as RGB from the decoder.
+* An alpha channel (grey+alpha or RGBA) is composited onto ``background`` (white unless configured):
+  ``rgb * a + background * (1 - a)``.
+
+The result is always ``uint8`` of shape (H, W, 3) in RGB order.
+Files above :data:`MAX_PIXELS` are refused before decoding (decompression bombs).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.errors import ImageError, StorageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MAX_PIXELS = 178_956_970  # the same order as Pillow's bomb limit: about 179 megapixels
+
+
+def is_image_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """Image files in ``folder`` (sorted by name), optionally in sub-folders too; hidden files are ignored."""
+    folder = Path(folder)
+    pattern = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in pattern if p.is_file() and is_image_file(p) and not p.name.startswith("."))
+
+
+def _probe_pixels(path: Path, data: np.ndarray) -> None:
+    """Refuse images whose header claims more than MAX_PIXELS before a full decode."""
+    try:
+        # Decoding at 1/8 scale reads the header (and is cheap for JPEG); it tells the true size divided by 8.
+        small = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    except cv2.error:
+        small = None
+    if small is not None and small.shape[0] * small.shape[1] * 64 > MAX_PIXELS:
+        raise ImageError(
+            f"image is about {small.shape[1] * 8}x{small.shape[0] * 8} pixels, over the limit of {MAX_PIXELS} "
+            "(possible decompression bomb)", path=path,
+        )
+
+
+def to_rgb8(image: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """Apply the conversion rule to an array as OpenCV decodes it (BGR/BGRA/grey, any depth)."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype in (np.float32, np.float64):
+        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    channels = image.shape[2]
+    if channels == 1:
+        return np.repeat(image, 3, axis=2)
+    if channels == 2:  # grey + alpha
+        grey, alpha = image[:, :, :1], image[:, :, 1:2]
+        rgb = np.repeat(grey, 3, axis=2)
+        return _composite(rgb, alpha, background)
+    if channels == 3:
+        return np.ascontiguousarray(image[:, :, ::-1])
+    rgb = np.ascontiguousarray(image[:, :, 2::-1])
+    return _composite(rgb, image[:, :, 3:4], background)
+
+
+def _composite(rgb: np.ndarray, alpha: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
+    a = alpha.astype(np.float32) / 255.0
+    bg = np.asarray(background, dtype=np.float32).reshape(1, 1, 3)
+    out = rgb.astype(np.float32) * a + bg * (1.0 - a)
+    return (out + 0.5).astype(np.uint8)
+
+
+def read_image(path: str | Path, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """Read any supported image as RGB ``uint8`` (H, W, 3); see the module docstring for the rule.
+
+    Raises:
+        ImageError: missing, empty, truncated, corrupt, unsupported or oversized file (the message names it).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageError("file not found", path=path)
+    if path.is_dir():
+        raise ImageError("is a folder, not an image file", path=path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"cannot read file ({exc.strerror})", path=path) from exc
+    if not raw:
+        raise ImageError("file is empty (0 bytes)", path=path)
+    data = np.frombuffer(raw, dtype=np.uint8)
+    _probe_pixels(path, data)
+    if _looks_truncated(raw):
+        raise ImageError("image data is truncated (file ends before the image does)", path=path)
+    # JPEG has no alpha but often an EXIF orientation, which IMREAD_ANYCOLOR applies and IMREAD_UNCHANGED
+    # ignores; other formats may carry alpha, so they are decoded unchanged.
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if raw[:3] == b"\xff\xd8\xff" else cv2.IMREAD_UNCHANGED
+    try:
+        image = cv2.imdecode(data, flags)
+    except cv2.error as exc:
+        raise ImageError(f"cannot decode image ({exc.msg.strip() or 'decoder error'})", path=path) from exc
+    if image is None or image.size == 0:
+        raise ImageError("not a readable image (corrupt file or unsupported format)", path=path)
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:
+        raise ImageError(f"image has {image.shape[0] * image.shape[1]} pixels, over the limit of {MAX_PIXELS}",
+                         path=path)
+    return to_rgb8(image, background)
+
+
+def _looks_truncated(raw: bytes) -> bool:
+    """Detect the common truncations the decoders would silently pad with grey."""
+    if raw[:3] == b"\xff\xd8\xff":  # JPEG must end with EOI (allow trailing padding)
+        return b"\xff\xd9" not in raw[-1024:]
+    if raw[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in raw[-64:]
+    return False
+
+
+def write_image(path: str | Path, image: np.ndarray) -> Path:
+    """Write an RGB ``uint8`` (H, W, 3) or grey (H, W) image atomically; the format follows the suffix.
+
+    Raises:
+        StorageError: the folder is not writable or the disk is full; an existing file is left untouched.
+    """
+    path = Path(path)
+    if not is_image_file(path):
+        raise StorageError(f"unsupported image suffix {path.suffix!r}", path=path)
+    array = np.asarray(image)
+    if array.ndim == 3:
+        array = np.ascontiguousarray(array[:, :, ::-1])
+    ok, encoded = cv2.imencode(path.suffix.lower(), array)
+    if not ok:
+        raise StorageError("could not encode image", path=path)
+    atomic_write_bytes(path, encoded.tobytes())
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync it, then rename over ``path``."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise StorageError(f"cannot create file ({exc.strerror})", path=path) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise StorageError(f"cannot write file ({exc.strerror})", path=path) from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
