@@ -1,0 +1,278 @@
+"""Checkpoints: one safetensors file per checkpoint, with JSON metadata in its header.
+
+Layout of a file:
+
+* tensors: ``net.<name>.<param>`` for every network, ``ema.<name>.<param>`` for EMA copies,
+  ``optim.<name>.<index>.<key>`` for optimizer moments, ``rng.<name>`` for RNG states, ``extra.<...>`` for
+  family-specific state (image pools, ...).
+* metadata: ``{"ganvas": JSON}`` holding format and version, family, model/train/data configs, step, epoch,
+  LR schedule, optimizer hyper-parameters, Python/NumPy RNG states, dataset description and metrics.
+
+Files are written atomically (temp file + fsync + rename); a run folder keeps ``latest.safetensors`` plus the
+last N step checkpoints in ``checkpoints/``. Nothing is ever unpickled; ``.pth`` imports go through
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from engine.errors import CheckpointError, StorageError
+
+FORMAT = "ganvas-checkpoint"
+FORMAT_VERSION = 1
+SUFFIX = ".safetensors"
+LATEST = "latest" + SUFFIX
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: metadata plus a flat dict of tensors."""
+
+    path: Path
+    meta: dict[str, Any]
+    tensors: dict[str, torch.Tensor] = field(repr=False)
+
+    @property
+    def family(self) -> str:
+        return self.meta["family"]
+
+    @property
+    def step(self) -> int:
+        return int(self.meta.get("step", 0))
+
+    def group(self, prefix: str) -> dict[str, torch.Tensor]:
+        """Tensors under ``prefix.`` with the prefix removed (e.g. ``net.G`` -> a state dict)."""
+        start = prefix + "."
+        return {k[len(start):]: v for k, v in self.tensors.items() if k.startswith(start)}
+
+    def has_group(self, prefix: str) -> bool:
+        start = prefix + "."
+        return any(k.startswith(start) for k in self.tensors)
+
+
+def flatten_state(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Prefix every key of a module ``state_dict`` (tensors are detached, made contiguous, moved to CPU)."""
+    return {f"{prefix}.{k}": v.detach().to("cpu").contiguous() for k, v in state.items()}
+
+
+def optimizer_to_flat(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state into tensors (moments) and JSON (hyper-parameters, scalar state)."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{index}.{key}"] = value.detach().to("cpu").contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_flat(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: dict[str, Any]
+) -> None:
+    """Restore what :func:`optimizer_to_flat` produced into ``optimizer``."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        index, _, name = key.partition(".")
+        state.setdefault(int(index), {})[name] = value
+    for index, entry in info.get("scalars", {}).items():
+        state.setdefault(int(index), {}).update(entry)
+    optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+
+
+def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Write a checkpoint atomically: a crash mid-write leaves any previous file at ``path`` intact.
+
+    Raises:
+        StorageError: the folder is not writable or the disk is full.
+    """
+    path = Path(path)
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
+    metadata = {"ganvas": json.dumps(header, default=_json_default)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o644)
+        os.close(fd)
+    except OSError as exc:
+        raise StorageError(f"cannot create checkpoint ({exc.strerror})", path=path) from exc
+    tmp = Path(tmp_name)
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except (OSError, SafetensorError) as exc:
+        tmp.unlink(missing_ok=True)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise StorageError(f"cannot write checkpoint ({reason}); the previous one is kept", path=path) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | set):
+        return list(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in checkpoint metadata")
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run folder meaning its ``latest`` checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        latest = path / LATEST
+        if latest.is_file():
+            return latest
+        raise CheckpointError(f"run folder has no {LATEST} (has training saved a checkpoint yet?)", path=path)
+    if not path.exists():
+        raise CheckpointError("checkpoint not found", path=path)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Only the JSON header (fast: tensors are not read)."""
+    path = resolve_checkpoint(path)
+    return _open(path, device="cpu", with_tensors=False).meta
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", prefixes: tuple[str, ...] = ()) -> Checkpoint:
+    """Load a checkpoint file (or a run folder's latest).
+
+    Args:
+        path: checkpoint file or run folder.
+        device: where tensors are placed.
+        prefixes: load only tensors whose names start with one of these (all when empty), e.g. ``("net.G",)``.
+
+    Raises:
+        CheckpointError: missing, truncated, not a safetensors file, not a Ganvas checkpoint, or newer format.
+    """
+    return _open(resolve_checkpoint(path), device=device, with_tensors=True, prefixes=prefixes)
+
+
+def _open(path: Path, device: str | torch.device, with_tensors: bool, prefixes: tuple[str, ...] = ()) -> Checkpoint:
+    if path.suffix.lower() in (".pth", ".pt", ".ckpt", ".pkl"):
+        raise CheckpointError(
+            "is a PyTorch pickle, not a Ganvas checkpoint; import its weights with `ganvas import-pth`", path=path)
+    if path.stat().st_size == 0:
+        raise CheckpointError("checkpoint file is empty (0 bytes)", path=path)
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as handle:
+            raw = (handle.metadata() or {}).get("ganvas")
+            meta = _parse_meta(path, raw)
+            tensors = {}
+            if with_tensors:
+                for key in handle.keys():
+                    if not prefixes or key.startswith(prefixes):
+                        tensors[key] = handle.get_tensor(key)
+    except SafetensorError as exc:
+        raise CheckpointError(f"truncated or not a safetensors checkpoint ({exc})", path=path) from exc
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"cannot read checkpoint ({exc})", path=path) from exc
+    return Checkpoint(path=path, meta=meta, tensors=tensors)
+
+
+def _parse_meta(path: Path, raw: str | None) -> dict[str, Any]:
+    if raw is None:
+        raise CheckpointError("not a Ganvas checkpoint (no Ganvas metadata in the file)", path=path)
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint metadata is corrupt ({exc.msg})", path=path) from exc
+    if meta.get("format") != FORMAT:
+        raise CheckpointError("not a Ganvas checkpoint (unknown format tag)", path=path)
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint format version {version} is newer than this Ganvas supports ({FORMAT_VERSION})", path=path)
+    for key in ("family", "model_config"):
+        if key not in meta:
+            raise CheckpointError(f"checkpoint metadata lacks {key!r}", path=path)
+    return meta
+
+
+def load_pth_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a PyTorch ``.pth`` state dict safely (``weights_only=True``: no code is unpickled)."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise CheckpointError("file not found", path=path) from exc
+    except Exception as exc:  # noqa: BLE001 - any unpickling refusal is the user's file, not our bug
+        raise CheckpointError(f"not a plain PyTorch state dict ({str(exc).splitlines()[0]})", path=path) from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError("does not hold a flat mapping of tensor names to tensors", path=path)
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+class RunCheckpoints:
+    """The checkpoints of one run folder: ``latest.safetensors`` plus the last ``keep_last`` step files."""
+
+    def __init__(self, run_dir: str | Path, keep_last: int = 3) -> None:
+        self.run_dir = Path(run_dir)
+        self.folder = self.run_dir / "checkpoints"
+        self.keep_last = keep_last
+
+    @property
+    def latest(self) -> Path:
+        return self.run_dir / LATEST
+
+    def step_files(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(self.folder.glob(f"step_*{SUFFIX}"))
+
+    def save(self, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+        """Write the step file, point ``latest`` at it atomically, then prune old step files."""
+        step_path = save_checkpoint(self.folder / f"step_{step:08d}{SUFFIX}", tensors, meta)
+        self._replace_latest(step_path)
+        for old in self.step_files()[: -self.keep_last]:
+            old.unlink(missing_ok=True)
+        return step_path
+
+    def _replace_latest(self, source: Path) -> None:
+        tmp = self.run_dir / f".{LATEST}.{os.getpid()}.tmp"
+        tmp.unlink(missing_ok=True)
+        try:
+            try:
+                os.link(source, tmp)  # no extra disk space; atomic rename below
+            except OSError:
+                shutil.copyfile(source, tmp)
+            os.replace(tmp, self.latest)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot update latest checkpoint ({exc.strerror})", path=self.latest) from exc

@@ -1,0 +1,123 @@
+"""What every model family provides to the shared training loop, the CLI and the GUI."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.config import DataConfig, TrainConfig
+
+
+class Trainer:
+    """Per-run training state of one family: networks, optimizers, data and one ``train_step``.
+
+    The shared loop in :mod:`engine.training` drives it; subclasses fill ``nets`` and ``optimizers`` and
+    implement :meth:`next_batch`, :meth:`train_step` and :meth:`sample_grid`.
+    """
+
+    def __init__(self, model_config: Any, train: TrainConfig, data: DataConfig, device: torch.device) -> None:
+        self.model_config, self.train, self.data, self.device = model_config, train, data, device
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.base_lrs: dict[str, float] = {}
+        self.augment_generator = torch.Generator().manual_seed(train.seed + 1)
+
+    # --- data -----------------------------------------------------------------------------------------
+    def next_batch(self) -> Any:
+        raise NotImplementedError
+
+    def sampler_state(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def load_sampler_state(self, state: dict[str, int]) -> None:
+        raise NotImplementedError
+
+    @property
+    def epochs_done(self) -> float:
+        return 0.0
+
+    def describe_data(self) -> dict[str, Any]:
+        return {}
+
+    # --- optimisation ----------------------------------------------------------------------------------
+    def train_step(self, batch: Any) -> dict[str, torch.Tensor]:
+        """One D and one G update; returns 0-dim loss tensors (not synced to the host)."""
+        raise NotImplementedError
+
+    def sample_grid(self) -> np.ndarray:
+        """An RGB uint8 grid showing the current generator on fixed examples."""
+        raise NotImplementedError
+
+    def extra_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Family-specific state to checkpoint (tensors, JSON)."""
+        return {}, {}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
+    def set_lr_factor(self, factor: float) -> None:
+        for name, optimizer in self.optimizers.items():
+            for group in optimizer.param_groups:
+                group["lr"] = self.base_lrs[name] * factor
+
+
+class Family:
+    """A registered model family: its config class, how to build its networks and its trainer.
+
+    Subclasses set ``config_cls`` (a frozen dataclass), ``input_kind`` (what the canvas draws: ``image``,
+    ``labels`` or ``latent``) and implement :meth:`build_generator` and :meth:`make_trainer`.
+    """
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type]
+    input_kind: ClassVar[str] = "image"
+    description: ClassVar[str] = ""
+    generator_key: ClassVar[str] = "G"
+
+    @classmethod
+    def build_generator(cls, config: Any) -> nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def make_trainer(cls, config: Any, train: TrainConfig, data: DataConfig, device: torch.device) -> Trainer:
+        raise NotImplementedError
+
+    @classmethod
+    def default_config(cls, **overrides: Any) -> Any:
+        return cls.config_cls(**overrides)
+
+
+def set_requires_grad(net: nn.Module, flag: bool) -> None:
+    for parameter in net.parameters():
+        parameter.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def inference_mode(net: nn.Module) -> Iterator[nn.Module]:
+    """Evaluate ``net`` without touching its state or the global RNG.
+
+    Dropout is off; batch norm normalises with the statistics of the current input (as the pix2pix
+    reference does at test time) without updating its running averages.
+    """
+    was_training = net.training
+    batch_norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in batch_norms]
+    counts = [None if m.num_batches_tracked is None else m.num_batches_tracked.clone() for m in batch_norms]
+    net.eval()
+    for module in batch_norms:
+        module.train()
+        module.momentum = 0.0
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            yield net
+    finally:
+        for module, momentum, count in zip(batch_norms, momenta, counts, strict=True):
+            module.momentum = momentum
+            if count is not None:
+                module.num_batches_tracked.copy_(count)
+        net.train(was_training)

@@ -1,0 +1,316 @@
+"""The shared training loop: a generator of :class:`Progress` events with a stop callback.
+
+It reads top to bottom: build (or restore) the family's trainer, then for each step draw a batch, run the
+family's ``train_step``, set the LR schedule, and now and then flush losses to ``log.jsonl``, save a sample
+grid and a checkpoint. The CLI renders the events with tqdm; the GUI's training process forwards them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.checkpoint import (
+    RunCheckpoints,
+    flatten_state,
+    load_checkpoint,
+    optimizer_from_flat,
+    optimizer_to_flat,
+)
+from engine.config import DataConfig, TrainConfig, from_dict, replace, to_dict
+from engine.device import describe_device, resolve_device, seed_everything, set_deterministic
+from engine.errors import CheckpointError, ConfigError, TrainingError
+from engine.families.base import Trainer
+from engine.imageio import atomic_write_bytes, write_image
+from engine.registry import get_family
+
+LOG_FILE = "log.jsonl"
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One event of a training run.
+
+    ``kind`` is ``start``, ``step``, ``sample``, ``checkpoint``, ``done`` or ``stopped``.
+    """
+
+    kind: str
+    step: int
+    total: int
+    epoch: float = 0.0
+    losses: dict[str, float] = field(default_factory=dict)
+    it_per_s: float = 0.0
+    eta_s: float = math.nan
+    lr_factor: float = 1.0
+    path: str | None = None
+    message: str = ""
+
+
+def lr_factor(step: int, train: TrainConfig) -> float:
+    """Constant until ``decay_from``, then linear decay reaching zero at ``steps``."""
+    start = train.decay_from
+    if step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1, train.steps - start))
+
+
+@dataclass
+class RunSpec:
+    """What a run is made of: family name and the three configs."""
+
+    family: str
+    model: Any
+    train: TrainConfig
+    data: DataConfig
+
+    def to_json(self) -> dict[str, Any]:
+        return {"family": self.family, "model_config": to_dict(self.model), "train_config": to_dict(self.train),
+                "data_config": to_dict(self.data)}
+
+    @classmethod
+    def from_json(cls, meta: dict[str, Any]) -> RunSpec:
+        family = get_family(meta["family"])
+        return cls(
+            family=meta["family"],
+            model=from_dict(family.config_cls, meta["model_config"]),
+            train=from_dict(TrainConfig, meta["train_config"]),
+            data=from_dict(DataConfig, meta["data_config"]),
+        )
+
+
+class _LossLog:
+    """Buffers per-step losses on the device and writes them to JSONL in one host sync per flush."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pending: list[tuple[int, float, dict[str, torch.Tensor]]] = []
+        self.last: dict[str, float] = {}
+
+    def add(self, step: int, lr: float, losses: dict[str, torch.Tensor]) -> None:
+        self.pending.append((step, lr, losses))
+
+    def flush(self) -> None:
+        """Write buffered steps; raise :class:`TrainingError` at the first non-finite loss."""
+        if not self.pending:
+            return
+        names = list(self.pending[0][2])
+        values = torch.stack([torch.stack([losses[n].detach().float() for n in names])
+                              for _, _, losses in self.pending]).cpu().tolist()
+        lines = []
+        for (step, lr, _), row in zip(self.pending, values, strict=True):
+            record = dict(zip(names, row, strict=True))
+            bad = [n for n, v in record.items() if not math.isfinite(v)]
+            if bad:
+                self.pending.clear()
+                self._append(lines)
+                raise TrainingError(f"loss {bad[0]} became {record[bad[0]]} at step {step}", value=step)
+            lines.append(json.dumps({"step": step, "lr_factor": round(lr, 6), **record}))
+            self.last = record
+        self.pending.clear()
+        self._append(lines)
+
+    def _append(self, lines: list[str]) -> None:
+        if lines:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write("\n".join(lines) + "\n")
+
+
+def _rng_tensors() -> dict[str, torch.Tensor]:
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for index, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{index}"] = state
+    return tensors
+
+
+def _python_rng_json() -> dict[str, Any]:
+    version, state, gauss = random.getstate()
+    np_state = np.random.get_state()
+    return {"python": [version, list(state), gauss],
+            "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]]}
+
+
+def _restore_rng(tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng.torch"].cpu())
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            key = f"rng.cuda.{index}"
+            if key in tensors:
+                torch.cuda.set_rng_state(tensors[key].cpu(), index)
+    version, state, gauss = info["python"]
+    random.setstate((version, tuple(state), gauss))
+    name, keys, *rest = info["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+
+
+def _checkpoint_payload(spec: RunSpec, trainer: Trainer, step: int) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors: dict[str, torch.Tensor] = {}
+    optim_info: dict[str, Any] = {}
+    for name, net in trainer.nets.items():
+        tensors.update(flatten_state(f"net.{name}", net.state_dict()))
+    for name, optimizer in trainer.optimizers.items():
+        flat, info = optimizer_to_flat(f"optim.{name}", optimizer)
+        tensors.update(flat)
+        optim_info[name] = info
+    tensors.update(_rng_tensors())
+    tensors["rng.augment"] = trainer.augment_generator.get_state()
+    extra_tensors, extra_info = trainer.extra_state()
+    tensors.update({f"extra.{k}": v.detach().cpu().contiguous() for k, v in extra_tensors.items()})
+    meta = {
+        **spec.to_json(),
+        "step": step,
+        "epoch": trainer.epochs_done,
+        "lr_schedule": {"kind": "constant_then_linear", "decay_from": spec.train.decay_from,
+                        "steps": spec.train.steps, "base_lrs": trainer.base_lrs,
+                        "factor": lr_factor(step, spec.train)},
+        "optimizers": optim_info,
+        "sampler": trainer.sampler_state(),
+        "rng": _python_rng_json(),
+        "extra": extra_info,
+        "dataset": trainer.describe_data(),
+        "torch": torch.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return tensors, meta
+
+
+def _restore(trainer: Trainer, checkpoint_tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    from engine.checkpoint import Checkpoint
+
+    checkpoint = Checkpoint(path=Path("."), meta=meta, tensors=checkpoint_tensors)
+    for name, net in trainer.nets.items():
+        net.load_state_dict(checkpoint.group(f"net.{name}"))
+    for name, optimizer in trainer.optimizers.items():
+        optimizer_from_flat(optimizer, checkpoint.group(f"optim.{name}"), meta["optimizers"][name])
+    trainer.load_sampler_state(meta["sampler"])
+    trainer.augment_generator.set_state(checkpoint_tensors["rng.augment"].cpu())
+    trainer.load_extra_state(checkpoint.group("extra"), meta.get("extra", {}))
+    _restore_rng(checkpoint_tensors, meta["rng"])
+
+
+def train(
+    spec: RunSpec | None,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    steps: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[Progress]:
+    """Train (or resume) a run, yielding :class:`Progress` events; stops cleanly when ``should_stop()``.
+
+    Args:
+        spec: family and configs of a new run (ignored when resuming: the checkpoint's are used).
+        run_dir: folder for ``latest.safetensors``, ``checkpoints/``, ``log.jsonl``, ``samples/``.
+        resume: continue from ``run_dir/latest.safetensors`` with exact state (step, LR, moments, RNG).
+        steps: when resuming, a new total step count (to train longer).
+        should_stop: polled between steps; when it returns True a checkpoint is saved and the run ends.
+
+    Raises:
+        TrainingError: a non-finite loss (the last good checkpoint is kept).
+    """
+    run_dir = Path(run_dir)
+    checkpoint = None
+    if resume:
+        checkpoint = load_checkpoint(run_dir)
+        spec = RunSpec.from_json(checkpoint.meta)
+        if steps is not None:
+            if steps < checkpoint.step:
+                raise ConfigError(f"--steps {steps} is below the step already reached ({checkpoint.step})")
+            spec.train = replace(spec.train, steps=steps)
+    elif spec is None:
+        raise ConfigError("a new run needs a family and configs")
+    elif (run_dir / "latest.safetensors").exists():
+        raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} or choose another --out")
+    assert spec is not None
+    family = get_family(spec.family)
+    device = resolve_device(spec.train.device)
+    set_deterministic(spec.train.deterministic)
+    seed_everything(spec.train.seed)
+    trainer = family.make_trainer(spec.model, spec.train, spec.data, device)
+    start = 0
+    if checkpoint is not None:
+        try:
+            _restore(trainer, checkpoint.tensors, checkpoint.meta)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"cannot resume from this checkpoint ({exc})", path=checkpoint.path) from exc
+        start = checkpoint.step
+        del checkpoint
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "samples").mkdir(exist_ok=True)
+    atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
+    checkpoints = RunCheckpoints(run_dir, keep_last=spec.train.keep_last)
+    log = _LossLog(run_dir / LOG_FILE)
+    total = spec.train.steps
+    flush_every = spec.train.log_every if device.type == "cpu" else max(spec.train.log_every, 20)
+
+    def save(step: int) -> str:
+        log.flush()  # raises on NaN before anything is written: the last checkpoint stays good
+        tensors, meta = _checkpoint_payload(spec, trainer, step)
+        meta["metrics"] = {"losses": log.last}
+        return str(checkpoints.save(step, tensors, meta))
+
+    def sample(step: int) -> str:
+        grid = trainer.sample_grid()
+        path = write_image(run_dir / "samples" / f"step_{step:08d}.png", grid)
+        write_image(run_dir / "samples" / "latest.png", grid)
+        return str(path)
+
+    yield Progress("start", start, total, trainer.epochs_done,
+                   message=f"{spec.family} on {describe_device(device)}, {trainer.describe_data().get('size', '')}")
+    times: deque[float] = deque(maxlen=50)
+    last_time = time.perf_counter()
+    step = start
+    while step < total:
+        if should_stop is not None and should_stop():
+            path = save(step)
+            yield Progress("stopped", step, total, trainer.epochs_done, log.last, path=path,
+                           message="stopped; checkpoint saved")
+            return
+        factor = lr_factor(step, spec.train)
+        trainer.set_lr_factor(factor)
+        losses = trainer.train_step(trainer.next_batch())
+        step += 1
+        log.add(step, factor, losses)
+        if step % flush_every == 0:
+            log.flush()
+        now = time.perf_counter()
+        times.append(now - last_time)
+        last_time = now
+        rate = len(times) / sum(times)
+        yield Progress("step", step, total, trainer.epochs_done, log.last, rate, (total - step) / rate, factor)
+        if step % spec.train.sample_every == 0 or step == total:
+            yield Progress("sample", step, total, trainer.epochs_done, log.last, rate, path=sample(step))
+        if step % spec.train.checkpoint_every == 0 or step == total:
+            yield Progress("checkpoint", step, total, trainer.epochs_done, log.last, rate, path=save(step))
+        last_time = time.perf_counter()  # sample/checkpoint time does not count towards it/s
+    yield Progress("done", step, total, trainer.epochs_done, log.last,
+                   path=str(checkpoints.latest), message="training finished")
+
+
+def run_training(
+    spec: RunSpec | None,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    steps: int | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Progress:
+    """Callback form of :func:`train`: returns the last event."""
+    event = None
+    for event in train(spec, run_dir, resume=resume, steps=steps, should_stop=should_stop):
+        if on_progress is not None:
+            on_progress(event)
+    assert event is not None
+    return event
