@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -88,8 +89,19 @@ class Family:
         raise NotImplementedError
 
     @classmethod
-    def default_config(cls, **overrides: Any) -> Any:
+    def auto_config(cls, size: tuple[int, int], overrides: dict[str, Any]) -> Any:
+        """The config for a training size with the user's overrides (families may derive fields from size)."""
         return cls.config_cls(**overrides)
+
+    @classmethod
+    def example_input(cls, config: Any, size: tuple[int, int], batch_size: int = 1) -> torch.Tensor:
+        """A random generator input of the given size (for benchmarks and tests)."""
+        return torch.rand(batch_size, getattr(config, "in_channels", 3), *size) * 2 - 1
+
+    @classmethod
+    def write_synthetic_dataset(cls, folder: Path, size: tuple[int, int], count: int = 8) -> Path:
+        """Write a small random dataset in this family's layout (for benchmarks); returns the data path."""
+        raise NotImplementedError
 
 
 def set_requires_grad(net: nn.Module, flag: bool) -> None:

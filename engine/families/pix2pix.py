@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from engine.config import DataConfig, TrainConfig, check, check_choice, check_po
 from engine.datasets import EpochSampler, PairedImages, split_folder
 from engine.errors import ConfigError
 from engine.families.base import Family, Trainer, inference_mode, set_requires_grad
+from engine.imageio import write_image
 from engine.families.common import autocast, center_crop, image_grid, make_adam, prepare_module
 from engine.registry import register_family
 from models.layers import NORMS
@@ -169,6 +171,18 @@ class Pix2Pix(Family):
     def build_generator(cls, config: Pix2PixConfig) -> UNetGenerator:
         return UNetGenerator(config.in_channels, config.out_channels, config.depth, config.ngf, config.norm,
                              config.dropout)
+
+    @classmethod
+    def auto_config(cls, size: tuple[int, int], overrides: dict[str, Any]) -> Pix2PixConfig:
+        return Pix2PixConfig(**{"depth": depth_for_size(size), **overrides})
+
+    @classmethod
+    def write_synthetic_dataset(cls, folder: Path, size: tuple[int, int], count: int = 8) -> Path:
+        rng = np.random.default_rng(0)
+        for index in range(count):
+            pair = rng.integers(0, 256, (size[0], size[1] * 2, 3), dtype=np.uint8)
+            write_image(folder / f"{index}.png", pair)
+        return folder
 
     @classmethod
     def make_trainer(cls, config: Pix2PixConfig, train: TrainConfig, data: DataConfig,

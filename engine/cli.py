@@ -1,0 +1,286 @@
+"""The ``ganvas`` command line: train, translate, eval, info, bench.
+
+Every user mistake surfaces as a :class:`~engine.errors.GanvasError`, printed as one line with a non-zero exit
+code; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.errors import GanvasError
+
+TRAIN_SKIP = ("size", "device", "seed", "steps", "batch_size")
+
+
+def _family_names() -> list[str]:
+    from engine.registry import list_families
+
+    return list_families()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.config import DataConfig, TrainConfig
+    from engine.device import DEVICE_CHOICES
+    from engine.registry import get_family
+
+    from engine.cli_args import add_config_flags
+
+    parser = argparse.ArgumentParser(prog="ganvas", description="Image-to-image translation with GANs. "
+                                     "Run without arguments to open the desktop app.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common_train_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", help="dataset folder (see docs/datasets.md)")
+        p.add_argument("--out", help="run folder (default: runs/<family>)")
+        p.add_argument("--size", help="training size N or HxW (default 256)")
+        p.add_argument("--steps", type=int, help="total training steps")
+        p.add_argument("--batch-size", type=int, help="images per step")
+        p.add_argument("--device", help=f"one of {', '.join(DEVICE_CHOICES)} (default auto)")
+        p.add_argument("--seed", type=int, help="random seed (default 0)")
+        p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
+        p.add_argument("--no-progress", action="store_true", help="print no progress bar")
+
+    train = commands.add_parser("train", help="train a model (or --resume RUN_DIR)",
+                                description="Train a model family on a dataset folder.")
+    common_train_flags(train)
+    families = train.add_subparsers(dest="family", metavar="FAMILY")
+    for name in _family_names():
+        family = get_family(name)
+        fp = families.add_parser(name, help=family.description, description=family.description)
+        common_train_flags(fp)
+        add_config_flags(fp, family.config_cls)
+        add_config_flags(fp, TrainConfig, skip=TRAIN_SKIP)
+        add_config_flags(fp, DataConfig, skip=("path",))
+
+    translate = commands.add_parser("translate", help="run a trained generator on images")
+    translate.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    translate.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
+    translate.add_argument("--out", required=True, help="output folder")
+    translate.add_argument("--device", default="auto")
+    translate.add_argument("--half", choices=("left", "right"),
+                           help="use one half of aligned A|B images as input (e.g. right for facades labels)")
+    translate.add_argument("--keep-size", action="store_true", help="resize outputs back to the input size")
+    translate.add_argument("--direction", choices=("AtoB", "BtoA"), help="(CycleGAN) translation direction")
+    translate.add_argument("--tile", type=int, default=0, help="(CycleGAN) tiled inference tile size, 0 = auto")
+
+    evaluate = commands.add_parser("eval", help="L1, PSNR and SSIM of a checkpoint on a dataset split")
+    evaluate.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
+    evaluate.add_argument("--data", required=True, help="dataset folder")
+    evaluate.add_argument("--split", default="val", help="split folder name (default val; falls back to test)")
+    evaluate.add_argument("--limit", type=int, help="evaluate only the first N items")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--untrained", action="store_true",
+                          help="evaluate a freshly initialised network of the same config instead (baseline)")
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    info = commands.add_parser("info", help="show a checkpoint's model card")
+    info.add_argument("checkpoint", help="checkpoint file or run folder")
+
+    commands.add_parser("families", help="list the model families")
+
+    bench = commands.add_parser("bench", help="measure training it/s or inference ms per image")
+    bench_kinds = bench.add_subparsers(dest="bench_kind", metavar="train|infer")
+    for kind in ("train", "infer"):
+        bk = bench_kinds.add_parser(kind, help=f"benchmark {kind}")
+        bk_families = bk.add_subparsers(dest="family", metavar="FAMILY")
+        for name in _family_names():
+            family = get_family(name)
+            fp = bk_families.add_parser(name, help=family.description)
+            fp.add_argument("--size", default="256", help="N or HxW (default 256)")
+            fp.add_argument("--batch-size", type=int, default=1)
+            fp.add_argument("--device", default="auto")
+            fp.add_argument("--steps", type=int, default=5, help="timed iterations per repeat")
+            fp.add_argument("--warmup", type=int, default=2)
+            fp.add_argument("--repeat", type=int, default=3)
+            fp.add_argument("--compile", choices=("auto", "on", "off"), default="auto")
+            fp.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+            fp.add_argument("--json", action="store_true")
+            add_config_flags(fp, family.config_cls)
+    return parser
+
+
+# --- commands ------------------------------------------------------------------------------------------------
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from engine.cli_args import config_overrides
+    from engine.config import DataConfig, TrainConfig, parse_size
+    from engine.errors import ConfigError
+    from engine.registry import get_family
+    from engine.training import RunSpec, train
+
+    if args.resume:
+        spec, run_dir = None, Path(args.resume)
+    else:
+        if not args.family:
+            raise ConfigError("name a family to train (ganvas train FAMILY --data DIR) or use --resume RUN_DIR")
+        if not args.data:
+            raise ConfigError("--data DIR is required for a new run")
+        family = get_family(args.family)
+        size = parse_size(args.size) if args.size else (256, 256)
+        train_fields = config_overrides(args, TrainConfig)
+        train_fields.update({k: v for k, v in {"size": size, "steps": args.steps, "batch_size": args.batch_size,
+                                                "device": args.device, "seed": args.seed}.items() if v is not None})
+        data_fields = config_overrides(args, DataConfig)
+        spec = RunSpec(args.family, family.auto_config(size, config_overrides(args, family.config_cls)),
+                       TrainConfig(**train_fields), DataConfig(path=str(args.data), **data_fields))
+        run_dir = Path(args.out or f"runs/{args.family}")
+    stop_requested = []
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop_requested:
+            raise KeyboardInterrupt
+        stop_requested.append(True)
+        print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        _render_progress(train(spec, run_dir, resume=bool(args.resume), steps=args.steps if args.resume else None,
+                               should_stop=lambda: bool(stop_requested)), quiet=args.no_progress)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 0
+
+
+def _render_progress(events: Any, quiet: bool = False) -> None:
+    from tqdm import tqdm
+
+    bar = None
+    for event in events:
+        if event.kind == "start":
+            print(f"ganvas: {event.message}", file=sys.stderr)
+            bar = tqdm(total=event.total, initial=event.step, unit="it", dynamic_ncols=True, disable=quiet)
+        elif event.kind == "step" and bar is not None:
+            bar.update(event.step - bar.n)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in event.losses.items()}, refresh=False)
+        elif event.kind in ("done", "stopped"):
+            if bar is not None:
+                bar.close()
+            print(f"ganvas: {event.message} at step {event.step}; checkpoint {event.path}", file=sys.stderr)
+
+
+def _collect_inputs(inputs: Sequence[str]) -> list[Path]:
+    from engine.errors import ImageError
+    from engine.imageio import list_images
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files.extend(list_images(path))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise ImageError("input not found", path=path)
+    return files
+
+
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.imageio import read_image, write_image
+    from engine.inference import InferenceSession
+
+    session = InferenceSession.from_checkpoint(args.checkpoint, device=args.device)
+    files = _collect_inputs(args.inputs)
+    out = Path(args.out)
+    options = {k: v for k, v in {"direction": args.direction, "tile": args.tile}.items() if v}
+    for path in tqdm(files, unit="img", disable=len(files) < 2):
+        image = read_image(path)
+        if args.half:
+            half = image.shape[1] // 2
+            image = image[:, :half] if args.half == "left" else image[:, half: 2 * half]
+        result = session.translate(image, keep_size=args.keep_size, **options)
+        write_image(out / f"{path.stem}.png", result)
+    print(f"ganvas: wrote {len(files)} image(s) to {out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from engine.evaluation import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, limit=args.limit,
+                                 device=args.device, untrained=args.untrained)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from engine.checkpoint import resolve_checkpoint
+    from engine.inference import model_card
+
+    path = resolve_checkpoint(args.checkpoint)
+    print(f"file:     {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    for line in model_card(path).lines():
+        print(line)
+    return 0
+
+
+def _cmd_families(args: argparse.Namespace) -> int:
+    from engine.registry import get_family
+
+    for name in _family_names():
+        print(f"{name:10s} {get_family(name).description}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from engine.bench import bench_infer, bench_train
+    from engine.cli_args import config_overrides
+    from engine.config import parse_size
+    from engine.errors import ConfigError
+    from engine.registry import get_family
+
+    if not args.bench_kind or not getattr(args, "family", None):
+        raise ConfigError("usage: ganvas bench train|infer FAMILY [options]")
+    family = get_family(args.family)
+    size = parse_size(args.size)
+    config = family.auto_config(size, config_overrides(args, family.config_cls))
+    run = bench_train if args.bench_kind == "train" else bench_infer
+    result = run(args.family, config, size=size, batch_size=args.batch_size, device=args.device,
+                 steps=args.steps, warmup=args.warmup, repeat=args.repeat, compile=args.compile,
+                 amp=not args.no_amp)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:16s} {value}")
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "translate": _cmd_translate, "eval": _cmd_eval, "info": _cmd_info,
+            "families": _cmd_families, "bench": _cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ganvas`` command (the desktop launcher calls it when arguments are given)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except GanvasError as exc:
+        print(f"ganvas: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ganvas: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("ganvas: error: out of memory; try a smaller --batch-size or --size", file=sys.stderr)
+        return 9
+
+
+if __name__ == "__main__":
+    sys.exit(main())
