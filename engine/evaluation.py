@@ -42,6 +42,6 @@ def evaluate_checkpoint(checkpoint: str | Path, data_path: str | Path, split: st
     else:
         session = InferenceSession.from_checkpoint(checkpoint, device=device)
     data = replace(from_dict(DataConfig, meta["data_config"]), path=str(data_path))
-    result = evaluate_paired(session, data, split_folder(data_path, split), limit)
+    result = session.family.evaluate(session, data, split_folder(data_path, split), limit)
     return {"family": meta["family"], "step": 0 if untrained else int(meta.get("step", 0)), "split": split,
             **result}

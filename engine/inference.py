@@ -72,6 +72,7 @@ class InferenceSession:
     def __init__(self, generator: nn.Module, card: ModelCard, device: torch.device) -> None:
         self.generator = generator.to(device)
         self.card = card
+        self.family = get_family(card.family)
         self.device = device
         self._lock = threading.Lock()
 
@@ -84,8 +85,8 @@ class InferenceSession:
             config = from_dict(family.config_cls, checkpoint.meta["model_config"])
         except ConfigError as exc:
             raise CheckpointError(f"checkpoint config is invalid ({exc})", path=checkpoint.path) from exc
-        generator = family.build_generator(config)
-        weights = checkpoint.group(f"net.{family.generator_key}")
+        generator = family.inference_network(config)
+        weights = family.inference_weights(checkpoint)
         try:
             generator.load_state_dict(weights)
         except RuntimeError as exc:
@@ -102,25 +103,31 @@ class InferenceSession:
         model_config = family.config_cls(**config)
         card = ModelCard(family_name, family.input_kind, size, 0, vars(model_config), trained=False)
         torch.manual_seed(0)
-        return cls(family.build_generator(model_config), card, resolve_device(device))
+        return cls(family.inference_network(model_config), card, resolve_device(device))
 
     @property
     def size(self) -> tuple[int, int]:
         return self.card.size
 
-    def translate_tensor(self, batch: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) in [-1, 1] at a size the network accepts -> (B, C', H, W) in [-1, 1]."""
-        with self._lock, inference_mode(self.generator):
-            return self.generator(batch.to(self.device)).float()
+    def translate_tensor(self, batch: torch.Tensor, **options: Any) -> torch.Tensor:
+        """(B, C, H, W) in [-1, 1] at a size the network accepts -> (B, C', H, W) in [-1, 1].
 
-    def translate(self, image: np.ndarray, keep_size: bool = False) -> np.ndarray:
-        """RGB uint8 (H, W, 3) -> RGB uint8 at the model's size (or back at the input size with ``keep_size``)."""
+        ``options`` are the family's (e.g. ``direction`` for CycleGAN).
+        """
+        with self._lock, inference_mode(self.generator):
+            return self.family.infer(self.generator, batch.to(self.device), **options).float()
+
+    def translate(self, image: np.ndarray, keep_size: bool = False, **options: Any) -> np.ndarray:
+        """RGB uint8 (H, W, 3) -> RGB uint8.
+
+        Families trained at a fixed size (pix2pix) see the input resized to that size and answer at it (or back
+        at the input size with ``keep_size``); fully convolutional ones (CycleGAN) keep the input size.
+        """
         from engine.datasets import resize_rgb
 
-        height, width = self.size
-        resized = resize_rgb(image, height, width)
+        resized = resize_rgb(image, *self.size) if self.family.resize_to_native else image
         batch = to_unit_range(torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None])
-        output = from_unit_range(self.translate_tensor(batch))[0].permute(1, 2, 0).cpu().numpy()
+        output = from_unit_range(self.translate_tensor(batch, **options))[0].permute(1, 2, 0).cpu().numpy()
         if keep_size and output.shape[:2] != image.shape[:2]:
             output = resize_rgb(output, image.shape[0], image.shape[1])
         return output

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from engine.config import DataConfig, TrainConfig
+from engine.errors import ConfigError
 
 
 class Trainer:
@@ -79,6 +80,32 @@ class Family:
     input_kind: ClassVar[str] = "image"
     description: ClassVar[str] = ""
     generator_key: ClassVar[str] = "G"
+    resize_to_native: ClassVar[bool] = True  # inference resizes inputs to the training size
+
+    # --- inference (used by engine.inference.InferenceSession) -------------------------------------------
+    @classmethod
+    def inference_network(cls, config: Any) -> nn.Module:
+        """The module an inference session holds (by default the generator)."""
+        return cls.build_generator(config)
+
+    @classmethod
+    def inference_weights(cls, checkpoint: Any) -> dict[str, torch.Tensor]:
+        """The state dict of :meth:`inference_network` taken from a loaded checkpoint."""
+        return checkpoint.group(f"net.{cls.generator_key}")
+
+    @classmethod
+    def infer(cls, network: nn.Module, batch: torch.Tensor, **options: Any) -> torch.Tensor:
+        """Run the inference network on (B, C, H, W) in [-1, 1]; families add options (direction, style...)."""
+        if options:
+            raise ConfigError(f"{cls.name} takes no inference options (got {', '.join(options)})")
+        return network(batch)
+
+    @classmethod
+    def evaluate(cls, session: Any, data: DataConfig, split_dir: Path, limit: int | None) -> dict[str, Any]:
+        """Metrics over a dataset split (default: L1/PSNR/SSIM against paired targets)."""
+        from engine.evaluation import evaluate_paired
+
+        return evaluate_paired(session, data, split_dir, limit)
 
     @classmethod
     def build_generator(cls, config: Any) -> nn.Module:
