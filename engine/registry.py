@@ -11,6 +11,7 @@ Looking up an unknown name raises :class:`~engine.errors.RegistryError` listing 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -20,8 +21,8 @@ T = TypeVar("T")
 
 _FAMILIES: dict[str, type] = {}
 
-# Modules that register the built-in families when imported.
-_BUILTIN_MODULES = ("engine.families.pix2pix",)
+# Modules of engine.families that hold shared code rather than a family.
+_NOT_FAMILIES = {"base", "common"}
 
 
 def register_family(name: str) -> Callable[[T], T]:
@@ -38,8 +39,12 @@ def register_family(name: str) -> Callable[[T], T]:
 
 
 def _load_builtins() -> None:
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
+    """Import every module of :mod:`engine.families`; each registers its family on import."""
+    import engine.families as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _NOT_FAMILIES and not info.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def list_families() -> list[str]:
