@@ -1,0 +1,84 @@
+"""Registry, configs, devices, errors and the CLI's one-line error handling."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from engine import registry
+from engine.config import DataConfig, TrainConfig, from_dict, parse_size, to_dict
+from engine.device import resolve_device
+from engine.errors import ConfigError, DeviceError, RegistryError
+from engine.families.pix2pix import Pix2PixConfig, depth_for_size
+
+
+def test_registry_lists_and_rejects_unknown_with_choices():
+    assert "pix2pix" in registry.list_families()
+    with pytest.raises(RegistryError, match="choose one of: .*pix2pix"):
+        registry.get_family("pix3pix")
+
+
+def test_registry_refuses_duplicates():
+    with pytest.raises(RegistryError, match="already registered"):
+        registry.register_family("pix2pix")(type("Other", (), {}))
+
+
+def test_configs_are_frozen_validated_and_round_trip():
+    config = Pix2PixConfig(ngf=16, depth=7)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.ngf = 3  # type: ignore[misc]
+    assert from_dict(Pix2PixConfig, to_dict(config)) == config
+    train = TrainConfig(size=(128, 256), steps=10)
+    assert from_dict(TrainConfig, to_dict(train)) == train
+    with pytest.raises(ConfigError, match="norm"):
+        Pix2PixConfig(norm="group")
+    with pytest.raises(ConfigError, match="steps"):
+        TrainConfig(steps=0)
+    with pytest.raises(ConfigError, match="direction"):
+        DataConfig(direction="sideways")
+    with pytest.raises(ConfigError, match="no field"):
+        from_dict(Pix2PixConfig, {"ngf": 8, "colour": 3})
+
+
+def test_parse_size_and_depth():
+    assert parse_size("256") == (256, 256)
+    assert parse_size("128x256") == (128, 256)
+    with pytest.raises(ConfigError):
+        parse_size("big")
+    assert depth_for_size((256, 256)) == 8
+    assert depth_for_size((128, 128)) == 7
+    assert depth_for_size((512, 512)) == 8
+    assert depth_for_size((64, 128)) == 6
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(DeviceError, match="unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+
+
+def test_cli_prints_one_line_errors(capsys, tmp_path):
+    from engine.cli import main
+
+    assert main(["info", str(tmp_path / "missing.safetensors")]) == 5
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.safetensors" in err[0] and "not found" in err[0]
+    assert main(["train", "pix2pix", "--data", str(tmp_path), "--size", "100"]) == 2
+    assert "multiple of" in capsys.readouterr().err
+
+
+def test_every_command_has_help(capsys):
+    from engine.cli import main
+
+    for command in (["train", "pix2pix"], ["translate"], ["eval"], ["info"], ["bench", "train", "pix2pix"],
+                    ["bench", "infer", "pix2pix"], ["families"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*command, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: ganvas" in capsys.readouterr().out
