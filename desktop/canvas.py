@@ -45,7 +45,6 @@ from desktop.canvas_tools import (
     StrokeLayer,
     Tool,
     check_rgb_array,
-    emit,
     quantize_to_palette,
 )
 
@@ -180,9 +179,9 @@ class CanvasWidget(QWidget):
         """Switch stroke style; pixels are untouched (call :meth:`clear` for a fresh page)."""
         self._cancel_gesture()
         self._mode = CanvasMode(mode)
-        emit(self.mode_changed, self._mode.value)
-        emit(self.color_changed, self.color)
-        emit(self.brush_size_changed, self.brush_size)
+        self.mode_changed.emit(self._mode.value)
+        self.color_changed.emit(self.color)
+        self.brush_size_changed.emit(self.brush_size)
 
     @property
     def label_palette(self) -> Palette:
@@ -194,7 +193,7 @@ class CanvasWidget(QWidget):
         if self._palette.index_of(self._colors[CanvasMode.LABEL]) is None:
             self._colors[CanvasMode.LABEL] = self._first_label_color()
             if self._mode is CanvasMode.LABEL:
-                emit(self.color_changed, self.color)
+                self.color_changed.emit(self.color)
 
     @property
     def background_color(self) -> Rgb:
@@ -214,7 +213,7 @@ class CanvasWidget(QWidget):
         if self._mode is CanvasMode.EDGES and rgb not in (BLACK, WHITE):
             raise ValueError(f"edges mode draws black or white only, got {rgb}")
         self._colors[self._mode] = rgb  # type: ignore[assignment]
-        emit(self.color_changed, rgb)
+        self.color_changed.emit(rgb)
 
     @property
     def tool(self) -> str:
@@ -223,7 +222,7 @@ class CanvasWidget(QWidget):
     def set_tool(self, tool: str) -> None:
         self._cancel_gesture()
         self._tool = Tool(tool)
-        emit(self.tool_changed, self._tool.value)
+        self.tool_changed.emit(self._tool.value)
         self.update()
 
     @property
@@ -236,7 +235,7 @@ class CanvasWidget(QWidget):
         size = max(MIN_BRUSH, min(MAX_BRUSH, int(size)))
         if size != self._sizes[self._mode]:
             self._sizes[self._mode] = size
-            emit(self.brush_size_changed, size)
+            self.brush_size_changed.emit(size)
             self.update()
 
     # --- view -------------------------------------------------------------------------------------
@@ -274,7 +273,7 @@ class CanvasWidget(QWidget):
     def _apply_view(self, zoom: float, offset: QPointF) -> None:
         self._zoom = max(MIN_ZOOM, min(MAX_ZOOM, float(zoom)))
         self._offset = QPointF(offset)
-        emit(self.view_changed, self._zoom, QPointF(self._offset))
+        self.view_changed.emit(self._zoom, QPointF(self._offset))
         self.update()
 
     def _widget_rect(self, rect: QRect | QRectF) -> QRect:
@@ -318,14 +317,14 @@ class CanvasWidget(QWidget):
         g.last, g.dirty = p, g.dirty | changed
         if not changed.isEmpty():
             self.update(self._widget_rect(changed))
-        emit(self.stroke_progress)
+        self.stroke_progress.emit()
 
     def _finish(self) -> None:
         g, self._gesture = self._gesture, None
         if g is None:
             return
         self._document.commit_patch(g.tool.value.capitalize(), g.snapshot, g.dirty)
-        emit(self.stroke_finished)
+        self.stroke_finished.emit()
 
     def _cancel_gesture(self) -> None:
         g, self._gesture = self._gesture, None
@@ -345,7 +344,7 @@ class CanvasWidget(QWidget):
         if not self._document.image.rect().contains(x, y):
             return
         rgb = self._document.pixel(x, y)
-        emit(self.color_picked, rgb)
+        self.color_picked.emit(rgb)
         try:
             self.set_color(rgb)
         except ValueError:
@@ -354,7 +353,7 @@ class CanvasWidget(QWidget):
     def _fill(self, p: QPointF) -> None:
         x, y = int(np.floor(p.x())), int(np.floor(p.y()))
         if self._document.image.rect().contains(x, y) and self._document.flood_fill(x, y, self.color):
-            emit(self.stroke_finished)
+            self.stroke_finished.emit()
 
     # --- events -----------------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -494,7 +493,7 @@ class CanvasWidget(QWidget):
 
     def _on_content_changed(self) -> None:
         self.update()
-        emit(self.content_changed)
+        self.content_changed.emit()
 
     def _on_size_changed(self, width: int, height: int) -> None:
         if self._auto_fit:

@@ -7,15 +7,13 @@ memory as an ``(H, W, 4)`` uint8 array in B, G, R, 0xFF byte order (little-endia
 from __future__ import annotations
 
 import bisect
-import ctypes
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
-from PySide6.QtCore import QObject, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal, SignalInstance
+from PySide6.QtCore import QObject, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QUndoCommand, QUndoStack
 
 Rgb = tuple[int, int, int]
@@ -94,38 +92,6 @@ DEFAULT_PALETTE = Palette.from_entries([
     ("grass", (152, 251, 152)), ("building", (70, 70, 70)), ("road", (128, 64, 128)),
     ("water", (0, 80, 160)), ("mountain", (150, 100, 100)),
 ])
-
-
-# --- signals --------------------------------------------------------------------------------------
-
-class _Probe(QObject):
-    ping = Signal()
-
-
-def _emit_steals_a_reference() -> bool:
-    """True when ``Signal.emit`` returns ``True`` without owning a reference to it.
-
-    PySide6 6.12 on CPython 3.11 does this: every discarded ``emit()`` result lowers the refcount of
-    ``True`` by one until the interpreter aborts in ``bool_dealloc``. Measured, not assumed, so
-    fixed builds pay nothing.
-    """
-    probe = _Probe()
-    before = sys.getrefcount(True)
-    probe.ping.emit()
-    steals = sys.getrefcount(True) < before
-    if steals:
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
-    return steals
-
-
-_EMIT_STEALS = _emit_steals_a_reference()
-
-
-def emit(signal: SignalInstance, *args: object) -> None:
-    """``signal.emit(*args)``, repairing the reference PySide6 6.12's emit steals from its result."""
-    result = signal.emit(*args)
-    if _EMIT_STEALS and isinstance(result, bool):
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(result))
 
 
 # --- QImage <-> numpy -------------------------------------------------------------------------------
@@ -403,7 +369,7 @@ class _ImageCommand(QUndoCommand):
     def redo(self) -> None:
         if self._applied:  # the edit is already on the canvas; only announce it
             self._applied = False
-            emit(self._document.content_changed)
+            self._document.content_changed.emit()
         else:
             self._document._put(self._after, self._origin)
 
@@ -444,7 +410,7 @@ class CanvasDocument(QObject):
         """Replace the image (any size) without history; the undo stack is cleared."""
         self._replace(qimage_from_rgb(array))
         self.undo_stack.clear()
-        emit(self.content_changed)
+        self.content_changed.emit()
 
     def load(self, array: np.ndarray, text: str = "Load image") -> None:
         """Replace the image (any size) as one undo step."""
@@ -496,10 +462,10 @@ class CanvasDocument(QObject):
         else:
             x, y, w, h = origin.x(), origin.y(), patch.width(), patch.height()
             qimage_view(self._image)[y:y + h, x:x + w] = _rgb32_const_view(patch)  # patch stays alive meanwhile
-        emit(self.content_changed)
+        self.content_changed.emit()
 
     def _replace(self, image: QImage) -> None:
         resized = image.size() != self._image.size()
         self._image = image
         if resized:
-            emit(self.size_changed, image.width(), image.height())
+            self.size_changed.emit(image.width(), image.height())
