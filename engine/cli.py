@@ -85,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("families", help="list the model families")
 
+    importer = commands.add_parser("import-pth", help="import generator weights from a .pth state dict (safely)")
+    importer.add_argument("pth", help="PyTorch state dict file (read with weights_only=True)")
+    importer.add_argument("--out", required=True, help="checkpoint file to write (.safetensors)")
+    import_families = importer.add_subparsers(dest="family", metavar="FAMILY", required=True)
+    for name in _family_names():
+        family = get_family(name)
+        fp = import_families.add_parser(name, help=family.description)
+        fp.add_argument("--size", default="256", help="the size the weights were trained at (N or HxW)")
+        add_config_flags(fp, family.config_cls)
+
     bench = commands.add_parser("bench", help="measure training it/s or inference ms per image")
     bench_kinds = bench.add_subparsers(dest="bench_kind", metavar="train|infer")
     for kind in ("train", "infer"):
@@ -258,8 +268,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import_pth(args: argparse.Namespace) -> int:
+    from engine.cli_args import config_overrides
+    from engine.config import parse_size
+    from engine.importing import import_pth
+    from engine.registry import get_family
+
+    family = get_family(args.family)
+    size = parse_size(args.size)
+    path = import_pth(args.pth, args.family, family.auto_config(size, config_overrides(args, family.config_cls)),
+                      size, args.out)
+    print(f"ganvas: wrote {path}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"train": _cmd_train, "translate": _cmd_translate, "eval": _cmd_eval, "info": _cmd_info,
-            "families": _cmd_families, "bench": _cmd_bench}
+            "families": _cmd_families, "bench": _cmd_bench,
+            "import-pth": _cmd_import_pth}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -198,3 +198,16 @@ def test_facades_real_data_training_steps(shared_data, tmp_path):
     grid = read_image(tmp_path / "run" / "samples" / "latest.png")
     assert grid.shape[1] > 3 * 64 and grid.std() > 10
     assert os.path.getsize(tmp_path / "run" / "latest.safetensors") > 100_000
+
+
+def test_import_pth_builds_a_checkpoint(tmp_path):
+    from models.unet import UNetGenerator
+
+    net = UNetGenerator(3, 3, depth=5, ngf=4)
+    torch.save({f"module.{k}": v for k, v in net.state_dict().items()}, tmp_path / "g.pth")
+    out = tmp_path / "g.safetensors"
+    assert cli(["import-pth", str(tmp_path / "g.pth"), "--out", str(out), "pix2pix", "--size", "32",
+                "--depth", "5", "--ngf", "4"]) == 0
+    session = InferenceSession.from_checkpoint(out, device="cpu")
+    assert state_equal(session.generator.state_dict(), net.state_dict())
+    assert cli(["import-pth", str(tmp_path / "g.pth"), "--out", str(out), "pix2pix", "--ngf", "8"]) == 5
