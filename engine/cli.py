@@ -26,11 +26,10 @@ def _family_names() -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from engine.cli_args import add_config_flags
     from engine.config import DataConfig, TrainConfig
     from engine.device import DEVICE_CHOICES
     from engine.registry import get_family
-
-    from engine.cli_args import add_config_flags
 
     parser = argparse.ArgumentParser(prog="ganvas", description="Image-to-image translation with GANs. "
                                      "Run without arguments to open the desktop app.")

@@ -15,8 +15,8 @@ from engine.config import DataConfig, TrainConfig, check, check_choice, check_po
 from engine.datasets import EpochSampler, PairedImages, split_folder
 from engine.errors import ConfigError
 from engine.families.base import Family, Trainer, inference_mode, set_requires_grad
-from engine.imageio import write_image
 from engine.families.common import autocast, center_crop, image_grid, make_adam, prepare_module
+from engine.imageio import write_image
 from engine.registry import register_family
 from models.layers import NORMS
 from models.losses import GAN_MODES, discriminator_loss, generator_loss, gradient_penalty
