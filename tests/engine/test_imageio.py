@@ -84,3 +84,16 @@ def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(imageio, "MAX_PIXELS", 256 * 256 - 1)
     with pytest.raises(ImageError, match="over the limit"):
         read_image(tmp_path / "big.png")
+
+
+def test_cmyk_jpeg_and_palette_png_become_rgb(tmp_path):
+    from PIL import Image
+
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")  # pure red in CMYK
+    rgb = read_image(tmp_path / "cmyk.jpg")
+    assert rgb.shape == (8, 8, 3) and rgb[4, 4, 0] > 200 and rgb[4, 4, 1] < 60 and rgb[4, 4, 2] < 60
+    palette_image = Image.new("P", (8, 8))
+    palette_image.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)
+    palette_image.paste(1, (0, 0, 8, 8))
+    palette_image.save(tmp_path / "pal.png")
+    assert tuple(read_image(tmp_path / "pal.png")[0, 0]) == (10, 200, 30)

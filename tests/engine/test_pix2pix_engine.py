@@ -211,3 +211,26 @@ def test_import_pth_builds_a_checkpoint(tmp_path):
     session = InferenceSession.from_checkpoint(out, device="cpu")
     assert state_equal(session.generator.state_dict(), net.state_dict())
     assert cli(["import-pth", str(tmp_path / "g.pth"), "--out", str(out), "pix2pix", "--ngf", "8"]) == 5
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = write_aligned_dataset(tmp_path / "d")
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "engine.cli", "train", "pix2pix", "--data", str(data), "--size", "32",
+               "--depth", "5", "--ngf", "4", "--ndf", "4", "--steps", "100000", "--out", str(run),
+               "--device", "cpu", "--no-progress", "--checkpoint-every", "100000", "--sample-every", "100000"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "log.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "stopped" in err and "Traceback" not in err
+    saved = ckpt.load_checkpoint(run)
+    assert 0 < saved.step < 100000
