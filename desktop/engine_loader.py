@@ -1,0 +1,159 @@
+"""Import the engine (and with it torch) in a background thread, so the window appears at once.
+
+The GUI never imports torch itself: :class:`EngineLoader` imports the engine's public modules off the UI
+thread and hands an :class:`EngineApi` to the main thread through a queued Qt signal. Later long calls
+(loading a checkpoint, building an untrained network) go through :class:`BackgroundCall`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.errors import GanvasError
+
+# Inference options a family may accept by name, shown as controls in the Style dock.
+KNOWN_OPTIONS = ("direction", "tile", "seed", "style", "style_image")
+
+
+@dataclass(frozen=True)
+class FamilyInfo:
+    """What the GUI needs to know about a registered family, read once in the loader thread."""
+
+    name: str
+    input_kind: str
+    description: str
+    options: tuple[str, ...]  # named keyword options of ``Family.infer`` (e.g. direction, tile)
+
+
+@dataclass(frozen=True)
+class EngineApi:
+    """The engine's public modules, imported; handed to the GUI thread when ready."""
+
+    inference: ModuleType
+    registry: ModuleType
+    imageio: ModuleType
+    device: ModuleType
+    palette: ModuleType | None  # engine.palette, when that module exists
+    families: tuple[FamilyInfo, ...]
+
+    def family(self, name: str) -> FamilyInfo | None:
+        return next((f for f in self.families if f.name == name), None)
+
+    def device_name(self, spec: str) -> str:
+        """What ``spec`` (auto/cpu/cuda/mps) resolves to here, or the error message."""
+        try:
+            return str(self.device.resolve_device(spec))
+        except GanvasError as exc:
+            return str(exc)
+
+
+def family_options(family: type) -> tuple[str, ...]:
+    """The named keyword options of ``family.infer`` that the GUI knows how to offer."""
+    try:
+        parameters = inspect.signature(family.infer).parameters
+    except (TypeError, ValueError):
+        return ()
+    return tuple(name for name in KNOWN_OPTIONS if name in parameters)
+
+
+def import_engine(threads: int = 0) -> EngineApi:
+    """Import the engine (slow: torch). ``threads`` > 0 caps the CPU threads torch will start with."""
+    if threads > 0:
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, str(threads))
+    inference = importlib.import_module("engine.inference")
+    registry = importlib.import_module("engine.registry")
+    try:
+        palette: ModuleType | None = importlib.import_module("engine.palette")
+    except ModuleNotFoundError:
+        palette = None
+    families = []
+    for name in registry.list_families():
+        family = registry.get_family(name)
+        families.append(FamilyInfo(name, family.input_kind, family.description, family_options(family)))
+    return EngineApi(inference, registry, importlib.import_module("engine.imageio"),
+                     importlib.import_module("engine.device"), palette, tuple(families))
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for the user: a GanvasError's own message, otherwise the type and text of a bug."""
+    if isinstance(exc, GanvasError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class BackgroundCall(QObject):
+    """Run ``function()`` in a daemon thread; ``done(result)`` or ``failed(exception)`` arrive in the GUI thread.
+
+    Keep a reference to the object until one of the signals has arrived. Connect the signals to methods of
+    QObjects living in the GUI thread (not to lambdas), so that Qt queues the calls into that thread.
+    """
+
+    done = Signal(object)
+    failed = Signal(object)
+
+    def __init__(self, function: Callable[[], Any], name: str = "ganvas-call", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._function = function
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> BackgroundCall:
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the thread ends (tests and shutdown only); True if it ended."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            result = self._function()
+        except Exception as exc:  # reported to the user as a message, never a crash
+            self.failed.emit(exc)
+        else:
+            self.done.emit(result)
+
+
+class EngineLoader(QObject):
+    """Imports the engine once in the background: ``ready(EngineApi)`` or ``failed(str)``."""
+
+    ready = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, threads: int = 0, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._threads = threads
+        self._call: BackgroundCall | None = None
+        self.api: EngineApi | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._call is not None
+
+    def start(self) -> None:
+        if self._call is not None:
+            return
+        self._call = BackgroundCall(lambda: import_engine(self._threads), "ganvas-engine-import", self)
+        self._call.done.connect(self._on_done)
+        self._call.failed.connect(self._on_failed)
+        self._call.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._call is not None and self._call.wait(timeout)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.failed.emit(error_message(exc))
+
+    def _on_done(self, api: EngineApi) -> None:
+        self.api = api
+        self.ready.emit(api)

@@ -1,0 +1,406 @@
+"""The Ganvas main window: tools on the left, the canvas and its live output side by side, docks around.
+
+Public names other GUI parts plug into:
+
+* :meth:`MainWindow.add_dock` adds a dock (remembered in the layout, listed in the View menu).
+* :attr:`MainWindow.engine_ready` fires with the :class:`~desktop.engine_loader.EngineApi` once the engine
+  is imported; :attr:`MainWindow.session_changed` fires with each newly loaded session.
+* :meth:`MainWindow.load_model` loads a :class:`~desktop.model_panel.ModelSource` off the UI thread;
+  :meth:`MainWindow.set_session` installs a session directly.
+* :meth:`MainWindow.request_translation` re-runs the model on the canvas (e.g. after an option changed).
+* :attr:`MainWindow.menus` maps ``file``/``edit``/``view``/``model`` to the menus, for more actions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QWidget,
+)
+
+from desktop.canvas import CanvasWidget
+from desktop.engine_loader import BackgroundCall, EngineApi, EngineLoader, error_message, family_options
+from desktop.inference_worker import InferenceResult, InferenceWorker
+from desktop.model_panel import UNTRAINED_SIZE, ModelPanel, ModelSource, bundled_checkpoints, untrained_source
+from desktop.output_view import OutputPanel, qimage_from_array
+from desktop.palette_dock import PalettePanel, palette_for_model, palette_name_of
+from desktop.preferences import Preferences, PreferencesDialog
+from desktop.style_panel import StylePanel
+from desktop.window_actions import build_menus, build_tool_bar
+from engine.errors import GanvasError
+
+MAX_RECENT = 8
+DEFAULT_LABEL_PALETTE = "facades"
+
+
+class MainWindow(QMainWindow):
+    """Draw on the left, see the model's answer on the right.
+
+    Args:
+        settings: where layout, recent models and preferences live (default: QSettings "Ganvas").
+        loader: imports the engine in the background (default: a new :class:`EngineLoader`).
+        start_engine: start importing the engine now (tests pass False to stay before "engine ready").
+        autoload: when the engine is ready, load the last model (or a bundled / untrained one).
+    """
+
+    engine_ready = Signal(object)  # EngineApi
+    session_changed = Signal(object)  # InferenceSession
+
+    def __init__(self, settings: QSettings | None = None, loader: EngineLoader | None = None,
+                 start_engine: bool = True, autoload: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("Ganvas")
+        self.settings = settings or QSettings("Ganvas", "Ganvas")
+        self.preferences = Preferences(self.settings)
+        self.engine: EngineApi | None = None
+        self.session: Any = None
+        self._autoload = autoload
+        self._shown_id = 0
+        self._loading: BackgroundCall | None = None
+        self.canvas = CanvasWidget(UNTRAINED_SIZE[1], UNTRAINED_SIZE[0], mode="edges")
+        self.output_panel = OutputPanel()
+        self.output_view = self.output_panel.view
+        self.menus: dict[str, Any] = {}
+        self.model_panel = ModelPanel()
+        self.palette_panel = PalettePanel()
+        self.style_panel = StylePanel()
+        self.worker = InferenceWorker(parent=self)
+        self._build_central()
+        self._build_docks()
+        self.actions_by_name, self.menus = build_menus(self)
+        self.tool_bar = build_tool_bar(self)
+        self._build_status_bar()
+        self._connect_canvas()
+        self._connect_panels()
+        self._connect_worker()
+        self._restore_layout()
+        self._set_engine_ready(False)
+        self.loader = loader or EngineLoader(self.preferences.threads, self)
+        self.loader.ready.connect(self.on_engine_ready)
+        self.loader.failed.connect(self._on_engine_failed)
+        if start_engine:
+            self.loader.start()
+
+    # --- building ---------------------------------------------------------------------------------
+    def _build_central(self) -> None:
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("canvas_output_splitter")
+        self.splitter.addWidget(self.canvas)
+        self.splitter.addWidget(self.output_panel)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([1, 1])
+        self.setCentralWidget(self.splitter)
+        self.output_view.set_message("Loading engine...")
+
+    def _build_docks(self) -> None:
+        self.model_dock = self.add_dock(self.model_panel, "Model", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.style_dock = self.add_dock(self.style_panel, "Style", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.palette_dock = self.add_dock(self.palette_panel, "Palette", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([self.model_dock, self.style_dock, self.palette_dock], [320, 120, 200],
+                         Qt.Orientation.Vertical)
+
+    def add_dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+                 name: str | None = None) -> QDockWidget:
+        """Dock ``widget`` under ``title``; its place is saved with the layout (by ``name``, default title)."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{name or title.lower().replace(' ', '_')}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        view_menu = self.menus.get("view")
+        if view_menu is not None:
+            view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def _build_status_bar(self) -> None:
+        self.device_label = QLabel("device: -")
+        self.model_label = QLabel("no model")
+        self.ms_label = QLabel("")
+        for label in (self.model_label, self.device_label, self.ms_label):
+            self.statusBar().addPermanentWidget(label)
+
+    def _connect_canvas(self) -> None:
+        self.canvas.stroke_progress.connect(self.request_translation)
+        self.canvas.stroke_finished.connect(self.request_translation)
+        self.canvas.content_changed.connect(self._on_canvas_changed)
+        self.canvas.view_changed.connect(self._sync_output_view)
+        self.canvas.color_picked.connect(self.palette_panel.set_current)
+        self.canvas.color_changed.connect(self.palette_panel.set_current)
+        self.canvas.mode_changed.connect(self.palette_panel.set_mode)
+        self.palette_panel.set_palette(self.canvas.label_palette)
+        self.palette_panel.set_mode(self.canvas.mode)
+        self.output_view.set_input(self.canvas.document.image)
+
+    def _connect_panels(self) -> None:
+        self.model_panel.model_requested.connect(self.load_model)
+        self.model_panel.draw_mode_changed.connect(self._set_canvas_mode)
+        self.model_panel.set_models_folder(self.preferences.models_folder)
+        self.palette_panel.color_chosen.connect(self._set_pen_color)
+        self.style_panel.options_changed.connect(self.request_translation)
+        self.output_panel.save_requested.connect(self.save_output)
+        self.output_panel.copy_requested.connect(self.copy_output)
+        self.output_panel.use_as_input_requested.connect(self.use_output_as_input)
+
+    def _connect_worker(self) -> None:
+        self.worker.result_ready.connect(self._on_result)
+        self.worker.failed.connect(self._on_translation_failed)
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1500, 900)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        splitter = self.settings.value("window/splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+
+    # --- engine -----------------------------------------------------------------------------------
+    def _set_engine_ready(self, ready: bool) -> None:
+        self.model_panel.set_engine_ready(ready)
+        self.style_panel.setEnabled(ready or self.session is not None)
+        for name in ("open_image", "save_drawing", "open_checkpoint", "preferences"):
+            self.actions_by_name[name].setEnabled(ready)
+        self.menus["recent"].setEnabled(ready)
+        if not ready:
+            self.statusBar().showMessage("Loading engine...")
+
+    def on_engine_ready(self, api: EngineApi) -> None:
+        """The engine is imported: enable model controls, list families, load a first model."""
+        self.engine = api
+        self._set_engine_ready(True)
+        self.statusBar().showMessage("Engine ready", 3000)
+        self.device_label.setText(f"device: {api.device_name(self.preferences.device)}")
+        self.model_panel.set_families([(f.name, f.input_kind) for f in api.families])
+        if self.session is None:
+            self.output_view.set_message("Choose a model in the Model panel")
+        self.engine_ready.emit(api)
+        if self._autoload and self.session is None:
+            self.load_model(self._first_model())
+
+    def _on_engine_failed(self, message: str) -> None:
+        self.statusBar().showMessage("Engine failed to load")
+        self.output_view.set_message("The engine failed to load")
+        QMessageBox.critical(self, "Ganvas engine", f"The engine could not be loaded:\n{message}")
+
+    def _first_model(self) -> ModelSource:
+        last = ModelSource.from_key(str(self.settings.value("model/last", "")))
+        if last is not None and (last.untrained or Path(last.path).is_file()):
+            return last
+        bundled = bundled_checkpoints()
+        return ModelSource(bundled[0].stem, str(bundled[0])) if bundled else untrained_source("pix2pix")
+
+    # --- models -----------------------------------------------------------------------------------
+    def load_model(self, source: ModelSource) -> None:
+        """Load ``source`` in a background thread; a failure shows a message and keeps the current model."""
+        if self.engine is None or self._loading is not None:
+            return
+        inference, device = self.engine.inference, self.preferences.device
+        if source.untrained:
+            def build() -> Any:
+                return inference.InferenceSession.untrained(source.family, size=UNTRAINED_SIZE, device=device,
+                                                            **source.config)
+        else:
+            def build() -> Any:
+                return inference.InferenceSession.from_checkpoint(source.path, device)
+        self._loading = BackgroundCall(build, "ganvas-load-model", self)
+        self._loading.setProperty("source_key", source.key())
+        self._loading.done.connect(self._on_model_loaded)
+        self._loading.failed.connect(self._on_model_failed)
+        self.model_panel.set_busy(f"Loading {source.label}...")
+        self.statusBar().showMessage(f"Loading {source.label}...")
+        self._loading.start()
+
+    def _on_model_loaded(self, session: Any) -> None:
+        key = self._loading.property("source_key") if self._loading else ""
+        self._loading = None
+        self.model_panel.set_busy(None)
+        self.set_session(session)
+        self.settings.setValue("model/last", key)
+        self._remember_recent(key)
+
+    def _on_model_failed(self, exc: BaseException) -> None:
+        self._loading = None
+        self.model_panel.set_busy(None)
+        self.statusBar().showMessage("The model could not be loaded", 5000)
+        QMessageBox.critical(self, "Cannot load model", error_message(exc))
+
+    def set_session(self, session: Any) -> None:
+        """Use ``session`` for live output; the canvas takes the model's input kind and size."""
+        self.session = session
+        card = session.card
+        self.worker.set_session(session)
+        self._shown_id = self.worker.last_request_id  # anything still running belongs to the old model
+        self._configure_canvas(card)
+        self.model_panel.show_card(card.lines())
+        self.style_panel.set_supported(self._options_of(card.family))
+        self.style_panel.setEnabled(True)
+        name = Path(card.path).stem if card.path else f"untrained {card.family}"
+        self.model_label.setText(f"model: {name}")
+        self.setWindowTitle(f"Ganvas - {name}")
+        self.device_label.setText(f"device: {getattr(session, 'device', '-')}")
+        self.output_view.set_output(None)
+        self.output_view.set_message("Translating...")
+        self.output_panel.set_actions_enabled(False)
+        self.session_changed.emit(session)
+        self.request_translation()
+
+    def _options_of(self, family: str) -> tuple[str, ...]:
+        info = self.engine.family(family) if self.engine else None
+        if info is not None:
+            return info.options
+        family_cls = getattr(self.session, "family", None)
+        return family_options(family_cls) if family_cls is not None else ()
+
+    def _configure_canvas(self, card: Any) -> None:
+        """Label models draw label maps in their palette; image models in the mode chosen in the panel."""
+        name = palette_name_of(card)
+        labels = card.input_kind == "labels" or name is not None
+        if labels:
+            palette = palette_for_model(self.engine.palette if self.engine else None, name or DEFAULT_LABEL_PALETTE)
+            if palette is not None:
+                self.canvas.set_palette(palette)
+                self.palette_panel.set_palette(palette)
+            mode = "label"
+        else:
+            mode = self.model_panel.draw_mode if self.model_panel.mode_combo.isEnabled() else "edges"
+        self.model_panel.set_draw_mode(mode, locked=labels)
+        height, width = card.size
+        size = self.canvas.document.size()
+        changed = self._set_canvas_mode(mode, clear=False)
+        if (size.width(), size.height()) != (width, height):
+            self.canvas.resize_canvas(width, height)
+        elif changed:
+            self.canvas.clear()
+
+    def _set_canvas_mode(self, mode: str, clear: bool = True) -> bool:
+        """Switch the canvas's drawing mode; a fresh page (undoable) unless told otherwise."""
+        if self.canvas.mode == mode:
+            return False
+        self.canvas.set_mode(mode)
+        if clear:
+            self.canvas.clear()
+        return True
+
+    def _remember_recent(self, key: str) -> None:
+        if not key:
+            return
+        recent = [k for k in self.recent_models() if k != key]
+        self.settings.setValue("recent/models", [key, *recent][:MAX_RECENT])
+
+    def recent_models(self) -> list[str]:
+        value = self.settings.value("recent/models", [])
+        return [str(v) for v in ([value] if isinstance(value, str) else value or [])]
+
+    # --- live translation -------------------------------------------------------------------------
+    def request_translation(self) -> None:
+        """Translate the canvas as it is now (latest request wins; painting never waits)."""
+        if self.session is not None:
+            self.worker.submit(self.canvas.to_numpy(), self.style_panel.options())
+
+    def _on_canvas_changed(self) -> None:
+        self.output_view.set_input(self.canvas.document.image)
+        self.request_translation()
+
+    def _on_result(self, result: InferenceResult) -> None:
+        if result.session is not self.session or result.request_id <= self._shown_id:
+            return  # a stale frame, or one of a replaced model
+        self._shown_id = result.request_id
+        self.output_view.set_output(result.image)
+        self.output_panel.set_actions_enabled(True)
+        self.ms_label.setText(f"{result.elapsed_ms:.0f} ms/frame")
+
+    def _on_translation_failed(self, request_id: int, message: str) -> None:
+        self.ms_label.setText("error")
+        self.statusBar().showMessage(f"Translation failed: {message}", 10000)
+
+    def _sync_output_view(self, zoom: float, offset: Any) -> None:
+        self.output_view.set_view(zoom, offset, self.canvas.document.size(), self.canvas.size())
+
+    def _set_pen_color(self, rgb: tuple) -> None:
+        try:
+            self.canvas.set_color(rgb)
+        except ValueError as exc:
+            self.statusBar().showMessage(str(exc), 5000)
+
+    # --- output actions ---------------------------------------------------------------------------
+    def save_output(self) -> None:
+        array = self.output_view.output_array()
+        if array is None or self.engine is None:
+            return
+        start = str(self.settings.value("paths/last_save", str(Path.home() / "ganvas_output.png")))
+        path, _ = QFileDialog.getSaveFileName(self, "Save output", start, "PNG images (*.png)")
+        if not path:
+            return
+        path = path if Path(path).suffix else path + ".png"
+        try:
+            self.engine.imageio.write_image(path, array)
+        except GanvasError as exc:
+            QMessageBox.critical(self, "Cannot save", str(exc))
+            return
+        self.settings.setValue("paths/last_save", path)
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def copy_output(self) -> None:
+        array = self.output_view.output_array()
+        if array is not None:
+            QGuiApplication.clipboard().setImage(qimage_from_array(array))
+            self.statusBar().showMessage("Output copied", 3000)
+
+    def use_output_as_input(self) -> None:
+        """Load the output into the canvas as one undo step (label mode snaps it to the palette)."""
+        array = self.output_view.output_array()
+        if array is not None:
+            self.canvas.load_image(array)
+
+    # --- file actions -----------------------------------------------------------------------------
+    def open_image(self) -> None:
+        if self.engine is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Open image into the canvas", "",
+                                              "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
+        if path:
+            try:
+                self.canvas.load_image(self.engine.imageio.read_image(path))
+            except (GanvasError, ValueError) as exc:
+                QMessageBox.critical(self, "Cannot open image", str(exc))
+
+    def save_drawing(self) -> None:
+        if self.engine is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save drawing", "drawing.png", "PNG images (*.png)")
+        if path:
+            try:
+                self.engine.imageio.write_image(path if Path(path).suffix else path + ".png", self.canvas.to_numpy())
+            except GanvasError as exc:
+                QMessageBox.critical(self, "Cannot save", str(exc))
+
+    def open_preferences(self) -> None:
+        dialog = PreferencesDialog(self.preferences, self)
+        if dialog.exec():
+            dialog.apply()
+            self.model_panel.set_models_folder(self.preferences.models_folder)
+            if self.engine is not None:
+                self.device_label.setText(f"device: {self.engine.device_name(self.preferences.device)} "
+                                          "(for the next model)")
+
+    # --- shutdown ---------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/splitter", self.splitter.saveState())
+        self.settings.sync()
+        self.worker.stop()
+        super().closeEvent(event)

@@ -1,0 +1,249 @@
+"""The Model dock: bundled models, the user's models and runs, any checkpoint, and an untrained network
+per family, plus the loaded model's card and how the canvas draws for it.
+
+The panel only lists and asks: it emits :attr:`ModelPanel.model_requested` with a :class:`ModelSource`;
+the main window loads it off the UI thread and calls :meth:`ModelPanel.show_card` when done.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+CHECKPOINT_SUFFIX = ".safetensors"
+UNTRAINED_SIZE = (256, 256)
+# Small networks so untrained models answer quickly on a CPU; unknown families use their defaults.
+UNTRAINED_CONFIGS: dict[str, dict[str, Any]] = {
+    "pix2pix": {"ngf": 16, "ndf": 16},
+    "cyclegan": {"ngf": 16, "ndf": 16, "n_blocks": 6},
+    "spade": {"ngf": 16},
+}
+DRAW_MODES = [("label map (palette)", "label"), ("edges", "edges"), ("sketch", "sketch")]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from: a checkpoint file or an untrained network of a family."""
+
+    label: str
+    path: str | None = None
+    family: str | None = None  # set for untrained networks
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def untrained(self) -> bool:
+        return self.path is None
+
+    def key(self) -> str:
+        """A string that identifies the source in settings (recent models, last model)."""
+        return f"untrained:{self.family}" if self.untrained else f"file:{self.path}"
+
+    @classmethod
+    def from_key(cls, key: str) -> ModelSource | None:
+        kind, _, value = key.partition(":")
+        if kind == "untrained" and value:
+            return untrained_source(value)
+        if kind == "file" and value:
+            return cls(Path(value).name, path=value)
+        return None
+
+
+def untrained_source(family: str) -> ModelSource:
+    return ModelSource(f"Untrained {family} (random weights)", family=family,
+                       config=dict(UNTRAINED_CONFIGS.get(family, {})))
+
+
+def bundled_checkpoints() -> list[Path]:
+    """``assets/models/*.safetensors`` shipped with the package (none when the folder is absent)."""
+    try:
+        folder = importlib.resources.files("assets") / "models"
+        if not folder.is_dir():
+            return []
+        return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(CHECKPOINT_SUFFIX))
+    except (ModuleNotFoundError, OSError):
+        return []
+
+
+def user_checkpoints(folder: str | Path) -> list[Path]:
+    """Checkpoints directly in ``folder`` plus the ``latest`` checkpoint of each run folder inside it."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob("*" + CHECKPOINT_SUFFIX) if p.is_file()]
+    found += [p for p in folder.glob("*/latest" + CHECKPOINT_SUFFIX) if p.is_file()]
+    return sorted(found)
+
+
+def checkpoint_label(path: Path) -> str:
+    """Run folders' latest checkpoints are named after their run."""
+    return f"{path.parent.name} (latest)" if path.stem == "latest" else path.stem
+
+
+class ModelPanel(QWidget):
+    """Choose a model; see its card; choose how the canvas draws for image models."""
+
+    model_requested = Signal(object)  # ModelSource
+    draw_mode_changed = Signal(str)  # label | edges | sketch
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._models_folder = Path("~/Ganvas/models")
+        self._families: list[tuple[str, str]] = []  # (name, input_kind)
+        self.tree = QTreeWidget(self)
+        self.tree.setHeaderHidden(True)
+        self.tree.setRootIsDecorated(True)
+        self.tree.itemActivated.connect(self._item_activated)
+        self.tree.itemSelectionChanged.connect(self._selection_changed)
+        self.load_button = QPushButton("Load", self)
+        self.load_button.setToolTip("Load the selected model (or double-click it)")
+        self.load_button.clicked.connect(self._load_selected)
+        self.open_button = QPushButton("Open checkpoint...", self)
+        self.open_button.clicked.connect(self.open_checkpoint)
+        self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.mode_combo = QComboBox(self)
+        for text, mode in DRAW_MODES:
+            self.mode_combo.addItem(text, mode)
+        self.mode_combo.setCurrentIndex(1)
+        self.mode_combo.currentIndexChanged.connect(self._mode_chosen)
+        self.card = QPlainTextEdit(self)
+        self.card.setReadOnly(True)
+        self.card.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.card.setPlaceholderText("No model loaded")
+        self.card.setMaximumHeight(150)
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        self._build_layout()
+        self.set_engine_ready(False)
+
+    def _build_layout(self) -> None:
+        buttons = QHBoxLayout()
+        for button in (self.load_button, self.open_button, self.refresh_button):
+            buttons.addWidget(button)
+        form = QFormLayout()
+        form.addRow("Draw as:", self.mode_combo)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.tree, 1)
+        layout.addLayout(buttons)
+        layout.addLayout(form)
+        layout.addWidget(self.status)
+        layout.addWidget(self.card)
+
+    # --- state ------------------------------------------------------------------------------------
+    def set_engine_ready(self, ready: bool) -> None:
+        """Before the engine is imported nothing can load; the list still shows files."""
+        for widget in (self.tree, self.load_button, self.open_button):
+            widget.setEnabled(ready)
+        if not ready:
+            self.status.setText("Loading engine...")
+
+    def set_busy(self, text: str | None) -> None:
+        """Show what is loading (or clear it) and block new requests meanwhile."""
+        self.status.setText(text or "")
+        self.load_button.setEnabled(text is None)
+        self.open_button.setEnabled(text is None)
+
+    def set_families(self, families: list[tuple[str, str]]) -> None:
+        """``[(name, input_kind), ...]``; latent families (no drawn input) are not offered."""
+        self._families = [(name, kind) for name, kind in families if kind != "latent"]
+        self.refresh()
+
+    def set_models_folder(self, folder: str | Path) -> None:
+        self._models_folder = Path(folder)
+        self.refresh()
+
+    def show_card(self, lines: list[str]) -> None:
+        self.card.setPlainText("\n".join(lines))
+
+    @property
+    def draw_mode(self) -> str:
+        return self.mode_combo.currentData()
+
+    def set_draw_mode(self, mode: str, locked: bool = False) -> None:
+        """Select ``mode`` without emitting; ``locked`` when the model dictates it (label models)."""
+        index = self.mode_combo.findData(mode)
+        self.mode_combo.blockSignals(True)
+        self.mode_combo.setCurrentIndex(max(0, index))
+        self.mode_combo.blockSignals(False)
+        self.mode_combo.setEnabled(not locked)
+        self.mode_combo.setToolTip("This model reads label maps" if locked else
+                                   "How the canvas draws for this image model")
+
+    # --- listing ----------------------------------------------------------------------------------
+    def sources(self) -> list[ModelSource]:
+        """Every listed source, in display order."""
+        out = []
+        for i in range(self.tree.topLevelItemCount()):
+            group = self.tree.topLevelItem(i)
+            out += [group.child(j).data(0, Qt.ItemDataRole.UserRole) for j in range(group.childCount())]
+        return [source for source in out if source is not None]  # placeholders carry no source
+
+    def refresh(self) -> None:
+        self.tree.clear()
+        self._add_group("Bundled models", [ModelSource(checkpoint_label(p), str(p)) for p in bundled_checkpoints()])
+        user = [ModelSource(checkpoint_label(p), str(p)) for p in user_checkpoints(self._models_folder)]
+        self._add_group(f"Your models ({self._models_folder})", user,
+                        empty="none yet: train one, or put .safetensors files here")
+        self._add_group("Untrained (random weights, for trying the controls)",
+                        [untrained_source(name) for name, _ in self._families],
+                        empty="" if self._families else "waiting for the engine...")
+
+    def _add_group(self, title: str, sources: list[ModelSource], empty: str = "") -> None:
+        if not sources and not empty:
+            return
+        group = QTreeWidgetItem(self.tree, [title])
+        group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        for source in sources:
+            item = QTreeWidgetItem(group, [source.label])
+            item.setData(0, Qt.ItemDataRole.UserRole, source)
+            item.setToolTip(0, source.path or f"an untrained {source.family} network at 256x256")
+        if not sources:
+            item = QTreeWidgetItem(group, [empty])
+            item.setFlags(Qt.ItemFlag.NoItemFlags)
+        group.setExpanded(True)
+
+    # --- requests ---------------------------------------------------------------------------------
+    def open_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", str(self._models_folder.expanduser()),
+                                              "Checkpoints (*.safetensors);;All files (*)")
+        if path:
+            self.model_requested.emit(ModelSource(Path(path).name, path))
+
+    def _selected_source(self) -> ModelSource | None:
+        items = self.tree.selectedItems()
+        return items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
+
+    def _selection_changed(self) -> None:
+        self.load_button.setEnabled(self._selected_source() is not None)
+
+    def _load_selected(self) -> None:
+        source = self._selected_source()
+        if source is not None:
+            self.model_requested.emit(source)
+
+    def _item_activated(self, item: QTreeWidgetItem) -> None:
+        source = item.data(0, Qt.ItemDataRole.UserRole)
+        if source is not None:
+            self.model_requested.emit(source)
+
+    def _mode_chosen(self) -> None:
+        self.draw_mode_changed.emit(self.draw_mode)

@@ -1,0 +1,149 @@
+"""The Palette dock: label classes as swatches in label mode, black/white in edges mode, any colour in sketch.
+
+:func:`palette_for_model` adapts ``engine.palette`` (label palettes stored with the engine) to the canvas's
+:class:`~desktop.canvas_tools.Palette`; it returns None when the engine has no such palette.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QColorDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.canvas_tools import BLACK, DEFAULT_PALETTE, WHITE, Palette, Rgb
+
+SWATCH = 18
+
+
+def palette_name_of(card: Any) -> str | None:
+    """The label palette a model card names (``dataset.palette`` or ``config.palette``), if any."""
+    for source in (getattr(card, "dataset", None) or {}, getattr(card, "config", None) or {}):
+        name = source.get("palette")
+        if isinstance(name, str) and name:
+            return name
+    return None
+
+
+def palette_for_model(module: ModuleType | None, name: str) -> Palette | None:
+    """Load the engine palette ``name`` as a canvas Palette; None when unavailable or malformed.
+
+    Accepts an engine object with ``classes`` (or ``names``), ``colors`` and ``background`` attributes, found
+    through ``load_palette(name)``, ``get_palette(name)`` or ``Palette.load(name)``.
+    """
+    if module is None:
+        return None
+    loader = (getattr(module, "load_palette", None) or getattr(module, "get_palette", None)
+              or getattr(getattr(module, "Palette", None), "load", None))
+    if loader is None:
+        return None
+    try:
+        engine_palette = loader(name)
+        names = getattr(engine_palette, "classes", None) or engine_palette.names
+        names = [getattr(n, "name", n) for n in names]
+        colors = [tuple(int(c) for c in rgb) for rgb in engine_palette.colors]
+        background = getattr(engine_palette, "background", 0)
+        background = names.index(background) if isinstance(background, str) else int(background or 0)
+        return Palette.from_entries(list(zip(names, colors, strict=True)), background)
+    except Exception:  # a palette we cannot read leaves the canvas on its default palette
+        return None
+
+
+def swatch_icon(rgb: Rgb) -> QIcon:
+    pixmap = QPixmap(SWATCH, SWATCH)
+    pixmap.fill(QColor(*rgb))
+    return QIcon(pixmap)
+
+
+class PalettePanel(QWidget):
+    """Pick the pen colour for the canvas's current mode; emits ``color_chosen((r, g, b))``."""
+
+    color_chosen = Signal(tuple)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._palette = DEFAULT_PALETTE
+        self._mode = "edges"
+        self._sketch_color: Rgb = (64, 64, 64)
+        self.title = QLabel(self)
+        self.title.setWordWrap(True)
+        self.list = QListWidget(self)
+        self.list.setIconSize(QSize(SWATCH, SWATCH))
+        self.list.currentRowChanged.connect(self._row_chosen)
+        self.color_button = QPushButton("Choose colour...", self)
+        self.color_button.clicked.connect(self._choose_sketch_color)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.title)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.color_button)
+        self._rebuild()
+
+    @property
+    def palette_entries(self) -> Palette:
+        return self._palette
+
+    def set_palette(self, palette: Palette) -> None:
+        self._palette = palette
+        self._rebuild()
+
+    def set_mode(self, mode: str) -> None:
+        self._mode = mode
+        self._rebuild()
+
+    def set_current(self, rgb: tuple) -> None:
+        """Highlight the entry of ``rgb`` (e.g. after the eyedropper) without emitting."""
+        rgb = tuple(rgb)
+        if self._mode == "sketch":
+            self._sketch_color = rgb  # type: ignore[assignment]
+            self.color_button.setIcon(swatch_icon(rgb))  # type: ignore[arg-type]
+            return
+        for row in range(self.list.count()):
+            if tuple(self.list.item(row).data(Qt.ItemDataRole.UserRole)) == rgb:
+                self.list.blockSignals(True)
+                self.list.setCurrentRow(row)
+                self.list.blockSignals(False)
+
+    def _entries(self) -> list[tuple[str, Rgb]]:
+        if self._mode == "label":
+            return list(zip(self._palette.names, self._palette.colors, strict=True))
+        if self._mode == "edges":
+            return [("edge (black)", BLACK), ("paper (white)", WHITE)]
+        return []
+
+    def _rebuild(self) -> None:
+        titles = {"label": "Label classes: each colour is one class the model knows.",
+                  "edges": "Edges: black lines on white.",
+                  "sketch": "Sketch: any colour; the pencil follows pen pressure."}
+        self.title.setText(titles.get(self._mode, ""))
+        self.list.blockSignals(True)
+        self.list.clear()
+        for name, rgb in self._entries():
+            item = QListWidgetItem(swatch_icon(rgb), name)
+            item.setData(Qt.ItemDataRole.UserRole, rgb)
+            item.setToolTip(f"{name}: RGB {rgb}")
+            self.list.addItem(item)
+        self.list.blockSignals(False)
+        self.list.setVisible(self._mode != "sketch")
+        self.color_button.setVisible(self._mode == "sketch")
+        self.color_button.setIcon(swatch_icon(self._sketch_color))
+
+    def _row_chosen(self, row: int) -> None:
+        if row >= 0:
+            self.color_chosen.emit(tuple(self.list.item(row).data(Qt.ItemDataRole.UserRole)))
+
+    def _choose_sketch_color(self) -> None:
+        color = QColorDialog.getColor(QColor(*self._sketch_color), self, "Sketch colour")
+        if color.isValid():
+            self.set_current((color.red(), color.green(), color.blue()))
+            self.color_chosen.emit(self._sketch_color)

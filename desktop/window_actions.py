@@ -1,0 +1,126 @@
+"""Menus and the tool bar of the main window, built from small tables so the window class stays short."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QLabel, QMenu, QSpinBox, QToolBar
+
+from desktop.canvas_tools import Tool
+from desktop.model_panel import ModelSource
+
+if TYPE_CHECKING:
+    from desktop.main_window import MainWindow
+
+TOOLS = [(Tool.BRUSH, "Brush", "B"), (Tool.ERASER, "Eraser", "E"), (Tool.FILL, "Fill", "G"),
+         (Tool.LINE, "Line", "L"), (Tool.RECTANGLE, "Rectangle", "R"), (Tool.ELLIPSE, "Ellipse", "O"),
+         (Tool.EYEDROPPER, "Eyedropper", "I")]
+
+
+def _action(window: MainWindow, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None,
+            tip: str = "") -> QAction:
+    action = QAction(text, window)
+    if shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    if tip:
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+    action.triggered.connect(slot)
+    return action
+
+
+def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QMenu]]:
+    """File, Edit, View and Model menus; returns the named actions and the menus."""
+    canvas, output = window.canvas, window.output_panel
+    actions = {
+        "open_image": _action(window, "Open image into canvas...", window.open_image, QKeySequence.StandardKey.Open),
+        "save_drawing": _action(window, "Save drawing...", window.save_drawing, "Ctrl+Shift+S"),
+        "save_output": _action(window, "Save output as PNG...", window.save_output, QKeySequence.StandardKey.Save),
+        "open_checkpoint": _action(window, "Open checkpoint...", window.model_panel.open_checkpoint, "Ctrl+M"),
+        "preferences": _action(window, "Preferences...", window.open_preferences,
+                               QKeySequence.StandardKey.Preferences),
+        "quit": _action(window, "Quit", window.close, QKeySequence.StandardKey.Quit),
+        "copy_output": _action(window, "Copy output", window.copy_output, "Ctrl+Shift+C"),
+        "use_output": _action(window, "Use output as input", window.use_output_as_input, "Ctrl+Shift+U",
+                              "Load the output into the canvas (undoable)"),
+        "clear": _action(window, "Clear", canvas.clear, None, "Clear the canvas (undoable)"),
+        "zoom_fit": _action(window, "Zoom to fit", canvas.fit_to_view, "Ctrl+0", "Fit the drawing in the view"),
+        "compare": _action(window, "Compare drawing and output", output.compare_box.toggle, "Ctrl+K"),
+    }
+    menus: dict[str, QMenu] = {}
+    bar = window.menuBar()
+    menus["file"] = bar.addMenu("&File")
+    for name in ("open_image", "save_drawing", "save_output", None, "open_checkpoint"):
+        menus["file"].addSeparator() if name is None else menus["file"].addAction(actions[name])
+    menus["recent"] = menus["file"].addMenu("Recent models")
+    menus["recent"].aboutToShow.connect(lambda: _fill_recent(window, menus["recent"]))
+    menus["file"].addSeparator()
+    menus["file"].addAction(actions["preferences"])
+    menus["file"].addAction(actions["quit"])
+    menus["edit"] = bar.addMenu("&Edit")
+    for action in (canvas.undo_action, canvas.redo_action, actions["clear"]):
+        menus["edit"].addAction(action)
+    menus["edit"].addSeparator()
+    menus["edit"].addAction(actions["copy_output"])
+    menus["edit"].addAction(actions["use_output"])
+    menus["view"] = bar.addMenu("&View")
+    menus["view"].addAction(actions["zoom_fit"])
+    menus["view"].addAction(actions["compare"])
+    menus["view"].addSeparator()
+    for dock in (window.model_dock, window.style_dock, window.palette_dock):
+        menus["view"].addAction(dock.toggleViewAction())
+    # Canvas shortcuts work while the canvas has focus; the window-wide ones live in the menus.
+    for action in (canvas.undo_action, canvas.redo_action):
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    return actions, menus
+
+
+def _fill_recent(window: MainWindow, menu: QMenu) -> None:
+    menu.clear()
+    for key in window.recent_models():
+        source = ModelSource.from_key(key)
+        if source is not None:
+            action = menu.addAction(source.label if source.untrained else source.path)
+            action.triggered.connect(lambda _=False, s=source: window.load_model(s))
+    if menu.isEmpty():
+        menu.addAction("(none yet)").setEnabled(False)
+
+
+def build_tool_bar(window: MainWindow) -> QToolBar:
+    """The drawing tools, brush size, zoom fit, undo/redo and clear, on the left edge."""
+    canvas = window.canvas
+    bar = QToolBar("Tools", window)
+    bar.setObjectName("tools_toolbar")
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    group = QActionGroup(bar)
+    group.setExclusive(True)
+    tool_actions: dict[str, QAction] = {}
+    for tool, text, key in TOOLS:
+        action = QAction(text, bar)
+        action.setCheckable(True)
+        action.setToolTip(f"{text} ({key})")
+        action.setData(tool.value)
+        action.triggered.connect(lambda _=False, t=tool.value: canvas.set_tool(t))
+        group.addAction(action)
+        bar.addAction(action)
+        tool_actions[tool.value] = action
+    tool_actions[canvas.tool].setChecked(True)
+    canvas.tool_changed.connect(lambda name: tool_actions[name].setChecked(True))
+    bar.addSeparator()
+    bar.addWidget(QLabel(" Size"))
+    size = QSpinBox(bar)
+    size.setRange(1, 256)
+    size.setValue(canvas.brush_size)
+    size.setToolTip("Brush size in pixels ([ and ])")
+    size.valueChanged.connect(lambda value: setattr(canvas, "brush_size", value))
+    canvas.brush_size_changed.connect(size.setValue)
+    bar.addWidget(size)
+    window.brush_size_box = size
+    bar.addSeparator()
+    for action in (window.actions_by_name["zoom_fit"], canvas.undo_action, canvas.redo_action,
+                   window.actions_by_name["clear"]):
+        bar.addAction(action)
+    window.addToolBar(Qt.ToolBarArea.LeftToolBarArea, bar)
+    return bar

@@ -1,0 +1,170 @@
+"""The main window: usable before the engine is ready, live output, model errors, output actions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from desktop.engine_loader import import_engine
+from desktop.main_window import MainWindow
+from desktop.model_panel import ModelSource
+
+pytestmark = pytest.mark.gui
+LEFT = Qt.MouseButton.LeftButton
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def engine_api():
+    return import_engine()
+
+
+@pytest.fixture
+def settings(tmp_path) -> QSettings:
+    return QSettings(str(tmp_path / "ganvas.ini"), QSettings.Format.IniFormat)
+
+
+def make_window(qtbot, settings, **kwargs) -> MainWindow:
+    window = MainWindow(settings=settings, **{"start_engine": False, "autoload": False, **kwargs})
+    qtbot.addWidget(window)
+    window.resize(1200, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def tiny_session(family: str = "pix2pix"):
+    from engine.inference import InferenceSession
+
+    if family == "cyclegan":
+        return InferenceSession.untrained("cyclegan", size=(64, 64), device="cpu", ngf=4, ndf=4, n_blocks=1)
+    return InferenceSession.untrained("pix2pix", size=(64, 64), device="cpu", depth=6, ngf=4, ndf=4)
+
+
+def stroke(qtbot, canvas, points) -> None:
+    """A mouse stroke through image points (converted with the canvas's current view)."""
+    def widget_point(x, y):
+        return QPoint(round(canvas.offset.x() + (x + 0.5) * canvas.zoom),
+                      round(canvas.offset.y() + (y + 0.5) * canvas.zoom))
+    qtbot.mousePress(canvas, LEFT, Qt.KeyboardModifier.NoModifier, widget_point(*points[0]))
+    for x, y in points[1:]:
+        qtbot.mouseMove(canvas, widget_point(x, y))
+    qtbot.mouseRelease(canvas, LEFT, Qt.KeyboardModifier.NoModifier, widget_point(*points[-1]))
+
+
+def with_output(qtbot, window, session=None) -> MainWindow:
+    window.set_session(session or tiny_session())
+    qtbot.waitUntil(window.output_view.has_output, timeout=10000)
+    return window
+
+
+def test_gui_modules_import_no_torch():
+    code = ("import sys, desktop.app, desktop.main_window, desktop.inference_worker; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60).returncode == 0
+
+
+def test_window_and_canvas_work_before_the_engine_is_ready(qtbot, settings):
+    window = make_window(qtbot, settings)
+    assert window.engine is None and window.session is None
+    assert "Loading engine" in window.statusBar().currentMessage()
+    assert not window.model_panel.open_button.isEnabled()
+    assert not window.actions_by_name["open_checkpoint"].isEnabled()
+    assert not window.output_panel.save_button.isEnabled()
+    before = window.canvas.to_numpy()
+    window.canvas.set_view(2.0, window.canvas.offset)
+    stroke(qtbot, window.canvas, [(20, 20), (60, 40), (100, 40)])
+    assert (window.canvas.to_numpy() != before).any()
+    assert window.output_view.image_rect().width() == pytest.approx(window.canvas.document.size().width() * 2)
+
+
+def test_engine_ready_enables_models_and_lists_input_families(qtbot, settings, engine_api):
+    window = make_window(qtbot, settings)
+    with qtbot.waitSignal(window.engine_ready, timeout=5000):
+        window.on_engine_ready(engine_api)
+    assert window.model_panel.open_button.isEnabled()
+    labels = [s.label for s in window.model_panel.sources()]
+    assert "Untrained pix2pix (random weights)" in labels
+    assert not any("stylegan2" in label for label in labels)  # latent families draw nothing
+
+
+def test_a_stroke_updates_the_live_output(qtbot, settings):
+    window = with_output(qtbot, make_window(qtbot, settings))
+    assert window.canvas.document.size().width() == 64  # the model's native size
+    assert window.canvas.mode == "edges" and window.model_panel.draw_mode == "edges"
+    assert "ms/frame" in window.ms_label.text()
+    first_shown = window._shown_id
+    stroke(qtbot, window.canvas, [(5, 5), (30, 20), (50, 50)])
+    qtbot.waitUntil(lambda: window._shown_id == window.worker.last_request_id > first_shown, timeout=10000)
+    output = window.output_view.output_array()
+    assert output.shape == (64, 64, 3) and output.dtype == np.uint8
+    stale = window.output_view.output_array()
+    window._on_result(type("R", (), {"request_id": first_shown, "image": 255 - stale, "elapsed_ms": 1.0,
+                                     "session": window.session})())
+    assert np.array_equal(window.output_view.output_array(), stale)  # an older frame is dropped
+
+
+def test_cyclegan_enables_the_direction_option(qtbot, settings, engine_api):
+    window = make_window(qtbot, settings)
+    window.on_engine_ready(engine_api)
+    with_output(qtbot, window, tiny_session("cyclegan"))
+    assert window.style_panel.direction.isEnabled()
+    assert window.style_panel.options() == {"direction": "AtoB"}
+    assert not window.style_panel.seed.isEnabled()
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint at all", b"\x89PNG\r\n\x1a\n" + bytes(64)])
+def test_bad_checkpoint_shows_a_message_and_the_window_stays(qtbot, settings, engine_api, tmp_path, monkeypatch,
+                                                             content):
+    calls = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *args: calls.append(args) or QMessageBox.StandardButton.Ok)
+    window = make_window(qtbot, settings)
+    window.on_engine_ready(engine_api)
+    session = tiny_session()
+    window.set_session(session)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(content)
+    window.load_model(ModelSource("bad", str(bad)))
+    qtbot.waitUntil(lambda: len(calls) == 1, timeout=10000)
+    assert "bad.safetensors" in calls[0][2]
+    assert window.isVisible() and window.session is session
+    assert window.model_panel.load_button.isEnabled() or window.model_panel.open_button.isEnabled()
+
+
+def test_save_output_writes_a_png(qtbot, settings, engine_api, tmp_path, monkeypatch):
+    window = make_window(qtbot, settings)
+    window.on_engine_ready(engine_api)
+    with_output(qtbot, window)
+    target = tmp_path / "out"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kw: (str(target), "PNG images (*.png)"))
+    window.output_panel.save_button.click()
+    saved = engine_api.imageio.read_image(tmp_path / "out.png")
+    assert np.array_equal(saved, window.output_view.output_array())
+
+
+def test_use_output_as_input_is_undoable(qtbot, settings):
+    window = with_output(qtbot, make_window(qtbot, settings))
+    before = window.canvas.to_numpy()
+    output = window.output_view.output_array()
+    window.output_panel.use_button.click()
+    assert np.array_equal(window.canvas.to_numpy(), output)
+    window.canvas.undo_action.trigger()
+    assert np.array_equal(window.canvas.to_numpy(), before)
+
+
+def test_layout_and_recent_models_persist(qtbot, settings, engine_api):
+    window = make_window(qtbot, settings)
+    window.on_engine_ready(engine_api)
+    window.load_model(ModelSource.from_key("untrained:pix2pix"))
+    qtbot.waitUntil(lambda: window.session is not None, timeout=30000)
+    window.model_dock.hide()
+    window.close()
+    assert window.recent_models() == ["untrained:pix2pix"]
+    again = make_window(qtbot, settings)
+    assert again.model_dock.isHidden()
