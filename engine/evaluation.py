@@ -10,7 +10,7 @@ import torch
 from engine.augment import to_unit_range
 from engine.checkpoint import read_metadata
 from engine.config import DataConfig, from_dict, replace
-from engine.datasets import PairedImages, split_folder
+from engine.datasets import PairedImages
 from engine.inference import InferenceSession
 from engine.metrics import image_metrics
 
@@ -42,6 +42,6 @@ def evaluate_checkpoint(checkpoint: str | Path, data_path: str | Path, split: st
     else:
         session = InferenceSession.from_checkpoint(checkpoint, device=device)
     data = replace(from_dict(DataConfig, meta["data_config"]), path=str(data_path))
-    result = session.family.evaluate(session, data, split_folder(data_path, split), limit)
+    result = session.family.evaluate(session, data, session.family.resolve_split(data_path, split), limit)
     return {"family": meta["family"], "step": 0 if untrained else int(meta.get("step", 0)), "split": split,
             **result}

@@ -101,6 +101,13 @@ class Family:
         return network(batch)
 
     @classmethod
+    def resolve_split(cls, data_path: str | Path, split: str) -> Any:
+        """Where ``split`` of a dataset lies; passed to :meth:`evaluate` as ``split_dir`` (default: a folder)."""
+        from engine.datasets import split_folder
+
+        return split_folder(data_path, split)
+
+    @classmethod
     def evaluate(cls, session: Any, data: DataConfig, split_dir: Path, limit: int | None) -> dict[str, Any]:
         """Metrics over a dataset split (default: L1/PSNR/SSIM against paired targets)."""
         from engine.evaluation import evaluate_paired
