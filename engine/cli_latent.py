@@ -1,0 +1,210 @@
+"""``ganvas generate | interpolate | directions | edit | project``: the StyleGAN2 latent tools on the command line.
+
+Wire-up in :mod:`engine.cli`: ``add_latent_commands(commands, COMMANDS)`` adds the sub-commands to the parser
+and their functions to the dispatch table. Heavy imports happen inside the commands, so ``ganvas --help`` stays
+fast. Errors are :class:`~engine.errors.GanvasError` (one line in the CLI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="stylegan2 checkpoint file or run folder")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N|mps (default auto)")
+
+
+def add_latent_commands(subparsers: Any, registry: dict[str, Callable[[argparse.Namespace], int]] | None = None
+                        ) -> None:
+    """Add the latent sub-commands to ``subparsers``; with ``registry``, also their command functions."""
+    gen = subparsers.add_parser("generate", help="(stylegan2) images of seeds",
+                                description="Render the images of seeds with a StyleGAN2 checkpoint.")
+    _common(gen)
+    gen.add_argument("--seeds", default="0-7", help="seeds, e.g. 0-7 or 1,5,9 (default 0-7)")
+    gen.add_argument("--psi", type=float, default=1.0, help="truncation: 1 = none, 0 = the average image")
+    gen.add_argument("--cutoff", type=int, help="truncate only layers below this index (default all)")
+    gen.add_argument("--noise-mode", default="const", choices=("const", "random", "none"))
+    gen.add_argument("--out", required=True, help="output folder (seed_NNNN.png plus latents with --save-latents)")
+    gen.add_argument("--save-latents", action="store_true", help="also write seed_NNNN.npz latents")
+
+    inter = subparsers.add_parser("interpolate", help="(stylegan2) GIF or MP4 walking between seeds or latents")
+    _common(inter)
+    keys = inter.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--seeds", help="key seeds in order, e.g. 1,2,3")
+    keys.add_argument("--latents", nargs="+", metavar="NPZ", help="key latent files (linear in W+)")
+    inter.add_argument("--frames", type=int, default=24, help="total frames, ends included (default 24)")
+    inter.add_argument("--fps", type=float, default=12.0)
+    inter.add_argument("--space", choices=("w", "z"), default="w", help="linear in w or spherical in z (seeds)")
+    inter.add_argument("--psi", type=float, default=1.0)
+    inter.add_argument("--out", required=True, help="output .gif or .mp4")
+
+    dirs = subparsers.add_parser("directions", help="(stylegan2) find edit directions with PCA or SeFa")
+    _common(dirs)
+    dirs.add_argument("--method", choices=("pca", "sefa"), default="sefa")
+    dirs.add_argument("--k", type=int, default=8, help="number of directions (default 8)")
+    dirs.add_argument("--layers", help="layer range, inclusive, e.g. 0-4 (default all)")
+    dirs.add_argument("--samples", type=int, default=10_000, help="(pca) sampled latents (default 10000)")
+    dirs.add_argument("--out", help="output .npz (default directions_<method>.npz beside the checkpoint)")
+
+    edit = subparsers.add_parser("edit", help="(stylegan2) move a latent along a direction, as a grid")
+    _common(edit)
+    src = edit.add_mutually_exclusive_group(required=True)
+    src.add_argument("--seed", help="seed(s) to edit, e.g. 3 or 0-3 (one grid row each)")
+    src.add_argument("--latent", nargs="+", metavar="NPZ", help="latent file(s) to edit")
+    edit.add_argument("--psi", type=float, default=1.0, help="truncation for seeds")
+    edit.add_argument("--directions", required=True, help="directions .npz (from ganvas directions)")
+    edit.add_argument("--index", default="0", help="direction index(es), e.g. 0 or 0-3 (one grid per index)")
+    edit.add_argument("--strengths", default="-3,0,3", help="comma-separated strengths (grid columns)")
+    edit.add_argument("--layers", help="layer range, inclusive (default: the directions' own, else all)")
+    edit.add_argument("--out", required=True, help="output folder")
+
+    proj = subparsers.add_parser("project", help="(stylegan2) find the latent of a real image")
+    _common(proj)
+    proj.add_argument("image", help="image to project (centre-cropped to a square and resized)")
+    proj.add_argument("--steps", type=int, default=300)
+    proj.add_argument("--space", choices=("w", "w+"), default="w")
+    proj.add_argument("--lr", type=float, default=0.1, help="Adam learning rate (default 0.1)")
+    proj.add_argument("--no-noise", action="store_true", help="keep the constant noise instead of optimising it")
+    proj.add_argument("--seed", type=int, default=0)
+    proj.add_argument("--out", required=True, help="output folder (target.png, projected.png, latent.npz)")
+    proj.add_argument("--no-progress", action="store_true")
+    if registry is not None:
+        registry.update(LATENT_COMMANDS)
+
+
+# --- commands ---------------------------------------------------------------------------------------------------
+
+
+def _session(args: argparse.Namespace) -> Any:
+    from engine.latent import LatentSession
+
+    return LatentSession.from_checkpoint(args.checkpoint, device=args.device)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from engine.imageio import write_image
+    from engine.latent import parse_index_list, save_latent
+
+    session = _session(args)
+    seeds = parse_index_list(args.seeds)
+    images = session.generate(seeds, psi=args.psi, cutoff=args.cutoff, noise_mode=args.noise_mode)
+    out = Path(args.out)
+    for seed, image in zip(seeds, images, strict=True):
+        write_image(out / f"seed_{seed:04d}.png", image)
+        if args.save_latents:
+            save_latent(out / f"seed_{seed:04d}.npz", session.latent_from_seed(seed, args.psi, args.cutoff))
+    print(f"ganvas: wrote {len(seeds)} image(s) to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from engine.errors import ConfigError
+    from engine.latent import load_latent, parse_index_list, write_animation
+
+    session = _session(args)
+    if args.seeds:
+        keys: list[Any] = parse_index_list(args.seeds)
+    else:
+        if args.space == "z":
+            raise ConfigError("--space z needs --seeds (saved latents live in W)")
+        keys = [load_latent(p, session.num_ws, session.w_dim) for p in args.latents]
+    ws = session.interpolate(keys, args.frames, space=args.space, psi=args.psi)
+    path = write_animation(args.out, session.synthesize(ws), fps=args.fps)
+    print(f"ganvas: wrote {args.frames} frames to {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_directions(args: argparse.Namespace) -> int:
+    from engine.latent import default_directions_path, parse_layer_range, save_directions
+
+    session = _session(args)
+    layers = parse_layer_range(args.layers, session.num_ws) if args.layers else None
+    if args.method == "pca":
+        directions = session.directions_pca(args.k, samples=args.samples, layers=layers)
+    else:
+        directions = session.directions_sefa(args.k, layers=layers)
+    path = save_directions(args.out or default_directions_path(args.checkpoint, args.method), directions)
+    label = "explained variance" if args.method == "pca" else "eigenvalue"
+    for index, value in enumerate(directions.values.tolist()):
+        print(f"{index:3d}  {label} {value:.4g}")
+    print(f"ganvas: wrote {len(directions)} {args.method} direction(s) to {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine.errors import ConfigError
+    from engine.families.common import image_grid
+    from engine.imageio import write_image
+    from engine.latent import load_directions, load_latent, parse_index_list, parse_layer_range
+
+    session = _session(args)
+    directions = load_directions(args.directions, session.w_dim)
+    if args.layers:
+        layers = parse_layer_range(args.layers, session.num_ws)
+    else:
+        layers = directions.layers or (0, session.num_ws)
+    try:
+        strengths = [float(s) for s in args.strengths.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"invalid --strengths {args.strengths!r}: expected numbers like -3,0,3") from None
+    if args.seed is not None:
+        sources = [(f"seed{s}", session.w_from_seed(s, args.psi)) for s in parse_index_list(args.seed)]
+        noises: list[Any] = [None] * len(sources)
+    else:
+        latents = [load_latent(p, session.num_ws, session.w_dim) for p in args.latent]
+        sources = [(Path(p).stem, lat.ws) for p, lat in zip(args.latent, latents, strict=True)]
+        noises = [lat.noise for lat in latents]
+    out = Path(args.out)
+    for index in parse_index_list(args.index):
+        if not 0 <= index < len(directions):
+            raise ConfigError(f"--index {index} out of range: the file has {len(directions)} directions")
+        rows = []
+        for (_, ws), noise in zip(sources, noises, strict=True):
+            edited = torch.stack([session.apply_direction(ws, directions.vectors[index], s, layers)
+                                  for s in strengths])
+            images = session.synthesize(edited, noise=noise)
+            rows.append([torch.from_numpy(im).permute(2, 0, 1).float() / 127.5 - 1 for im in images])
+        path = write_image(out / f"direction_{index:02d}.png", image_grid(rows))
+        print(f"ganvas: wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.families.stylegan2 import square_resize
+    from engine.imageio import read_image, write_image
+    from engine.latent import save_latent
+
+    session = _session(args)
+    image = read_image(args.image)
+    out = Path(args.out)
+    final = None
+    with tqdm(total=args.steps, unit="step", dynamic_ncols=True, disable=args.no_progress) as bar:
+        for event in session.project(image, steps=args.steps, space=args.space, lr=args.lr,
+                                     optimize_noise=not args.no_noise, seed=args.seed):
+            if event.kind == "step":
+                bar.update(event.step - bar.n)
+                bar.set_postfix({"loss": f"{event.loss:.4g}", "mse": f"{event.mse:.4g}"}, refresh=False)
+            else:
+                final = event
+    assert final is not None and final.latent is not None and final.image is not None
+    final.latent.provenance["image"] = str(args.image)
+    write_image(out / "target.png", square_resize(image, session.resolution))
+    write_image(out / "projected.png", final.image)
+    save_latent(out / "latent.npz", final.latent)
+    print(f"ganvas: projected {args.image} into {args.space} (loss {final.loss:.4g}); wrote {out}", file=sys.stderr)
+    return 0
+
+
+LATENT_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "generate": cmd_generate, "interpolate": cmd_interpolate, "directions": cmd_directions, "edit": cmd_edit,
+    "project": cmd_project,
+}

@@ -1,0 +1,209 @@
+"""StyleGAN2 family (training, exact resume) and the latent tools, on a tiny 32 px generator."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from engine.config import DataConfig, TrainConfig
+from engine.families.stylegan2 import StyleGAN2, StyleGAN2Config, diff_augment
+from engine.latent import (
+    Latent,
+    LatentSession,
+    load_directions,
+    load_latent,
+    parse_layer_range,
+    save_directions,
+    save_latent,
+    write_animation,
+)
+from engine.training import RunSpec, run_training
+from tests.engine.helpers import state_equal
+
+TINY = {"z_dim": 32, "w_dim": 32, "channel_base": 512, "channel_max": 32, "mapping_layers": 2}
+
+
+@pytest.fixture(scope="module")
+def session() -> LatentSession:
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    s = LatentSession.untrained(StyleGAN2Config(resolution=32, **TINY), device="cpu")
+    with torch.no_grad():  # a w_avg away from zero, as after training
+        s.generator.mapping_network.w_avg.copy_(s.ws_from_z(torch.randn(256, 32))[:, 0].mean(0))
+    return s
+
+
+def test_truncation_zero_gives_the_average_image(session):
+    images = session.generate([0, 5], psi=0.0)
+    average = session.synthesize(session.generator.w_avg.cpu()[None].repeat(session.num_ws, 1))
+    assert np.array_equal(images[0], average[0]) and np.array_equal(images[1], average[0])
+    cut = session.truncate(session.w_from_seed(3)[None], 0.0, cutoff=2)[0]
+    assert torch.allclose(cut[:2], session.w_avg.expand(2, -1)) and torch.equal(cut[2:], session.w_from_seed(3)[2:])
+
+
+def test_style_mixing_full_range_equals_second_latent(session):
+    a, b = session.w_from_seed(1), session.w_from_seed(2)
+    assert torch.equal(session.mix(a, b, (0, session.num_ws)), b)
+    mixed = session.mix(a, b, (2, 4))
+    assert torch.equal(mixed[:2], a[:2]) and torch.equal(mixed[2:4], b[2:4]) and torch.equal(mixed[4:], a[4:])
+
+
+def test_pca_directions_orthonormal_with_decreasing_variance(session):
+    d = session.directions_pca(k=6, samples=1500)
+    gram = d.vectors.double() @ d.vectors.double().T
+    assert torch.allclose(gram, torch.eye(6, dtype=torch.float64), atol=1e-5)
+    assert bool((d.values[:-1] >= d.values[1:]).all()) and 0 < float(d.values.sum()) <= 1
+
+
+def test_sefa_directions_are_eigenvectors(session):
+    layers = parse_layer_range("0-3", session.num_ws)
+    assert layers == (0, 4)
+    d = session.directions_sefa(k=5, layers=layers)
+    weights = session.generator.modulation_weights(layers).double()
+    a = weights.T @ weights
+    for vector, value in zip(d.vectors.double(), d.values, strict=True):
+        assert torch.allclose(a @ vector, value * vector, rtol=1e-4, atol=1e-4 * float(d.values[0]))
+        assert abs(float(vector.norm()) - 1) < 1e-5
+    edited = session.apply_direction(session.w_from_seed(0), d.vectors[0], 3.0, layers)
+    delta = edited - session.w_from_seed(0)
+    assert torch.allclose(delta[:4], 3.0 * d.vectors[0].expand(4, -1)) and delta[4:].abs().max() == 0
+
+
+def test_projection_lowers_the_reconstruction_loss(session):
+    target = session.generate([7], psi=0.8)[0]
+    start = Latent(session.w_avg[None].repeat(session.num_ws, 1), "w")
+    before = session.reconstruction_loss(target, start)
+    events = list(session.project(target, steps=12, space="w", lr=0.1))
+    assert [e.kind for e in events[:-1]] == ["step"] * 12 and events[-1].kind == "done"
+    final = events[-1]
+    assert final.image.shape == (32, 32, 3) and final.latent.ws.shape == (session.num_ws, 32)
+    assert session.reconstruction_loss(target, final.latent) < 0.8 * before
+    stopped = list(session.project(target, steps=50, should_stop=lambda: True))
+    assert stopped[-1].kind == "stopped" and stopped[-1].latent is not None
+
+
+def test_latent_and_directions_files_round_trip(session, tmp_path):
+    latent = session.latent_from_seed(4, psi=0.7)
+    path = save_latent(tmp_path / "a.npz", latent)
+    back = load_latent(path, session.num_ws, session.w_dim)
+    assert torch.equal(back.ws, latent.ws) and (back.seed, back.psi, back.space) == (4, 0.7, "w")
+    plus = Latent(torch.randn(session.num_ws, 32), "w+", noise=[torch.randn(4, 4)], provenance={"x": 1})
+    back = load_latent(save_latent(tmp_path / "b.npz", plus))
+    assert torch.equal(back.ws, plus.ws) and torch.equal(back.noise[0], plus.noise[0]) and back.provenance == {"x": 1}
+    d = session.directions_sefa(k=3, layers=(1, 3))
+    back_d = load_directions(save_directions(tmp_path / "d.npz", d), session.w_dim)
+    assert torch.equal(back_d.vectors, d.vectors) and torch.equal(back_d.values, d.values)
+    assert (back_d.method, back_d.layers) == ("sefa", (1, 3))
+    from engine.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="not a ganvas-latent"):
+        load_latent(tmp_path / "d.npz")
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_animation_files_have_the_right_frame_count(session, tmp_path, suffix):
+    ws = session.interpolate([1, 2, 3], frames=7, space="z" if suffix == ".gif" else "w")
+    assert ws.shape == (7, session.num_ws, 32)
+    assert torch.allclose(ws[0], session.w_from_seed(1)) and torch.allclose(ws[-1], session.w_from_seed(3))
+    path = write_animation(tmp_path / f"walk{suffix}", session.synthesize(ws))
+    if suffix == ".gif":
+        ok, animation = cv2.imreadanimation(str(path))
+        assert ok and len(animation.frames) == 7 and animation.frames[0].shape[:2] == (32, 32)
+    else:
+        capture = cv2.VideoCapture(str(path))
+        count = 0
+        while capture.read()[0]:
+            count += 1
+        capture.release()
+        assert count == 7
+
+
+def test_diffaug_is_differentiable_and_seeded():
+    x = torch.rand(3, 3, 16, 16, requires_grad=True)
+    ops = ("colour", "translation", "cutout")
+    a = diff_augment(x, ops, torch.Generator().manual_seed(1))
+    b = diff_augment(x, ops, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape
+    a.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def _spec(data: Path, steps: int) -> RunSpec:
+    config = StyleGAN2.auto_config((32, 32), {**TINY, "r1_interval": 2, "pl_interval": 2, "ema_kimg": 0.01})
+    train = TrainConfig(steps=steps, batch_size=2, size=(32, 32), device="cpu", deterministic=True, seed=3,
+                        sample_every=100, checkpoint_every=100, log_every=1)
+    return RunSpec("stylegan2", config, train, DataConfig(path=str(data)))
+
+
+def test_exact_resume_bit_for_bit(tmp_path):
+    from engine.checkpoint import load_checkpoint
+
+    data = StyleGAN2.write_synthetic_dataset(tmp_path / "data" / "sub", (40, 40), count=5).parent
+    run_training(_spec(data, 2), tmp_path / "straight")
+    run_training(_spec(data, 1), tmp_path / "split")
+    last = run_training(None, tmp_path / "split", resume=True, steps=2)
+    assert last.kind == "done" and last.step == 2
+    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "split")
+    for prefix in ("net.G", "net.D", "net.G_ema", "optim.G", "optim.D", "extra"):
+        assert state_equal(a.group(prefix), b.group(prefix)), prefix
+    assert torch.equal(a.tensors["rng.augment"], b.tensors["rng.augment"])
+    assert a.meta["extra"] == b.meta["extra"] == {"step": 2, "kimg": 0.004}
+    assert a.meta["dataset"]["images"] == 5
+    # The checkpoint alone rebuilds the generator for the latent tools.
+    session = LatentSession.from_checkpoint(tmp_path / "straight", device="cpu")
+    assert session.generate([0]).shape == (1, 32, 32, 3)
+
+
+def test_cli_latent_commands(tmp_path, capsys):
+    import argparse
+
+    from engine.cli_latent import LATENT_COMMANDS, add_latent_commands
+    from engine.imageio import read_image
+
+    data = StyleGAN2.write_synthetic_dataset(tmp_path / "data", (32, 32), count=2)
+    run_training(_spec(data, 1), tmp_path / "run")
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command")
+    registry: dict = {}
+    add_latent_commands(commands, registry)
+    assert registry == LATENT_COMMANDS
+    ck = str(tmp_path / "run")
+
+    def run(*argv: str) -> int:
+        args = parser.parse_args(list(argv))
+        return registry[args.command](args)
+
+    assert run("generate", "--checkpoint", ck, "--seeds", "0-2", "--psi", "0.7", "--out", str(tmp_path / "g"),
+               "--save-latents") == 0
+    assert read_image(tmp_path / "g" / "seed_0002.png").shape == (32, 32, 3)
+    assert run("directions", "--checkpoint", ck, "--method", "sefa", "--k", "2", "--layers", "0-2") == 0
+    assert (tmp_path / "run" / "directions_sefa.npz").is_file()
+    assert run("edit", "--checkpoint", ck, "--latent", str(tmp_path / "g" / "seed_0001.npz"), "--directions",
+               str(tmp_path / "run" / "directions_sefa.npz"), "--index", "1", "--out", str(tmp_path / "e")) == 0
+    assert read_image(tmp_path / "e" / "direction_01.png").shape[1] > 3 * 32
+    assert run("project", "--checkpoint", ck, str(tmp_path / "g" / "seed_0000.png"), "--steps", "3",
+               "--out", str(tmp_path / "p"), "--no-progress") == 0
+    assert load_latent(tmp_path / "p" / "latent.npz").provenance["image"].endswith("seed_0000.png")
+    assert run("interpolate", "--checkpoint", ck, "--seeds", "1,2", "--frames", "3", "--out",
+               str(tmp_path / "i.gif")) == 0
+
+
+@pytest.mark.realdata
+def test_trains_two_steps_on_emoji(request, tmp_path):
+    try:  # tests/conftest.py may provide the shared data root
+        root = Path(request.getfixturevalue("shared_data"))
+    except pytest.FixtureLookupError:
+        root = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+    folder = root / "emoji" / "twitter"
+    if not folder.is_dir():
+        if os.environ.get("GANVAS_REQUIRE_DATA") == "1":
+            pytest.fail(f"real data missing: {folder}")
+        pytest.skip(f"real data missing: {folder}")
+    spec = _spec(folder, 2)
+    spec.data = DataConfig(path=str(folder), cache=False)
+    last = run_training(spec, tmp_path / "run")
+    assert last.kind == "done" and (tmp_path / "run" / "samples" / "latest.png").is_file()
