@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -60,7 +61,8 @@ class MainWindow(QMainWindow):
                  start_engine: bool = True, autoload: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("Ganvas")
-        self.settings = settings or QSettings("Ganvas", "Ganvas")
+        self.settings = settings or QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope,
+                                              "Ganvas", "Ganvas")
         self.preferences = Preferences(self.settings)
         self.engine: EngineApi | None = None
         self.session: Any = None
@@ -95,12 +97,36 @@ class MainWindow(QMainWindow):
     def _build_central(self) -> None:
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("canvas_output_splitter")
-        self.splitter.addWidget(self.canvas)
+        self.splitter.addWidget(self._canvas_column())
         self.splitter.addWidget(self.output_panel)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([1, 1])
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        self._split_evenly = True  # until a saved splitter state is restored
         self.setCentralWidget(self.splitter)
         self.output_view.set_message("Loading engine...")
+
+    def _canvas_column(self) -> QWidget:
+        """The canvas above an info bar as tall as the output's action bar, so both views have one size."""
+        column = QWidget(self)
+        self.canvas_info = QLabel(column)
+        self.canvas_info.setContentsMargins(6, 0, 6, 0)
+        self.canvas_info.setFixedHeight(self.output_panel.action_bar.maximumHeight())
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.canvas_info)
+        self.canvas.mode_changed.connect(self._update_canvas_info)
+        self.canvas.document.size_changed.connect(self._update_canvas_info)
+        self._update_canvas_info()
+        return column
+
+    def _update_canvas_info(self, *_: Any) -> None:
+        size = self.canvas.document.size()
+        names = {"label": "label map", "edges": "edges", "sketch": "sketch"}
+        self.canvas_info.setText(f"Drawing: {names.get(self.canvas.mode, self.canvas.mode)}, "
+                                 f"{size.width()}x{size.height()} px")
 
     def _build_docks(self) -> None:
         self.model_dock = self.add_dock(self.model_panel, "Model", Qt.DockWidgetArea.RightDockWidgetArea)
@@ -165,7 +191,14 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         splitter = self.settings.value("window/splitter")
         if splitter is not None:
-            self.splitter.restoreState(splitter)
+            self._split_evenly = not self.splitter.restoreState(splitter)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._split_evenly:  # first start: drawing and output get the same width
+            self._split_evenly = False
+            half = max(1, self.splitter.width() // 2)
+            self.splitter.setSizes([half, half])
 
     # --- engine -----------------------------------------------------------------------------------
     def _set_engine_ready(self, ready: bool) -> None:
@@ -227,6 +260,7 @@ class MainWindow(QMainWindow):
         key = self._loading.property("source_key") if self._loading else ""
         self._loading = None
         self.model_panel.set_busy(None)
+        self.statusBar().clearMessage()
         self.set_session(session)
         self.settings.setValue("model/last", key)
         self._remember_recent(key)

@@ -201,9 +201,9 @@ class ModelPanel(QWidget):
         self.tree.clear()
         self._add_group("Bundled models", [ModelSource(checkpoint_label(p), str(p)) for p in bundled_checkpoints()])
         user = [ModelSource(checkpoint_label(p), str(p)) for p in user_checkpoints(self._models_folder)]
-        self._add_group(f"Your models ({self._models_folder})", user,
-                        empty="none yet: train one, or put .safetensors files here")
-        self._add_group("Untrained (random weights, for trying the controls)",
+        self._add_group("Your models", user,
+                        empty="none yet: put checkpoints or run folders here")
+        self._add_group("Untrained (to try the controls)",
                         [untrained_source(name) for name, _ in self._families],
                         empty="" if self._families else "waiting for the engine...")
 
@@ -212,6 +212,7 @@ class ModelPanel(QWidget):
             return
         group = QTreeWidgetItem(self.tree, [title])
         group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        group.setToolTip(0, str(self._models_folder) if title == "Your models" else title)
         for source in sources:
             item = QTreeWidgetItem(group, [source.label])
             item.setData(0, Qt.ItemDataRole.UserRole, source)

@@ -186,16 +186,18 @@ class OutputPanel(QWidget):
         self.compare_box.toggled.connect(self._set_compare)
         self.split_slider.valueChanged.connect(self._slider_moved)
         self.view.split_changed.connect(self._view_split_changed)
-        row = QHBoxLayout()
+        self.action_bar = QWidget(self)  # the canvas column gets a bar of the same height: views stay aligned
+        row = QHBoxLayout(self.action_bar)
         row.setContentsMargins(4, 2, 4, 2)
         for widget in (self.save_button, self.copy_button, self.use_button, self.compare_box):
             row.addWidget(widget)
         row.addWidget(self.split_slider, 1)
+        self.action_bar.setFixedHeight(self.action_bar.sizeHint().height())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.view, 1)
-        layout.addLayout(row)
+        layout.addWidget(self.action_bar)
         self.set_actions_enabled(False)
 
     def set_actions_enabled(self, enabled: bool) -> None:

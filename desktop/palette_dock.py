@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QColorDialog,
     QLabel,
@@ -60,8 +60,13 @@ def palette_for_model(module: ModuleType | None, name: str) -> Palette | None:
 
 
 def swatch_icon(rgb: Rgb) -> QIcon:
+    """A colour square with a frame in the theme's text colour (so white shows on a white list)."""
     pixmap = QPixmap(SWATCH, SWATCH)
     pixmap.fill(QColor(*rgb))
+    painter = QPainter(pixmap)
+    painter.setPen(QGuiApplication.palette().color(QPalette.ColorRole.Text))
+    painter.drawRect(0, 0, SWATCH - 1, SWATCH - 1)
+    painter.end()
     return QIcon(pixmap)
 
 
