@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.cli_latent import add_latent_commands
 from engine.errors import GanvasError
 
 TRAIN_SKIP = ("size", "device", "seed", "steps", "batch_size")
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
             fp.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
             fp.add_argument("--json", action="store_true")
             add_config_flags(fp, family.config_cls)
+    add_latent_commands(commands, COMMANDS)
     return parser
 
 
