@@ -131,8 +131,10 @@ class Pix2PixTrainer(Trainer):
         with autocast(self.device, self.train):
             fake_pair = torch.cat([real_a, fake_b.detach()], dim=1)
             real_pair = torch.cat([real_a, real_b], dim=1)
-            pred = self.D_fwd(torch.cat([fake_pair, real_pair], dim=0)).float()
-            pred_fake, pred_real = pred.chunk(2)
+            if cfg.norm == "batch":  # batch statistics must not mix real and fake pairs
+                pred_fake, pred_real = self.D_fwd(fake_pair).float(), self.D_fwd(real_pair).float()
+            else:  # one pass over both halves is cheaper and computes the same
+                pred_fake, pred_real = self.D_fwd(torch.cat([fake_pair, real_pair], dim=0)).float().chunk(2)
             loss_d = discriminator_loss(pred_real, pred_fake, cfg.gan_mode)
         if cfg.gan_mode == "wgan":
             loss_d = loss_d + gradient_penalty(self.D_fwd, real_pair, fake_pair, cfg.gp_weight)
