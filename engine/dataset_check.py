@@ -1,0 +1,167 @@
+"""Check a dataset folder before training: its layout, counts, a preview and every problem found.
+
+:func:`check_dataset` never raises for a bad dataset; it reports. It decodes each file with
+:func:`engine.imageio.read_image` (up to ``decode_limit`` files, with a note when it stops early), so
+empty, truncated and corrupt files are listed with the reason, as are unpaired names, mixed image sizes
+and sets too small to learn from. ``fits`` names the registered families that train on the layout.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import GanvasError, ImageError
+from engine.imageio import list_images, read_image
+
+LAYOUT_FAMILIES = {  # which families train on which layout
+    "aligned": ("pix2pix",),
+    "paired": ("pix2pix", "cyclegan"),
+    "unaligned": ("cyclegan",),
+    "labels+images": ("spade",),
+    "images": ("stylegan2",),
+}
+LABEL_DIRS, IMAGE_DIRS = ("labels", "label"), ("images", "image", "img")
+MIN_RECOMMENDED = 10
+PREVIEW_COUNT = 6
+MAX_SIZE_PROBLEMS = 20
+
+
+@dataclass(frozen=True)
+class DatasetReport:
+    """What :func:`check_dataset` found.
+
+    Args:
+        folder: the folder checked (a ``train/`` split inside it is used when present).
+        layout: ``aligned``, ``paired``, ``unaligned``, ``labels+images``, ``images`` or ``none``.
+        counts: image files per part (``images``, ``A``/``B``, ``trainA``/``trainB``, ``labels``, ``val``...).
+        preview: the first few image files, for thumbnails.
+        problems: (path, message) per problem; the folder's path for set-wide ones.
+        fits: registered families that train on this layout.
+        notes: remarks that are not problems (e.g. only the first N files were decoded).
+    """
+
+    folder: str
+    layout: str
+    counts: dict[str, int] = field(default_factory=dict)
+    preview: tuple[str, ...] = ()
+    problems: tuple[tuple[str, str], ...] = ()
+    fits: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.layout != "none" and not self.problems
+
+
+def _find_dir(folder: Path, names: tuple[str, ...]) -> Path | None:
+    return next((folder / n for n in names if (folder / n).is_dir()), None)
+
+
+def _parts(folder: Path) -> tuple[str, dict[str, Path]]:
+    """The layout and its image folders (name -> folder); ``images`` may be read recursively."""
+    for layout, names in (("paired", ("A", "B")), ("unaligned", ("trainA", "trainB"))):
+        if all((folder / n).is_dir() for n in names):
+            return layout, {n: folder / n for n in names}
+    labels, images = _find_dir(folder, LABEL_DIRS), _find_dir(folder, IMAGE_DIRS)
+    if labels is not None and images is not None:
+        return "labels+images", {"labels": labels, "images": images}
+    return "images", {"images": folder}
+
+
+def _families(layout: str) -> tuple[str, ...]:
+    try:
+        from engine.registry import list_families
+
+        known = set(list_families())
+    except Exception:  # the registry cannot load (e.g. no torch): report the table as is
+        known = None
+    return tuple(f for f in LAYOUT_FAMILIES.get(layout, ()) if known is None or f in known)
+
+
+def check_dataset(folder: str | Path, decode_limit: int = 2000,
+                  progress: Callable[[int, int], None] | None = None) -> DatasetReport:
+    """Inspect ``folder`` and report its layout, counts, preview files and problems.
+
+    Args:
+        folder: dataset root (with or without ``train/``/``val/`` splits).
+        decode_limit: decode at most this many files (all of them are still counted).
+        progress: called with (files decoded, files to decode).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return DatasetReport(str(root), "none", problems=((str(root), "folder not found"),))
+    split = root / "train" if (root / "train").is_dir() else root
+    layout, parts = _parts(split)
+    files = {name: list_images(path, recursive=(layout == "images")) for name, path in parts.items()}
+    counts = {name: len(paths) for name, paths in files.items()}
+    for extra in ("val", "test"):
+        if split is not root and (root / extra).is_dir():
+            counts[extra] = len(list_images(root / extra, recursive=True))
+    all_files = [p for paths in files.values() for p in paths]
+    if not all_files:
+        return DatasetReport(str(root), "none", counts, problems=(
+            (str(split), "no images found (JPEG/PNG/BMP/TIFF/WebP, or A/ B/, trainA/ trainB/ folders)"),))
+    problems: list[tuple[str, str]] = []
+    notes: list[str] = []
+    if layout in ("paired", "labels+images"):
+        first, second = parts
+        stems = {name: {p.stem: p for p in files[name]} for name in parts}
+        for one, other in ((first, second), (second, first)):
+            for stem in sorted(set(stems[one]) - set(stems[other])):
+                problems.append((str(stems[one][stem]), f"no file named {stem}.* in {other}/"))
+    shapes = _decode(all_files[:decode_limit], problems, progress)
+    if len(all_files) > decode_limit:
+        notes.append(f"decoded the first {decode_limit} of {len(all_files)} files; the rest were only counted")
+    if layout == "images" and shapes:
+        common = Counter(shapes.values()).most_common(1)[0][0]
+        if common[1] == 2 * common[0] and (split / files["images"][0].name).exists():
+            layout = "aligned"
+    _size_problems(layout, shapes, problems)
+    smallest = min(counts[name] for name in parts)
+    if smallest < MIN_RECOMMENDED:
+        problems.append((str(split), f"only {smallest} image(s); at least {MIN_RECOMMENDED} are recommended"))
+    preview = tuple(str(p) for p in all_files[:PREVIEW_COUNT])
+    return DatasetReport(str(root), layout, counts, preview, tuple(problems), _families(layout), tuple(notes))
+
+
+def _decode(paths: list[Path], problems: list[tuple[str, str]],
+            progress: Callable[[int, int], None] | None) -> dict[Path, tuple[int, int]]:
+    shapes: dict[Path, tuple[int, int]] = {}
+    for index, path in enumerate(paths):
+        try:
+            shapes[path] = read_image(path).shape[:2]
+        except ImageError as exc:
+            problems.append((str(path), str(exc).removeprefix(f"{path}: ")))
+        except GanvasError as exc:  # pragma: no cover - read_image raises ImageError only
+            problems.append((str(path), str(exc)))
+        if progress is not None:
+            progress(index + 1, len(paths))
+    return shapes
+
+
+def _size_problems(layout: str, shapes: dict[Path, tuple[int, int]], problems: list[tuple[str, str]]) -> None:
+    """Files whose size differs from the most common one (aligned files must also be twice as wide as tall)."""
+    if not shapes:
+        return
+    groups: dict[Path, list[Path]] = {}
+    for path in shapes:
+        groups.setdefault(path.parent, []).append(path)
+    listed = 0
+    for paths in groups.values():
+        common, _ = Counter(shapes[p] for p in paths).most_common(1)[0]
+        for path in paths:
+            h, w = shapes[path]
+            if layout == "aligned" and w != 2 * h:
+                message = f"{w}x{h} is not an A|B pair (width must be twice the height)"
+            elif shapes[path] != common:
+                message = f"size {w}x{h} differs from most files ({common[1]}x{common[0]}); it will be resized"
+            else:
+                continue
+            listed += 1
+            if listed <= MAX_SIZE_PROBLEMS:
+                problems.append((str(path), message))
+    if listed > MAX_SIZE_PROBLEMS:
+        problems.append((str(next(iter(groups))), f"... and {listed - MAX_SIZE_PROBLEMS} more files of other sizes"))

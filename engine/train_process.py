@@ -1,0 +1,134 @@
+"""Run one training in its own process and report it as JSON lines on stdout (the GUI's training backend).
+
+Usage::
+
+    python -m engine.train_process --spec spec.json RUN_DIR     # a new run (spec: RunSpec.to_json())
+    python -m engine.train_process --resume RUN_DIR [--steps N]  # exact resume, optionally longer
+
+Each :class:`~engine.training.Progress` event becomes one line ``{"kind": ..., "step": ..., ...}`` plus
+``device`` and ``memory_mb`` (peak). SIGTERM, SIGINT or a file ``RUN_DIR/stop`` ask for a stop: the run saves a
+checkpoint and the process exits 0. A failure prints ``{"kind": "error", "error": ..., "message": ...,
+"oom": bool}`` and exits non-zero. Anything else written to stdout (by libraries) is sent to stderr so the
+JSON stream stays clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, TextIO
+
+STOP_FILE = "stop"
+OOM_HINT = "try a smaller batch size or image size"
+
+
+def _peak_memory_mb(device: str) -> float:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    except (ImportError, OSError):  # pragma: no cover - Windows
+        return math.nan
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def _emit(out: TextIO, record: dict[str, Any]) -> None:
+    out.write(json.dumps(_clean(record)) + "\n")
+    out.flush()
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    return isinstance(exc, oom) or "out of memory" in str(exc).lower()
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    from engine.device import describe_device, resolve_device
+    from engine.errors import GanvasError
+    from engine.training import RunSpec, train
+
+    run_dir = Path(args.run_dir)
+    stop_file = run_dir / STOP_FILE
+    stop_file.unlink(missing_ok=True)  # a stale request from an earlier session
+    stop_signal: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop_signal.append(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    try:
+        if args.resume:
+            spec, resume = None, True
+        else:
+            spec, resume = RunSpec.from_json(json.loads(Path(args.spec).read_text(encoding="utf-8"))), False
+        device_spec = spec.train.device if spec is not None else "auto"
+        if resume:
+            from engine.checkpoint import read_metadata
+
+            device_spec = read_metadata(run_dir / "latest.safetensors")["train_config"]["device"]
+        device = resolve_device(device_spec)
+        device_name = describe_device(device)
+        events = train(spec, run_dir, resume=resume, steps=args.steps,
+                       should_stop=lambda: bool(stop_signal) or stop_file.exists())
+        for event in events:
+            record = dataclasses.asdict(event)
+            record.update(device=device_name, memory_mb=round(_peak_memory_mb(str(device)), 1))
+            _emit(out, record)
+    except Exception as exc:
+        oom = _is_oom(exc)
+        known = isinstance(exc, GanvasError)
+        if not known:
+            traceback.print_exc(file=sys.stderr)
+        message = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        _emit(out, {"kind": "error", "error": type(exc).__name__, "message": message, "oom": oom,
+                    "suggestion": OOM_HINT if oom else ""})
+        return getattr(exc, "exit_code", 1) if known else (6 if oom else 1)
+    finally:
+        stop_file.unlink(missing_ok=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.train_process", description=__doc__.split("\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--spec", help="JSON file with the RunSpec of a new run")
+    source.add_argument("--resume", action="store_true", help="resume RUN_DIR from its latest checkpoint")
+    parser.add_argument("--steps", type=int, default=None, help="new total step count when resuming")
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    args = parser.parse_args(argv)
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr, the JSON stream stays clean
+    try:
+        return run(args, out)
+    except MemoryError:
+        _emit(out, {"kind": "error", "error": "MemoryError", "message": "out of memory", "oom": True,
+                    "suggestion": OOM_HINT})
+        return 6
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Dataset check, pair builder (Canny/XDoG) and the JSON-lines training process, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.config import DataConfig, TrainConfig, to_dict
+from engine.dataset_builder import build_pairs, canny_edges, xdog_sketch
+from engine.dataset_check import check_dataset
+from engine.datasets import PairedImages, pair_files
+from engine.imageio import write_image
+from tests.engine.helpers import write_aligned_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _photo(size: int = 32, seed: int = 0) -> np.ndarray:
+    """A bright square on a dark background plus a little noise: clear edges."""
+    rng = np.random.default_rng(seed)
+    image = np.full((size, size, 3), 40, np.uint8)
+    image[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = (220, 180, 90)
+    return np.clip(image + rng.integers(0, 8, image.shape), 0, 255).astype(np.uint8)
+
+
+def _write_folder(folder: Path, count: int, size: tuple[int, int] = (32, 32)) -> None:
+    for i in range(count):
+        write_image(folder / f"{i}.png", np.resize(_photo(max(size), i), (*size, 3)))
+
+
+@pytest.mark.parametrize("layout", ["aligned", "paired", "unaligned", "labels+images", "images"])
+def test_layouts_are_detected(tmp_path: Path, layout: str) -> None:
+    if layout == "aligned":
+        write_aligned_dataset(tmp_path / "train", count=10)
+        write_aligned_dataset(tmp_path / "val", count=2)
+    else:
+        names = {"paired": ("A", "B"), "unaligned": ("trainA", "trainB"), "labels+images": ("labels", "images"),
+                 "images": ("",)}[layout]
+        for name in names:
+            _write_folder(tmp_path / name, 10)
+    report = check_dataset(tmp_path)
+    assert report.layout == layout
+    assert report.problems == (), report.problems
+    assert len(report.preview) == 6
+    assert sum(v for k, v in report.counts.items() if k != "val") >= 10
+    if layout == "aligned":
+        assert report.counts == {"images": 10, "val": 2} and report.fits == ("pix2pix",)
+    if layout in ("unaligned", "images"):
+        assert report.fits == {"unaligned": ("cyclegan",), "images": ("stylegan2",)}[layout]
+
+
+def test_problems_of_a_broken_set(tmp_path: Path) -> None:
+    _write_folder(tmp_path / "A", 4)
+    _write_folder(tmp_path / "B", 3, size=(32, 32))
+    write_image(tmp_path / "B" / "2.png", _photo(48))  # mixed size
+    (tmp_path / "A" / "empty.png").write_bytes(b"")
+    write_image(tmp_path / "B" / "empty.png", _photo())
+    jpg = tmp_path / "A" / "cut.jpg"
+    write_image(jpg, _photo())
+    jpg.write_bytes(jpg.read_bytes()[:200])
+    report = check_dataset(tmp_path)
+    assert report.layout == "paired"
+    messages = {Path(path).name: message for path, message in report.problems}
+    assert "empty" in messages["empty.png"]
+    assert "truncated" in messages["cut.jpg"]
+    assert "no file named 3" in messages["3.png"]
+    assert "differs" in messages["2.png"]
+    assert "recommended" in messages[tmp_path.name]
+    assert not report.ok
+
+
+def test_builder_writes_a_valid_aligned_dataset(tmp_path: Path) -> None:
+    _write_folder(tmp_path / "photos", 11, size=(40, 56))
+    (tmp_path / "photos" / "bad.jpg").write_bytes(b"not an image")
+    calls = []
+    report = build_pairs(tmp_path / "photos", tmp_path / "out", "sketch", size=32,
+                         progress=lambda done, total: calls.append((done, total)))
+    assert (report.train, report.val, report.skipped) == (10, 1, 1)
+    assert calls[-1] == (12, 12)
+    layout, pairs = pair_files(tmp_path / "out" / "train")
+    assert layout == "aligned" and len(pairs) == 10
+    data = PairedImages(tmp_path / "out" / "train", DataConfig(preprocess="none"), (32, 32))
+    assert data.validate() == [] and data[0].shape == (6, 32, 32)
+    assert not list((tmp_path / "out").rglob("*.tmp"))
+    assert check_dataset(tmp_path / "out").layout == "aligned"
+
+
+def test_canny_and_xdog_outputs() -> None:
+    photo = _photo(40)[:, :36]
+    edges = canny_edges(photo, 50, 150)
+    sketch = xdog_sketch(photo, sigma=0.8, k=1.6, p=20, epsilon=0.6, phi=10)
+    for out in (edges, sketch):
+        assert out.shape == photo.shape and out.dtype == np.uint8
+        assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+    assert set(np.unique(edges)) == {0, 255}
+    assert (edges[0:5, 0:5] == 255).all()  # flat background: no edges
+    assert sketch.min() < 100 and sketch.max() == 255
+
+
+def test_train_process_emits_json_and_stops_on_file(tmp_path: Path) -> None:
+    data = write_aligned_dataset(tmp_path / "data", count=2)
+    spec = {"family": "pix2pix",
+            "model_config": {"ngf": 4, "ndf": 4, "depth": 5, "n_layers_d": 1},
+            "train_config": to_dict(TrainConfig(steps=1000, size=(32, 32), device="cpu", sample_every=2,
+                                                checkpoint_every=1000)),
+            "data_config": to_dict(DataConfig(path=str(data), preprocess="none"))}
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "engine.train_process", "--spec", str(spec_path), str(run_dir)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if events[-1]["kind"] == "sample":
+            (run_dir / "stop").write_text("")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "start" and "step" in kinds and kinds[-1] == "stopped"
+    assert events[-1]["step"] >= 2 and events[-1]["total"] == 1000
+    assert events[1]["device"].startswith("cpu") and events[1]["memory_mb"] > 0
+    assert (run_dir / "latest.safetensors").is_file() and not (run_dir / "stop").exists()
+    assert (run_dir / "samples" / "latest.png").is_file()
