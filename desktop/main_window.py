@@ -8,6 +8,8 @@ Public names other GUI parts plug into:
 * :meth:`MainWindow.load_model` loads a :class:`~desktop.model_panel.ModelSource` off the UI thread;
   :meth:`MainWindow.set_session` installs a session directly.
 * :meth:`MainWindow.request_translation` re-runs the model on the canvas (e.g. after an option changed).
+* :attr:`MainWindow.projects` (:class:`~desktop.projects.ProjectController`) owns the project file,
+  the unsaved-changes marker and the autosave.
 * :attr:`MainWindow.menus` maps ``file``/``edit``/``view``/``model`` to the menus, for more actions.
 """
 
@@ -36,6 +38,7 @@ from desktop.model_panel import UNTRAINED_SIZE, ModelPanel, ModelSource, bundled
 from desktop.output_view import OutputPanel, qimage_from_array
 from desktop.palette_dock import PalettePanel, palette_for_model, palette_name_of
 from desktop.preferences import Preferences, PreferencesDialog
+from desktop.projects import ProjectController
 from desktop.style_panel import StylePanel
 from desktop.window_actions import build_menus, build_tool_bar
 from engine.errors import GanvasError
@@ -52,13 +55,15 @@ class MainWindow(QMainWindow):
         loader: imports the engine in the background (default: a new :class:`EngineLoader`).
         start_engine: start importing the engine now (tests pass False to stay before "engine ready").
         autoload: when the engine is ready, load the last model (or a bundled / untrained one).
+        recovery_dir: folder of the autosave file (default: under the app data folder).
     """
 
     engine_ready = Signal(object)  # EngineApi
     session_changed = Signal(object)  # InferenceSession
 
     def __init__(self, settings: QSettings | None = None, loader: EngineLoader | None = None,
-                 start_engine: bool = True, autoload: bool = True) -> None:
+                 start_engine: bool = True, autoload: bool = True,
+                 recovery_dir: str | Path | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Ganvas")
         self.settings = settings or QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope,
@@ -79,6 +84,7 @@ class MainWindow(QMainWindow):
         self.worker = InferenceWorker(parent=self)
         self._build_central()
         self._build_docks()
+        self.projects = ProjectController(self, recovery_dir)
         self.actions_by_name, self.menus = build_menus(self)
         self.tool_bar = build_tool_bar(self)
         self._build_status_bar()
@@ -432,6 +438,10 @@ class MainWindow(QMainWindow):
 
     # --- shutdown ---------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.projects.confirm_discard("closing"):
+            event.ignore()
+            return
+        self.projects.shutdown()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/splitter", self.splitter.saveState())

@@ -34,10 +34,16 @@ def _action(window: MainWindow, text: str, slot, shortcut: str | QKeySequence.St
 def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QMenu]]:
     """File, Edit, View and Model menus; returns the named actions and the menus."""
     canvas, output = window.canvas, window.output_panel
+    projects, keys = window.projects, QKeySequence.StandardKey
     actions = {
-        "open_image": _action(window, "Open image into canvas...", window.open_image, QKeySequence.StandardKey.Open),
-        "save_drawing": _action(window, "Save drawing...", window.save_drawing, "Ctrl+Shift+S"),
-        "save_output": _action(window, "Save output as PNG...", window.save_output, QKeySequence.StandardKey.Save),
+        "new_project": _action(window, "New", projects.new_project, keys.New, "A blank drawing, no file"),
+        "open_project": _action(window, "Open...", projects.open_project, keys.Open, "Open a .ganvas project"),
+        "save_project": _action(window, "Save", projects.save, keys.Save, "Save the project"),
+        "save_project_as": _action(window, "Save As...", projects.save_as, keys.SaveAs,
+                                   "Save the project to a new file"),
+        "open_image": _action(window, "Open image into canvas...", window.open_image, "Ctrl+Shift+O"),
+        "save_drawing": _action(window, "Save drawing...", window.save_drawing, "Ctrl+Alt+S"),
+        "save_output": _action(window, "Export output PNG...", window.save_output, "Ctrl+E"),
         "open_checkpoint": _action(window, "Open checkpoint...", window.model_panel.open_checkpoint, "Ctrl+M"),
         "preferences": _action(window, "Preferences...", window.open_preferences,
                                QKeySequence.StandardKey.Preferences),
@@ -52,7 +58,8 @@ def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QMenu
     menus: dict[str, QMenu] = {}
     bar = window.menuBar()
     menus["file"] = bar.addMenu("&File")
-    for name in ("open_image", "save_drawing", "save_output", None, "open_checkpoint"):
+    for name in ("new_project", "open_project", "save_project", "save_project_as", None, "open_image",
+                 "save_drawing", "save_output", None, "open_checkpoint"):
         menus["file"].addSeparator() if name is None else menus["file"].addAction(actions[name])
     menus["recent"] = menus["file"].addMenu("Recent models")
     menus["recent"].aboutToShow.connect(lambda: _fill_recent(window, menus["recent"]))

@@ -3,3 +3,16 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _discard_unsaved_changes(monkeypatch):
+    """Closing a window with unsaved changes asks Save/Discard/Cancel, which would block a test at teardown.
+
+    Every question is answered "Discard" (and a recovery offer "no") unless a test patches it itself.
+    """
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *_args, **_kwargs: QMessageBox.StandardButton.Discard)

@@ -1,0 +1,366 @@
+"""Projects in the main window: New / Open / Save / Save As, the modified marker, autosave and crash recovery.
+
+:class:`ProjectController` is owned by the main window. It watches the canvas, the style options and the
+loaded model; saving gathers them into an :class:`engine.project.Project`, opening puts them back and asks
+the window to load the project's model. While there are unsaved changes, a timer writes them every
+:data:`AUTOSAVE_MS` to a recovery file; a clean exit deletes it, so a recovery file found at start means the
+last session ended without saving, and the user is offered to restore it.
+
+Other docks plug in through :attr:`ProjectController.latent_provider` (arrays saved as ``latent.npz``) and
+:attr:`ProjectController.project_loaded` (fires with each opened, restored or new project).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from desktop.model_panel import ModelSource, bundled_checkpoints
+from desktop.palette_dock import palette_for_model, palette_name_of
+from engine.errors import GanvasError
+from engine.project import PROJECT_SUFFIX, ModelReference, Project, load_project, save_project
+
+if TYPE_CHECKING:
+    from desktop.main_window import MainWindow
+
+AUTOSAVE_MS = 60_000
+RECOVERY_NAME = "recovery" + PROJECT_SUFFIX
+RECOVERY_OF = "recovery_of"  # settings key: the project file a recovery copy belongs to
+FILE_FILTER = f"Ganvas projects (*{PROJECT_SUFFIX})"
+Button = QMessageBox.StandardButton
+
+
+def default_recovery_dir() -> Path:
+    """``<AppDataLocation>/recovery``: where autosaves live unless the window is given another folder."""
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "recovery"
+
+
+def reference_of(card: Any) -> ModelReference:
+    """The project's model reference for a loaded model's card: bundled id, checkpoint path or family."""
+    if not card.path:
+        return ModelReference("untrained", card.family, _json_safe(dict(card.config or {})))
+    path = Path(card.path)
+    if any(path.resolve() == bundled.resolve() for bundled in bundled_checkpoints()):
+        return ModelReference("bundled", path.stem)
+    return ModelReference("checkpoint", str(path.resolve()))
+
+
+def source_of(reference: ModelReference) -> ModelSource | None:
+    """What to load for ``reference``; None when its checkpoint is not there."""
+    if reference.kind == "untrained":
+        return ModelSource(f"Untrained {reference.name} (random weights)", family=reference.name,
+                           config=dict(reference.config))
+    if reference.kind == "bundled":
+        found = next((p for p in bundled_checkpoints() if p.stem == reference.name), None)
+        return ModelSource(found.stem, str(found)) if found is not None else None
+    return ModelSource(Path(reference.name).name, reference.name) if Path(reference.name).is_file() else None
+
+
+def _json_safe(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()
+            if isinstance(v, (str, int, float, bool, tuple, list)) or v is None}
+
+
+class ProjectController(QObject):
+    """The window's current project file, its unsaved-changes state and its autosave.
+
+    Args:
+        window: the main window whose canvas, style options, output and model make up the project.
+        recovery_dir: folder for the autosave file (default :func:`default_recovery_dir`).
+        autosave_ms: autosave interval in milliseconds (autosaves happen only with unsaved changes).
+    """
+
+    modified_changed = Signal(bool)
+    project_loaded = Signal(object)  # engine.project.Project
+
+    def __init__(self, window: MainWindow, recovery_dir: str | Path | None = None,
+                 autosave_ms: int = AUTOSAVE_MS) -> None:
+        super().__init__(window)
+        self.window = window
+        self.path: Path | None = None
+        self.modified = False
+        self.model: ModelReference | None = None
+        self.palette: str | None = None
+        self.latent_provider: Callable[[], dict[str, np.ndarray]] | None = None
+        self.recovery_path = Path(recovery_dir or default_recovery_dir()) / RECOVERY_NAME
+        self._quiet = 0  # >0 while the controller itself changes the canvas or options
+        self._pending: Project | None = None  # opened, waiting for its model to load
+        self._pending_modified = False  # whether the opened project counts as unsaved (a recovered one does)
+        self._model_to_load: ModelSource | None = None  # waiting for the engine
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(autosave_ms)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+        window.canvas.content_changed.connect(self._on_canvas_changed)
+        window.style_panel.options_changed.connect(self._on_options_changed)
+        window.session_changed.connect(self._on_session_changed)
+        window.engine_ready.connect(self._on_engine_ready)
+        self.update_title()
+        if self.recovery_path.is_file():
+            QTimer.singleShot(0, self.offer_recovery)
+
+    # --- state ------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path is not None else "Untitled"
+
+    def set_modified(self, modified: bool) -> None:
+        if modified != self.modified:
+            self.modified = modified
+            self.modified_changed.emit(modified)
+        self.update_title()
+
+    def update_title(self) -> None:
+        """``name[*] - Ganvas (model)``; Qt shows ``*`` in place of ``[*]`` while modified."""
+        model = f" ({Path(self.model.name).stem})" if self.model is not None else ""
+        self.window.setWindowTitle(f"{self.name}[*] - Ganvas{model}")
+        self.window.setWindowModified(self.modified)
+
+    def _on_canvas_changed(self) -> None:
+        if self._quiet or self.modified:
+            return
+        if self.path is None and _is_blank(self.window.canvas.to_numpy()):
+            return  # a fresh page cleared or resized by a model change holds nothing worth saving
+        self.set_modified(True)
+
+    def _on_options_changed(self) -> None:
+        if not self._quiet:
+            self.set_modified(True)
+
+    def _on_session_changed(self, session: Any) -> None:
+        card = session.card
+        reference, self.palette = reference_of(card), palette_name_of(card)
+        changed = reference != self.model
+        self.model = reference
+        pending, self._pending = self._pending, None
+        if pending is not None and pending.model is not None \
+                and (pending.model.kind, pending.model.name) == (reference.kind, reference.name):
+            # The model of an opened project: undo what fitting the canvas to the model did.
+            canvas = self.window.canvas
+            if canvas.mode != pending.canvas_mode or canvas.to_numpy().shape != pending.canvas.shape:
+                with _Quiet(self):
+                    canvas.set_mode(pending.canvas_mode)
+                    canvas.set_from_numpy(pending.canvas)
+                self.set_modified(self._pending_modified)
+        elif changed and self.path is not None:
+            self.set_modified(True)
+        self.update_title()
+
+    # --- actions ----------------------------------------------------------------------------------
+    def new_project(self) -> bool:
+        """A blank canvas of the current size and mode, no file; the model stays loaded."""
+        if not self.confirm_discard("starting a new project"):
+            return False
+        canvas = self.window.canvas
+        with _Quiet(self):
+            blank = np.empty_like(canvas.to_numpy())
+            blank[:] = canvas.background_color
+            canvas.set_from_numpy(blank)
+            self.window.output_view.set_output(None)
+        self.path = None
+        self._pending = None
+        self.set_modified(False)
+        self.project_loaded.emit(self.current_project())
+        return True
+
+    def open_project(self) -> bool:
+        if not self.confirm_discard("opening another project"):
+            return False
+        start = str(self.path.parent) if self.path is not None else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open project", start, FILE_FILTER)
+        return bool(path) and self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Load ``path`` into the window (no questions asked); a bad file shows why and changes nothing."""
+        try:
+            project = load_project(path)
+        except GanvasError as exc:
+            QMessageBox.critical(self.window, "Cannot open project", str(exc))
+            return False
+        self.apply(project)
+        self.path = Path(path)
+        self.set_modified(False)
+        self._pending_modified = False
+        self.window.statusBar().showMessage(f"Opened {path}", 5000)
+        return True
+
+    def save(self) -> bool:
+        """Save to the current file, or ask for one; False when cancelled or failed."""
+        return self.save_as() if self.path is None else self.save_to(self.path)
+
+    def save_as(self) -> bool:
+        start = str(self.path) if self.path is not None else str(Path.home() / f"drawing{PROJECT_SUFFIX}")
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save project as", start, FILE_FILTER)
+        if not path:
+            return False
+        return self.save_to(path if path.endswith(PROJECT_SUFFIX) else path + PROJECT_SUFFIX)
+
+    def save_to(self, path: str | Path) -> bool:
+        try:
+            save_project(path, self.current_project())
+        except GanvasError as exc:
+            QMessageBox.critical(self.window, "Cannot save project", str(exc))
+            return False
+        self.path = Path(path)
+        self.set_modified(False)
+        self.window.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def confirm_discard(self, doing: str) -> bool:
+        """With unsaved changes ask Save / Discard / Cancel; True when it is fine to go on."""
+        if not self.modified:
+            return True
+        answer = QMessageBox.question(
+            self.window, "Unsaved changes", f"Save the changes to {self.name} before {doing}?",
+            Button.Save | Button.Discard | Button.Cancel, Button.Save)
+        if answer == Button.Save:
+            return self.save()
+        return answer == Button.Discard
+
+    # --- project <-> window -----------------------------------------------------------------------
+    def current_project(self) -> Project:
+        window = self.window
+        style = window.style_panel
+        return Project(
+            canvas=window.canvas.to_numpy(),
+            model=self.model,
+            canvas_mode=window.canvas.mode,
+            palette=self.palette,
+            style={"direction": style.direction.currentData(), "seed": style.seed.value()},
+            settings={"brush_size": window.canvas.brush_size, "tool": window.canvas.tool},
+            output=window.output_view.output_array(),
+            latents=dict(self.latent_provider()) if self.latent_provider is not None else {},
+        )
+
+    def apply(self, project: Project) -> None:
+        """Put ``project`` into the window and load its model (now, or once the engine is ready)."""
+        window, canvas = self.window, self.window.canvas
+        with _Quiet(self):
+            engine = window.engine
+            palette = palette_for_model(engine.palette, project.palette) if engine and project.palette else None
+            if palette is not None:
+                canvas.set_palette(palette)
+                window.palette_panel.set_palette(palette)
+            canvas.set_mode(project.canvas_mode)
+            window.model_panel.set_draw_mode(project.canvas_mode, locked=project.canvas_mode == "label")
+            canvas.set_from_numpy(project.canvas)
+            self._apply_settings(project)
+            window.output_view.set_output(project.output)
+            window.output_panel.set_actions_enabled(project.output is not None)
+        self.palette = project.palette
+        self._pending = None
+        if project.model is not None and project.model != self.model:
+            source = source_of(project.model)
+            if source is None:
+                QMessageBox.warning(window, "Model not found",
+                                    f"The project's model ({project.model.kind} {project.model.name}) is not "
+                                    "available; the drawing is open with the current model.")
+            else:
+                self._pending = project
+                self._load(source)
+        self.project_loaded.emit(project)
+
+    def _apply_settings(self, project: Project) -> None:
+        style, canvas = self.window.style_panel, self.window.canvas
+        index = style.direction.findData(project.style.get("direction"))
+        if index >= 0:
+            style.direction.setCurrentIndex(index)
+        seed = project.style.get("seed")
+        if isinstance(seed, int):
+            style.seed.setValue(seed)
+        size = project.settings.get("brush_size")
+        if isinstance(size, int) and size > 0:
+            canvas.brush_size = size
+        tool = project.settings.get("tool")
+        if isinstance(tool, str):
+            try:
+                canvas.set_tool(tool)
+            except ValueError:
+                pass
+
+    def _load(self, source: ModelSource) -> None:
+        if self.window.engine is None:
+            self._model_to_load = source
+        else:
+            self.window.load_model(source)
+
+    def _on_engine_ready(self, _api: Any) -> None:
+        # Connected before the window's own autoload runs, so the project's model wins over the last one.
+        source, self._model_to_load = self._model_to_load, None
+        if source is not None:
+            self.window.load_model(source)
+
+    # --- autosave and recovery --------------------------------------------------------------------
+    def autosave(self) -> bool:
+        """Write the recovery file when there are unsaved changes; True when one was written."""
+        if not self.modified:
+            return False
+        project = self.current_project()
+        if self.path is not None:
+            project.settings[RECOVERY_OF] = str(self.path)
+        try:
+            save_project(self.recovery_path, project)
+        except GanvasError as exc:
+            self.window.statusBar().showMessage(f"Autosave failed: {exc}", 10000)
+            return False
+        self.window.statusBar().showMessage("Autosaved", 2000)
+        return True
+
+    def offer_recovery(self) -> bool:
+        """If the last session left a recovery file, ask to restore it; True when restored."""
+        if not self.recovery_path.is_file():
+            return False
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.recovery_path.stat().st_mtime))
+        answer = QMessageBox.question(
+            self.window, "Recover unsaved work",
+            f"Ganvas did not exit cleanly last time. Restore the drawing autosaved at {stamp}?",
+            Button.Yes | Button.No, Button.Yes)
+        if answer != Button.Yes:
+            self.discard_recovery()
+            return False
+        try:
+            project = load_project(self.recovery_path)
+        except GanvasError as exc:
+            QMessageBox.warning(self.window, "Cannot recover", f"The autosave cannot be read:\n{exc}")
+            self.discard_recovery()
+            return False
+        self.apply(project)
+        origin = project.settings.get(RECOVERY_OF)
+        self.path = Path(origin) if isinstance(origin, str) and origin else None
+        self.set_modified(True)  # recovered work is not in any saved file yet
+        self._pending_modified = True
+        return True
+
+    def discard_recovery(self) -> None:
+        try:
+            self.recovery_path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def shutdown(self) -> None:
+        """A clean exit: stop autosaving and delete the recovery file."""
+        self.autosave_timer.stop()
+        self.discard_recovery()
+
+
+class _Quiet:
+    """Changes made inside ``with _Quiet(controller)`` do not count as the user's edits."""
+
+    def __init__(self, controller: ProjectController) -> None:
+        self.controller = controller
+
+    def __enter__(self) -> None:
+        self.controller._quiet += 1
+
+    def __exit__(self, *_: object) -> None:
+        self.controller._quiet -= 1
+
+
+def _is_blank(array: np.ndarray) -> bool:
+    return bool((array == array[:1, :1]).all())

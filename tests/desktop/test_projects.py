@@ -1,0 +1,157 @@
+"""Projects in the window: save/open, the modified marker, questions before losing work, autosave, recovery."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from desktop.main_window import MainWindow
+from desktop.projects import AUTOSAVE_MS, RECOVERY_NAME
+from engine.project import ModelReference, load_project
+
+pytestmark = pytest.mark.gui
+Button = QMessageBox.StandardButton
+
+
+@pytest.fixture
+def settings(tmp_path) -> QSettings:
+    return QSettings(str(tmp_path / "ganvas.ini"), QSettings.Format.IniFormat)
+
+
+def make_window(qtbot, settings, tmp_path) -> MainWindow:
+    window = MainWindow(settings=settings, start_engine=False, autoload=False, recovery_dir=tmp_path / "recovery")
+    qtbot.addWidget(window)
+    window.resize(900, 600)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def drawing(window, seed: int = 0) -> np.ndarray:
+    """Load a random drawing into the canvas as the user would (one undo step); returns what it shows."""
+    height, width = window.canvas.to_numpy().shape[:2]
+    window.canvas.load_image(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
+    return window.canvas.to_numpy()
+
+
+def fake_untrained_session(family: str = "pix2pix"):
+    card = SimpleNamespace(path=None, family=family, config={"ngf": 4, "ndf": 4}, dataset={})
+    return SimpleNamespace(card=card)
+
+
+def answer(monkeypatch, button, calls=None):
+    def question(*args, **_kwargs):
+        if calls is not None:
+            calls.append(args[2])
+        return button
+    monkeypatch.setattr(QMessageBox, "question", question)
+
+
+def test_save_then_open_restores_canvas_and_model(qtbot, settings, tmp_path, monkeypatch):
+    window = make_window(qtbot, settings, tmp_path)
+    projects = window.projects
+    assert window.windowTitle().startswith("Untitled[*]") and not window.isWindowModified()
+    projects._on_session_changed(fake_untrained_session())  # as if the window had loaded the model
+    pixels = drawing(window)
+    assert window.isWindowModified()
+    target = tmp_path / "mine"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(target), ""))
+    window.actions_by_name["save_project"].trigger()
+    saved = tmp_path / "mine.ganvas"
+    assert projects.path == saved and not window.isWindowModified()
+    assert window.windowTitle().startswith("mine[*]")
+    assert load_project(saved).model == ModelReference("untrained", "pix2pix", {"ngf": 4, "ndf": 4})
+
+    other = make_window(qtbot, settings, tmp_path / "other")
+    requested = []
+    monkeypatch.setattr(other, "load_model", requested.append)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(saved), ""))
+    other.actions_by_name["open_project"].trigger()
+    assert np.array_equal(other.canvas.to_numpy(), pixels)
+    assert other.canvas.mode == window.canvas.mode
+    assert other.projects.path == saved and not other.isWindowModified()
+    assert requested == []  # the engine is not ready yet: the model waits for it
+    other.engine_ready.emit(object())
+    assert [(s.family, s.config) for s in requested] == [("pix2pix", {"ngf": 4, "ndf": 4})]
+    other.canvas.resize_canvas(40, 30)  # what fitting the canvas to the loaded model may do
+    other.projects._on_session_changed(fake_untrained_session())
+    assert np.array_equal(other.canvas.to_numpy(), pixels) and not other.isWindowModified()
+    assert other.windowTitle() == "mine[*] - Ganvas (pix2pix)"
+
+
+def test_bad_project_file_shows_an_error_and_changes_nothing(qtbot, settings, tmp_path, monkeypatch):
+    window = make_window(qtbot, settings, tmp_path)
+    before = window.canvas.to_numpy()
+    bad = tmp_path / "bad.ganvas"
+    bad.write_bytes(b"not a zip")
+    errors = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *args: errors.append(args[2]) or Button.Ok)
+    assert not window.projects.open_path(bad)
+    assert len(errors) == 1 and "bad.ganvas" in errors[0]
+    assert np.array_equal(window.canvas.to_numpy(), before) and window.projects.path is None
+
+
+def test_new_after_changes_asks_to_save(qtbot, settings, tmp_path, monkeypatch):
+    window = make_window(qtbot, settings, tmp_path)
+    projects = window.projects
+    pixels = drawing(window)
+    calls: list[str] = []
+    answer(monkeypatch, Button.Cancel, calls)
+    window.actions_by_name["new_project"].trigger()
+    assert len(calls) == 1 and "Untitled" in calls[0]
+    assert np.array_equal(window.canvas.to_numpy(), pixels) and projects.modified
+
+    projects.path = tmp_path / "kept.ganvas"
+    answer(monkeypatch, Button.Save, calls)
+    assert projects.new_project()
+    assert np.array_equal(load_project(tmp_path / "kept.ganvas").canvas, pixels)
+    assert np.unique(window.canvas.to_numpy().reshape(-1, 3), axis=0).shape[0] == 1  # blank page
+    assert projects.path is None and not projects.modified
+
+    calls.clear()
+    assert projects.new_project() and calls == []  # nothing unsaved: no question
+
+
+def test_close_with_changes_can_be_cancelled(qtbot, settings, tmp_path, monkeypatch):
+    window = make_window(qtbot, settings, tmp_path)
+    drawing(window)
+    answer(monkeypatch, Button.Cancel)
+    assert not window.close() and window.isVisible()
+    answer(monkeypatch, Button.Discard)
+    assert window.close()
+
+
+def test_autosave_and_recovery(qtbot, settings, tmp_path, monkeypatch):
+    window = make_window(qtbot, settings, tmp_path)
+    projects = window.projects
+    recovery = tmp_path / "recovery" / RECOVERY_NAME
+    assert projects.autosave_timer.interval() == AUTOSAVE_MS and projects.autosave_timer.isActive()
+    assert not projects.autosave() and not recovery.exists()  # nothing unsaved, nothing written
+    pixels = drawing(window, seed=3)
+    assert projects.autosave() and recovery.is_file()
+    assert projects.modified  # an autosave is not a save
+
+    offers: list[str] = []
+    answer(monkeypatch, Button.Yes, offers)
+    again = make_window(qtbot, settings, tmp_path)  # as if the first one had crashed
+    qtbot.waitUntil(lambda: len(offers) == 1, timeout=5000)
+    assert np.array_equal(again.canvas.to_numpy(), pixels)
+    assert again.isWindowModified() and again.projects.path is None
+
+    answer(monkeypatch, Button.Discard)
+    assert again.close()  # a clean exit removes the recovery file
+    assert not recovery.exists()
+
+
+def test_declined_recovery_is_discarded(qtbot, settings, tmp_path, monkeypatch):
+    window = make_window(qtbot, settings, tmp_path)
+    drawing(window)
+    assert window.projects.autosave()
+    answer(monkeypatch, Button.No)
+    again = make_window(qtbot, settings, tmp_path)
+    qtbot.waitUntil(lambda: not (tmp_path / "recovery" / RECOVERY_NAME).exists(), timeout=5000)
+    assert not again.isWindowModified()
