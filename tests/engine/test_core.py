@@ -82,3 +82,14 @@ def test_every_command_has_help(capsys):
             main([*command, "--help"])
         assert exit_info.value.code == 0
         assert "usage: ganvas" in capsys.readouterr().out
+
+
+def test_cli_reference_covers_every_command():
+    from pathlib import Path
+
+    from engine.cli import build_parser
+    from engine.cli_docs import subparsers
+
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    for name in subparsers(build_parser()):
+        assert f"## `ganvas {name}`" in reference, f"docs/cli.md lacks {name}: run python -m engine.cli_docs"
