@@ -65,20 +65,21 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from engine.device import describe_device, resolve_device
-    from engine.errors import GanvasError
-    from engine.training import RunSpec, train
-
-    run_dir = Path(args.run_dir)
-    stop_file = run_dir / STOP_FILE
-    stop_file.unlink(missing_ok=True)  # a stale request from an earlier session
     stop_signal: list[int] = []
 
     def on_signal(signum: int, frame: Any) -> None:
         stop_signal.append(signum)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before the slow imports, so an early stop is not lost
         signal.signal(sig, on_signal)
+    run_dir = Path(args.run_dir)
+    stop_file = run_dir / STOP_FILE
+    stop_file.unlink(missing_ok=True)  # a stale request from an earlier session (the GUI also signals)
+
+    from engine.device import describe_device, resolve_device
+    from engine.errors import GanvasError
+    from engine.training import RunSpec, train
+
     try:
         if args.resume:
             spec, resume = None, True

@@ -1,0 +1,280 @@
+"""The live view of a training run: loss curves, the latest sample grid, progress, speed, device and memory.
+
+Events come from a :class:`~desktop.training.run_controller.RunController`; the curves are filled from the
+run's ``log.jsonl`` when a run is opened or resumed, so they survive restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
+from PySide6.QtCore import QPointF, Qt, QTimer
+from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.model_panel import ModelSource
+from desktop.training.config_form import format_duration
+from desktop.training.run_controller import RunController
+
+MAX_POINTS = 1500  # per curve on screen; longer runs are averaged into buckets
+CHART_COLUMNS = 2
+
+
+class LossCurves(QWidget):
+    """One small chart per loss (their scales differ by orders of magnitude), redrawn at most 4 times a second."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.data: dict[str, list[tuple[int, float]]] = {}
+        self.charts: dict[str, tuple[QChartView, QLineSeries]] = {}
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.timer = QTimer(self, singleShot=True, interval=250)
+        self.timer.timeout.connect(self.refresh)
+
+    def clear(self) -> None:
+        self.data.clear()
+        self.refresh()
+
+    def add(self, step: int, losses: dict[str, float]) -> None:
+        for name, value in losses.items():
+            if value is None or not math.isfinite(value):
+                continue
+            points = self.data.setdefault(name, [])
+            while points and points[-1][0] >= step:  # a resumed run repeats steps after its checkpoint
+                points.pop()
+            points.append((step, float(value)))
+        if not self.timer.isActive():
+            self.timer.start()
+
+    def _chart(self, name: str) -> tuple[QChartView, QLineSeries]:
+        if name not in self.charts:
+            series = QLineSeries()
+            chart = QChart()
+            chart.addSeries(series)
+            chart.setTitle(name)
+            chart.legend().hide()
+            chart.setMargins(chart.margins() * 0)
+            for axis, side in ((QValueAxis(), Qt.AlignmentFlag.AlignBottom), (QValueAxis(), Qt.AlignmentFlag.AlignLeft)):
+                axis.setLabelFormat("%.3g")
+                axis.setTickCount(4)
+                chart.addAxis(axis, side)
+                series.attachAxis(axis)
+            view = QChartView(chart)
+            view.setRenderHint(QPainter.RenderHint.Antialiasing)
+            view.setMinimumSize(220, 150)
+            index = len(self.charts)
+            self.grid.addWidget(view, index // CHART_COLUMNS, index % CHART_COLUMNS)
+            self.charts[name] = (view, series)
+        return self.charts[name]
+
+    def refresh(self) -> None:
+        for name, (view, _) in self.charts.items():
+            view.setVisible(bool(self.data.get(name)))
+        for name, points in self.data.items():
+            if not points:
+                continue
+            view, series = self._chart(name)
+            shown = _buckets(points)
+            series.replace([QPointF(s, v) for s, v in shown])
+            x_axis, y_axis = series.attachedAxes()
+            low, high = min(v for _, v in shown), max(v for _, v in shown)
+            pad = (high - low) * 0.05 or abs(high) * 0.05 or 1.0
+            x_axis.setRange(shown[0][0], max(shown[-1][0], shown[0][0] + 1))
+            y_axis.setRange(low - pad, high + pad)
+
+
+def _buckets(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    if len(points) <= MAX_POINTS:
+        return points
+    size = math.ceil(len(points) / MAX_POINTS)
+    out = []
+    for start in range(0, len(points), size):
+        chunk = points[start: start + size]
+        out.append((chunk[-1][0], sum(v for _, v in chunk) / len(chunk)))
+    return out
+
+
+def read_log(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of ``log.jsonl`` (a torn last line is skipped)."""
+    records = []
+    try:
+        lines = (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return records
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+class ImageLabel(QLabel):
+    """Shows a pixmap scaled to fit, keeping its aspect, rescaled when resized."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.original: QPixmap | None = None
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(200, 150)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+
+    def set_image(self, source: str | Path | QPixmap) -> bool:
+        pixmap = source if isinstance(source, QPixmap) else QPixmap(str(source))
+        if pixmap.isNull():
+            return False
+        self.original = pixmap
+        self._rescale()
+        return True
+
+    def _rescale(self) -> None:
+        if self.original is not None:
+            self.setPixmap(self.original.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+
+class RunPage(QWidget):
+    """Watch and steer the controller's run; "Use in canvas" hands its latest checkpoint to ``load_model``."""
+
+    def __init__(self, controller: RunController, load_model: Callable[[ModelSource], None] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.load_model = load_model
+        self.run_dir: Path | None = None
+        self.title = QLabel("No run yet: configure one and press Start.")
+        self.title.setStyleSheet("font-weight: bold")
+        self.curves = LossCurves()
+        self.sample = ImageLabel("The sample grid appears here (input | output | target).")
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m steps")
+        self.stats = QLabel("")
+        self.error_box = QPlainTextEdit(readOnly=True)
+        self.error_box.setStyleSheet("color: #b00020")
+        self.error_box.setMaximumHeight(160)
+        self.error_box.hide()
+        self.buttons = {name: QPushButton(text) for name, text in (
+            ("pause", "Pause"), ("resume", "Resume"), ("stop", "Stop"), ("use", "Use in canvas"))}
+        self.buttons["pause"].setToolTip("save a checkpoint and pause; Resume continues exactly")
+        self.buttons["stop"].setToolTip("save a checkpoint and end the run (resumable from the Runs page)")
+        self.buttons["use"].setToolTip("load the run's latest checkpoint into the drawing window")
+        self._layout()
+        self.buttons["pause"].clicked.connect(controller.pause)
+        self.buttons["stop"].clicked.connect(controller.stop)
+        self.buttons["resume"].clicked.connect(self.resume)
+        self.buttons["use"].clicked.connect(self.use_in_canvas)
+        controller.event.connect(self.on_event)
+        controller.state_changed.connect(self.on_state)
+        controller.failed.connect(self.on_failed)
+        self.on_state(controller.state)
+
+    def _layout(self) -> None:
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.curves)
+        splitter.addWidget(self.sample)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        buttons = QHBoxLayout()
+        for button in self.buttons.values():
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.stats)
+        layout.addWidget(self.error_box)
+        layout.addLayout(buttons)
+
+    def show_run(self, run_dir: str | Path) -> None:
+        """Show ``run_dir``: its logged curves and latest sample (before or while it trains)."""
+        self.run_dir = Path(run_dir)
+        self.title.setText(f"Run: {self.run_dir}")
+        self.error_box.hide()
+        self.curves.clear()
+        for record in read_log(self.run_dir):
+            self.curves.add(int(record.pop("step")), {k: v for k, v in record.items() if k != "lr_factor"})
+        self.sample.set_image(self.run_dir / "samples" / "latest.png")
+        self.on_state(self.controller.state)
+
+    def resume(self) -> None:
+        if self.run_dir is not None:
+            self.show_run(self.run_dir)
+            self.controller.resume(self.run_dir)
+
+    def use_in_canvas(self) -> None:
+        latest = self.latest_checkpoint()
+        if latest is not None and self.load_model is not None:
+            step = self.controller.last_event.get("step", "")
+            self.load_model(ModelSource(f"{latest.parent.name} (step {step})" if step != "" else latest.parent.name,
+                                        path=str(latest)))
+
+    def latest_checkpoint(self) -> Path | None:
+        path = self.run_dir / "latest.safetensors" if self.run_dir is not None else None
+        return path if path is not None and path.is_file() else None
+
+    # --- controller -------------------------------------------------------------------------------
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind, step, total = event.get("kind"), int(event.get("step") or 0), int(event.get("total") or 0)
+        if kind == "error":
+            return
+        if total:
+            self.progress.setRange(0, total)
+            self.progress.setValue(step)
+        if kind == "step":
+            self.curves.add(step, event.get("losses") or {})
+        if kind == "sample" and event.get("path"):
+            self.sample.set_image(Path(event["path"]).parent / "latest.png")
+        if kind in ("checkpoint", "stopped", "done"):
+            self.buttons["use"].setEnabled(self.latest_checkpoint() is not None)
+        parts = []
+        if event.get("it_per_s"):
+            parts.append(f"{event['it_per_s']:.2f} it/s")
+        if kind == "step" and event.get("eta_s") is not None:
+            parts.append(f"ETA {format_duration(event['eta_s'])}")
+        if event.get("device"):
+            parts.append(f"device: {event['device']}")
+        if event.get("memory_mb"):
+            parts.append(f"peak memory {event['memory_mb']:.0f} MB")
+        parts.append(event.get("message") or f"epoch {event.get('epoch', 0):.2f}")
+        self.stats.setText("   |   ".join(parts))
+
+    def on_state(self, state: str) -> None:
+        running = state == "running"
+        can_resume = state in ("paused", "stopped", "failed", "idle") and self.latest_checkpoint() is not None
+        self.buttons["pause"].setEnabled(running)
+        self.buttons["stop"].setEnabled(running)
+        self.buttons["resume"].setEnabled(can_resume and not self.controller.running)
+        self.buttons["use"].setEnabled(self.latest_checkpoint() is not None)
+        if state == "running":
+            self.error_box.hide()
+        names = {"stopping": "Saving a checkpoint and stopping...", "paused": "Paused (checkpoint saved).",
+                 "stopped": "Stopped (checkpoint saved).", "done": "Training finished."}
+        if state in names:
+            self.stats.setText(names[state])
+
+    def on_failed(self, text: str) -> None:
+        self.error_box.setPlainText(text)
+        self.error_box.show()
+        self.on_state("failed")

@@ -1,0 +1,125 @@
+"""The non-modal training window: Dataset, Configure, Run and Runs pages.
+
+Training runs in a child process (:class:`~desktop.training.run_controller.RunController`); this window
+only shows it, so a crash or out-of-memory kill is reported while the app stays up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.model_panel import ModelSource
+from desktop.training.config_form import ConfigForm
+from desktop.training.dataset_page import DatasetPage
+from desktop.training.run_controller import RunController
+from desktop.training.run_page import RunPage
+from desktop.training.runs_list import RunsList, runs_folder
+from engine.errors import GanvasError
+
+
+def cuda_available() -> bool:
+    from engine.device import resolve_device
+
+    try:
+        return resolve_device("auto").type == "cuda"
+    except GanvasError:
+        return False
+
+
+class TrainingWindow(QMainWindow):
+    """Pick a dataset, configure, start and watch a run; ``load_model`` loads a checkpoint into the canvas."""
+
+    def __init__(self, settings: QSettings, load_model: Callable[[ModelSource], None] | None = None,
+                 parent: QWidget | None = None, has_cuda: bool | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowFlag(Qt.WindowType.Window)
+        self.setWindowTitle("Ganvas - Training")
+        self.settings = settings
+        from engine.registry import list_families
+
+        self.controller = RunController(self)
+        self.dataset_page = DatasetPage()
+        self.form = ConfigForm(list_families(), cuda_available() if has_cuda is None else has_cuda)
+        self.run_page = RunPage(self.controller, load_model)
+        self.runs = RunsList(settings)
+        self.start_button = QPushButton("Start training")
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.dataset_page, "1. Dataset")
+        self.tabs.addTab(self._configure_page(), "2. Configure")
+        self.tabs.addTab(self.run_page, "3. Run")
+        self.tabs.addTab(self.runs, "Runs")
+        self.setCentralWidget(self.tabs)
+        self.dataset_page.dataset_checked.connect(self._on_dataset)
+        self.form.changed.connect(self._update_start)
+        self.start_button.clicked.connect(self.start)
+        self.runs.resume_requested.connect(self.resume)
+        self.runs.open_requested.connect(self.open_run)
+        self.controller.state_changed.connect(self._on_state)
+        self.resize(1100, 760)
+        self._update_start()
+
+    def _configure_page(self) -> QWidget:
+        page = QWidget()
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.start_button)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.form, 1)
+        layout.addLayout(row)
+        return page
+
+    def _on_dataset(self, folder: str, report: Any) -> None:
+        self.form.set_data_path(folder if report.layout != "none" else "")
+        if report.fits and self.form.family_name not in report.fits:
+            self.form.set_family(report.fits[0])
+
+    def _update_start(self) -> None:
+        ok = not self.controller.running and bool(self.form.data_path) and not self.form.error_label.text()
+        self.start_button.setEnabled(ok)
+
+    def _on_state(self, state: str) -> None:
+        self._update_start()
+        if state in ("paused", "stopped", "done", "failed"):
+            self.runs.refresh()
+
+    def new_run_dir(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return runs_folder(self.settings) / f"{self.form.family_name}-{stamp}"
+
+    def start(self) -> None:
+        try:
+            spec = self.form.spec()
+        except (GanvasError, ValueError) as exc:
+            QMessageBox.warning(self, "Cannot start", str(exc))
+            return
+        run_dir = self.new_run_dir()
+        self.run_page.show_run(run_dir)
+        self.controller.start(spec, run_dir)
+        self.tabs.setCurrentWidget(self.run_page)
+
+    def open_run(self, path: str) -> None:
+        if not self.controller.running:
+            self.run_page.show_run(path)
+        self.tabs.setCurrentWidget(self.run_page)
+
+    def resume(self, path: str) -> None:
+        if self.controller.running:
+            QMessageBox.information(self, "Training", "A run is already training; pause it first.")
+            return
+        self.run_page.show_run(path)
+        self.controller.resume(path)
+        self.tabs.setCurrentWidget(self.run_page)

@@ -1,0 +1,96 @@
+"""The training window's parts under pytest-qt (offscreen): a real child process on a 32 px, ngf 4 pix2pix."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from desktop.training.config_form import ConfigForm  # noqa: E402
+from desktop.training.run_controller import RunController  # noqa: E402
+from desktop.training.run_page import RunPage  # noqa: E402
+from desktop.training.runs_list import SETTINGS_KEY, RunsList  # noqa: E402
+from engine.config import DataConfig, TrainConfig, to_dict  # noqa: E402
+from engine.registry import get_family, list_families  # noqa: E402
+from tests.engine.helpers import write_aligned_dataset  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+def _spec(data: Path) -> dict:
+    return {"family": "pix2pix", "model_config": {"ngf": 4, "ndf": 4, "depth": 5, "n_layers_d": 1},
+            "train_config": to_dict(TrainConfig(steps=500, size=(32, 32), device="cpu", sample_every=2,
+                                                checkpoint_every=500)),
+            "data_config": to_dict(DataConfig(path=str(data), preprocess="none"))}
+
+
+def _wait_step(qtbot, controller: RunController, above: int) -> None:
+    qtbot.waitUntil(lambda: controller.last_event.get("kind") in ("step", "sample")
+                    and controller.last_event["step"] > above, timeout=45000)
+
+
+def test_config_form_builds_from_each_family(qtbot) -> None:
+    form = ConfigForm(list_families(), has_cuda=False)
+    qtbot.addWidget(form)
+    form.set_data_path("/data")
+    for name in list_families():
+        form.set_family(name)
+        fields = get_family(name).config_cls.__dataclass_fields__
+        assert set(form.model_editors) == set(fields)
+        assert any(w.toolTip() for w, _ in form.model_editors.values())
+        spec = form.spec()
+        assert spec["family"] == name and tuple(spec["train_config"]["size"]) == (128, 128)
+        assert spec["model_config"].get("ngf", 32) == 32  # smaller networks without CUDA
+        assert form.probe_arguments()[:5] == ["-m", "engine.cli", "bench", "train", name]
+    form.set_family("pix2pix")
+    form.size_box.setValue(64)
+    assert form.spec()["model_config"]["depth"] == 6  # size-derived field follows the size until edited
+    form.model_editors["depth"][0].setValue(5)
+    form.size_box.setValue(256)
+    assert form.spec()["model_config"]["depth"] == 5
+
+
+def test_start_pause_resume_use_and_kill(qtbot, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    data = write_aligned_dataset(tmp_path / "data", count=2)
+    loaded = []
+    controller = RunController()
+    page = RunPage(controller, load_model=loaded.append)
+    qtbot.addWidget(page)
+    run_dir = tmp_path / "runs" / "r1"
+    page.show_run(run_dir)
+    controller.start(_spec(data), run_dir)
+    _wait_step(qtbot, controller, 1)
+    assert page.progress.maximum() == 500 and page.curves.data
+    with qtbot.waitSignal(controller.state_changed, check_params_cb=lambda s: s == "paused", timeout=30000):
+        page.buttons["pause"].click()
+    paused_at = controller.last_event["step"]
+    assert controller.last_event["kind"] == "stopped" and paused_at >= 2
+    assert page.buttons["resume"].isEnabled() and page.sample.original is not None
+    page.buttons["use"].click()
+    assert loaded and loaded[0].path == str(run_dir / "latest.safetensors")
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    settings.setValue(SETTINGS_KEY, str(tmp_path / "runs"))
+    runs = RunsList(settings)
+    qtbot.addWidget(runs)
+    assert runs.tree.topLevelItemCount() == 1 and runs.tree.topLevelItem(0).text(3) == "unfinished"
+
+    page.buttons["resume"].click()
+    _wait_step(qtbot, controller, paused_at)  # continues the step count
+    failures = []
+    controller.failed.connect(failures.append)
+    os.kill(controller.process.processId(), signal.SIGKILL)
+    qtbot.waitUntil(lambda: bool(failures), timeout=10000)
+    assert "killed" in failures[0] and "smaller batch size" in failures[0]
+    assert page.error_box.isVisible() or not page.isVisible()
+    assert "killed" in page.error_box.toPlainText()
+    assert controller.state == "failed" and page.buttons["resume"].isEnabled()
+    page.buttons["use"].click()  # the GUI still answers
+    assert len(loaded) == 2
