@@ -87,6 +87,8 @@ class MainWindow(QMainWindow):
         self.projects = ProjectController(self, recovery_dir)
         self.actions_by_name, self.menus = build_menus(self)
         self.tool_bar = build_tool_bar(self)
+        self.menus["train"] = self.menuBar().addMenu("&Train")
+        self.menus["train"].addAction("Training...", self.open_training)
         self._build_status_bar()
         self._connect_canvas()
         self._connect_panels()
@@ -426,6 +428,16 @@ class MainWindow(QMainWindow):
                 self.engine.imageio.write_image(path if Path(path).suffix else path + ".png", self.canvas.to_numpy())
             except GanvasError as exc:
                 QMessageBox.critical(self, "Cannot save", str(exc))
+
+    def open_training(self) -> None:
+        """Show the non-modal training window (created once; training runs in a child process)."""
+        if getattr(self, "training_window", None) is None:
+            from desktop.training.window import TrainingWindow
+
+            self.training_window = TrainingWindow(self.settings, load_model=self.load_model, parent=self)
+        self.training_window.show()
+        self.training_window.raise_()
+        self.training_window.activateWindow()
 
     def open_preferences(self) -> None:
         dialog = PreferencesDialog(self.preferences, self)
