@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from desktop.canvas import CanvasWidget
 from desktop.engine_loader import BackgroundCall, EngineApi, EngineLoader, error_message, family_options
 from desktop.inference_worker import InferenceResult, InferenceWorker
+from desktop.latent_panel import LatentEditor, build_latent_session, is_latent_session
 from desktop.model_panel import UNTRAINED_SIZE, ModelPanel, ModelSource, bundled_checkpoints, untrained_source
 from desktop.output_view import OutputPanel, qimage_from_array
 from desktop.palette_dock import PalettePanel, palette_for_model, palette_name_of
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self._connect_panels()
         self._connect_worker()
         self._restore_layout()
+        self.latent_editor = LatentEditor(self)  # StyleGAN2 models: latent sliders instead of a canvas
         self._set_engine_ready(False)
         self.loader = loader or EngineLoader(self.preferences.threads, self)
         self.loader.ready.connect(self.on_engine_ready)
@@ -249,13 +251,14 @@ class MainWindow(QMainWindow):
         if self.engine is None or self._loading is not None:
             return
         inference, device = self.engine.inference, self.preferences.device
-        if source.untrained:
-            def build() -> Any:
+        def build() -> Any:
+            latent = build_latent_session(source, device)  # None unless a latent (StyleGAN2) model
+            if latent is not None:
+                return latent
+            if source.untrained:
                 return inference.InferenceSession.untrained(source.family, size=UNTRAINED_SIZE, device=device,
                                                             **source.config)
-        else:
-            def build() -> Any:
-                return inference.InferenceSession.from_checkpoint(source.path, device)
+            return inference.InferenceSession.from_checkpoint(source.path, device)
         self._loading = BackgroundCall(build, "ganvas-load-model", self)
         self._loading.setProperty("source_key", source.key())
         self._loading.done.connect(self._on_model_loaded)
@@ -282,6 +285,13 @@ class MainWindow(QMainWindow):
     def set_session(self, session: Any) -> None:
         """Use ``session`` for live output; the canvas takes the model's input kind and size."""
         self.session = session
+        if is_latent_session(session):  # generated from latents: the latent editor takes over
+            self.worker.set_session(None)
+            self._shown_id = self.worker.last_request_id
+            self.latent_editor.activate(session)
+            self.session_changed.emit(session)
+            return
+        self.latent_editor.deactivate()
         card = session.card
         self.worker.set_session(session)
         self._shown_id = self.worker.last_request_id  # anything still running belongs to the old model
@@ -459,4 +469,5 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.settings.sync()
         self.worker.stop()
+        self.latent_editor.panel.shutdown()
         super().closeEvent(event)

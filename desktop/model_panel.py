@@ -35,6 +35,9 @@ UNTRAINED_CONFIGS: dict[str, dict[str, Any]] = {
     "pix2pix": {"ngf": 16, "ndf": 16},
     "cyclegan": {"ngf": 16, "ndf": 16, "n_blocks": 6},
     "spade": {"ngf": 16},
+    # a 64x64 generator small enough to answer in a fraction of a second on a CPU, to try the latent editor
+    "stylegan2": {"resolution": 64, "z_dim": 128, "w_dim": 128, "mapping_layers": 4, "channel_base": 2048,
+                  "channel_max": 64},
 }
 DRAW_MODES = [("label map (palette)", "label"), ("edges", "edges"), ("sketch", "sketch")]
 
@@ -69,6 +72,11 @@ class ModelSource:
 def untrained_source(family: str) -> ModelSource:
     return ModelSource(f"Untrained {family} (random weights)", family=family,
                        config=dict(UNTRAINED_CONFIGS.get(family, {})))
+
+
+def _untrained_tip(source: ModelSource) -> str:
+    size = source.config.get("resolution", UNTRAINED_SIZE[0])
+    return f"an untrained {source.family} network at {size}x{size}"
 
 
 def bundled_checkpoints() -> list[Path]:
@@ -163,8 +171,8 @@ class ModelPanel(QWidget):
         self.open_button.setEnabled(text is None)
 
     def set_families(self, families: list[tuple[str, str]]) -> None:
-        """``[(name, input_kind), ...]``; latent families (no drawn input) are not offered."""
-        self._families = [(name, kind) for name, kind in families if kind != "latent"]
+        """``[(name, input_kind), ...]``; latent families (StyleGAN2) open the latent editor instead of the canvas."""
+        self._families = list(families)
         self.refresh()
 
     def set_models_folder(self, folder: str | Path) -> None:
@@ -216,7 +224,7 @@ class ModelPanel(QWidget):
         for source in sources:
             item = QTreeWidgetItem(group, [source.label])
             item.setData(0, Qt.ItemDataRole.UserRole, source)
-            item.setToolTip(0, source.path or f"an untrained {source.family} network at 256x256")
+            item.setToolTip(0, source.path or _untrained_tip(source))
         if not sources:
             item = QTreeWidgetItem(group, [empty])
             item.setFlags(Qt.ItemFlag.NoItemFlags)

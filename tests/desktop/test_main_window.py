@@ -91,7 +91,7 @@ def test_engine_ready_enables_models_and_lists_input_families(qtbot, settings, e
     assert window.model_panel.open_button.isEnabled()
     labels = [s.label for s in window.model_panel.sources()]
     assert "Untrained pix2pix (random weights)" in labels
-    assert not any("stylegan2" in label for label in labels)  # latent families draw nothing
+    assert "Untrained stylegan2 (random weights)" in labels  # opens the latent editor
 
 
 def test_a_stroke_updates_the_live_output(qtbot, settings):

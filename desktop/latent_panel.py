@@ -1,0 +1,1061 @@
+"""The latent editor: explore a StyleGAN2 generator's latent space with live sliders.
+
+:class:`LatentPanel` is the dock's content: seed, truncation, edit directions (PCA or SeFa), style mixing,
+interpolation playback and export, projection of a photo, and latent files. Every change renders off the UI
+thread through a :class:`~desktop.latent_worker.LatestWorker` (the latest request wins, stale results are
+dropped); the panel emits :attr:`LatentPanel.image_ready` with each image to show.
+
+:class:`LatentEditor` wires the panel into the main window: it owns the dock and, while a latent model is
+loaded, gives the output view the whole central area (a StyleGAN2 model has no drawn input, so the canvas,
+the drawing tools and the Style and Palette docks are put away, and come back with the next image model).
+
+Everything model-related goes through ``engine.latent`` (imported in the thread that loads the model), so this
+module never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engine_loader import BackgroundCall, error_message
+from desktop.latent_worker import LatestWorker, StoppableJob, WorkResult
+
+if TYPE_CHECKING:
+    from desktop.main_window import MainWindow
+    from desktop.model_panel import ModelSource
+
+MAX_SEED = 2**31 - 1
+DIRECTION_COUNT = 5
+STRENGTH_LIMIT = 5.0
+STRENGTH_STEPS = 10  # slider units per unit of strength (0.1 resolution)
+PSI_MAX = 1.5
+PSI_STEPS = 100
+DEFAULT_PSI = 0.7
+PCA_SAMPLES = 10_000
+METHODS = (("PCA (GANSpace)", "pca"), ("SeFa", "sefa"))
+DEFAULT_FRAMES = 24
+ANIMATION_FPS = 12
+DEFAULT_PROJECTION_STEPS = 200
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sessions
+
+
+def is_latent_session(session: Any) -> bool:
+    """A ``engine.latent.LatentSession`` (seen by its API, without importing the engine)."""
+    return session is not None and all(hasattr(session, name) for name in ("synthesize", "w_from_seed", "num_ws"))
+
+
+def build_latent_session(source: ModelSource, device: str) -> Any | None:
+    """In a background thread: a ``LatentSession`` when ``source`` is a latent-family model, else None.
+
+    Untrained sources are judged by their family, files by their header (read without loading weights). Like an
+    ``InferenceSession``, the session carries the model's ``engine.inference.ModelCard`` as ``card``, so window
+    parts that describe or remember the loaded model (projects, recent models) work for it too.
+    """
+    inference = importlib.import_module("engine.inference")
+    if source.untrained:
+        family = importlib.import_module("engine.registry").get_family(source.family)
+        if family.input_kind != "latent":
+            return None
+        session = importlib.import_module("engine.latent").LatentSession.untrained(device=device, **source.config)
+        size = (session.resolution, session.resolution)
+        card = inference.ModelCard(source.family, family.input_kind, size, 0, dict(source.config), trained=False)
+    else:
+        try:
+            card = inference.model_card(source.path)
+        except Exception:  # not a readable checkpoint: the usual loader reports it in its own words
+            return None
+        if card.input_kind != "latent":
+            return None
+        session = importlib.import_module("engine.latent").LatentSession.from_checkpoint(source.path, device)
+    session.card = card
+    return session
+
+
+def latent_card_lines(session: Any) -> list[str]:
+    """The Model panel's card for a latent session."""
+    meta = session.meta
+    untrained = bool(meta.get("untrained"))
+    family = str(meta.get("family") or "stylegan2")
+    lines = [f"family:   {family}" + ("  (UNTRAINED: random weights)" if untrained else ""),
+             "input:    latent (no drawing: edit in the Latent editor)",
+             f"size:     {session.resolution}x{session.resolution}",
+             f"steps:    {meta.get('step') or 0}",
+             f"latent:   z {session.z_dim}, w {session.w_dim}, {session.num_ws} style layers"]
+    if meta.get("dataset"):
+        lines.append("data:     " + ", ".join(f"{k}={v}" for k, v in dict(meta["dataset"]).items()))
+    return lines
+
+
+def session_name(session: Any) -> str:
+    path = getattr(session, "path", None)
+    if path is None:
+        return "untrained stylegan2"
+    path = Path(path)
+    return path.parent.name if path.stem == "latest" else path.stem
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Rendering (runs in the worker thread)
+
+
+@dataclass(frozen=True)
+class EditState:
+    """Everything the sliders say, read in the GUI thread and rendered in the worker thread.
+
+    Layer ranges are half-open ``ws`` indices, as in the engine.
+    """
+
+    seed: int
+    psi: float
+    cutoff: int | None
+    strengths: tuple[float, ...]
+    edit_layers: tuple[int, int]
+    mix_seed: int | None
+    mix_layers: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendered image and the latent it came from (``ws`` and ``noise`` are engine tensors)."""
+
+    image: np.ndarray
+    ws: Any
+    noise: Any
+    state: EditState
+    base: Any  # the Latent the edits started from (None: the seed)
+
+
+def edited_ws(session: Any, state: EditState, base: Any, directions: Any) -> Any:
+    """The ws (num_ws, w_dim) that ``state`` describes, starting from ``base`` (a Latent) or the seed."""
+    ws = base.ws if base is not None else session.w_from_seed(state.seed)
+    if state.psi != 1.0:
+        ws = session.truncate(ws, state.psi, state.cutoff)
+    if state.mix_seed is not None:
+        ws = session.mix(ws, session.w_from_seed(state.mix_seed, state.psi, state.cutoff), state.mix_layers)
+    if directions is not None:
+        for vector, strength in zip(directions.vectors, state.strengths, strict=False):
+            if strength:
+                ws = session.apply_direction(ws, vector, strength, state.edit_layers)
+    return ws
+
+
+def render(session: Any, state: EditState, base: Any, directions: Any) -> Rendered:
+    ws = edited_ws(session, state, base, directions)
+    noise = base.noise if base is not None else None
+    return Rendered(session.synthesize(ws, noise=noise)[0], ws, noise, state, base)
+
+
+def interpolation_frames(session: Any, start: Rendered, seed_b: int, frames: int, loop: bool) -> list[np.ndarray]:
+    """Frames from the shown latent to ``seed_b`` (with the same truncation); with ``loop`` back again."""
+    state = start.state
+    end = session.w_from_seed(seed_b, state.psi, state.cutoff)
+    images = list(session.synthesize(session.interpolate([start.ws, end], frames), noise=start.noise))
+    return images + images[-2:0:-1] if loop else images
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Widgets
+
+
+class StrengthSlider(QWidget):
+    """A horizontal slider for a float in [minimum, maximum] (``steps`` positions per unit), value beside it."""
+
+    value_changed = Signal(float)
+
+    def __init__(self, name: str, minimum: float = -STRENGTH_LIMIT, maximum: float = STRENGTH_LIMIT,
+                 steps: int = STRENGTH_STEPS, text: str = "{:+.1f}", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._steps, self._text = steps, text
+        self.label = QLabel(name, self)
+        self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.setRange(round(minimum * steps), round(maximum * steps))
+        self.slider.setPageStep(steps)
+        self.value_label = QLabel(self)
+        self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.value_label.setMinimumWidth(self.value_label.fontMetrics().horizontalAdvance(text.format(-9.99)) + 4)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        if name:
+            row.addWidget(self.label)
+        else:
+            self.label.hide()
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.value_label)
+        self.slider.valueChanged.connect(self._moved)
+        self._show(self.slider.value())
+
+    def value(self) -> float:
+        return self.slider.value() / self._steps
+
+    def set_value(self, value: float, emit: bool = True) -> None:
+        self.slider.blockSignals(not emit)
+        self.slider.setValue(round(value * self._steps))
+        self.slider.blockSignals(False)
+        self._show(self.slider.value())
+
+    def _moved(self, raw: int) -> None:
+        self._show(raw)
+        self.value_changed.emit(raw / self._steps)
+
+    def _show(self, raw: int) -> None:
+        self.value_label.setText(self._text.format(raw / self._steps) if raw else self._text.format(0.0)
+                                 .replace("+", ""))
+
+
+class LayerRange(QWidget):
+    """Two spin boxes choosing an inclusive layer range ``from``-``to``; :meth:`half_open` gives the engine's."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.start = QSpinBox(self)
+        self.end = QSpinBox(self)
+        for box, tip in ((self.start, "first style layer"), (self.end, "last style layer (included)")):
+            box.setToolTip(tip)
+            box.valueChanged.connect(self._changed)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.start, 1)
+        row.addWidget(QLabel("to", self))
+        row.addWidget(self.end, 1)
+
+    def set_layers(self, count: int, start: int, end: int) -> None:
+        """``count`` layers (0..count-1); select ``start``..``end`` inclusive, without emitting."""
+        for box in (self.start, self.end):
+            box.blockSignals(True)
+            box.setRange(0, max(0, count - 1))
+        self.start.setValue(start)
+        self.end.setValue(end)
+        for box in (self.start, self.end):
+            box.blockSignals(False)
+
+    def half_open(self) -> tuple[int, int]:
+        return self.start.value(), self.end.value() + 1
+
+    def _changed(self) -> None:
+        if self.start.value() > self.end.value():  # keep from <= to, moving the other end along
+            other = self.end if self.sender() is self.start else self.start
+            other.blockSignals(True)
+            other.setValue(self.sender().value())
+            other.blockSignals(False)
+        self.changed.emit()
+
+
+def _seed_box(parent: QWidget, value: int) -> QSpinBox:
+    box = QSpinBox(parent)
+    box.setRange(0, MAX_SEED)
+    box.setValue(value)
+    box.setKeyboardTracking(False)  # typing 1234 renders once, not four times
+    return box
+
+
+class LatentPanel(QWidget):
+    """Seed, truncation, directions, mixing, interpolation, projection and latent files for a StyleGAN2 model.
+
+    Signals:
+        image_ready(ndarray, float): an RGB uint8 image to show (a render or an animation frame) and the
+            milliseconds it took (0 for animation frames).
+        message(str): a short status line for the window.
+        busy_changed(): a background job (directions, projection, export) started or ended.
+    """
+
+    image_ready = Signal(object, float)
+    message = Signal(str)
+    busy_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session: Any = None
+        self._latent: Any = None  # the engine.latent module, once a latent model is loaded
+        self._imageio: Any = None  # engine.imageio
+        self._base: Any = None  # a Latent (projected or loaded) the edits start from; None: the seed
+        self._base_name = ""
+        self._directions: dict[str, Any] = {}
+        self._directions_call: BackgroundCall | None = None
+        self._shown_id = 0
+        self.shown: Rendered | None = None  # the newest render shown
+        self.frames: list[np.ndarray] = []
+        self._frames_key: tuple | None = None
+        self._frame_index = 0
+        self._frames_call: BackgroundCall | None = None
+        self._export_call: BackgroundCall | None = None
+        self.projection: StoppableJob | None = None
+        self.last_projection_event: Any = None
+        self.renders_done = 0
+        self.worker = LatestWorker(self)
+        self.worker.result_ready.connect(self._on_rendered)
+        self.worker.failed.connect(self._on_render_failed)
+        self.play_timer = QTimer(self)
+        self.play_timer.setInterval(round(1000 / ANIMATION_FPS))
+        self.play_timer.timeout.connect(self._next_frame)
+        self._build()
+        self.set_session(None)
+
+    # --- building ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        content = QWidget(self)
+        column = QVBoxLayout(content)
+        column.setContentsMargins(4, 4, 4, 4)
+        column.addWidget(self._latent_group(content))
+        column.addWidget(self._directions_group(content))
+        column.addWidget(self._mixing_group(content))
+        column.addWidget(self._interpolation_group(content))
+        column.addWidget(self._projection_group(content))
+        column.addWidget(self._files_group(content))
+        column.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidget(content)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
+        self._content = content
+
+    def _latent_group(self, parent: QWidget) -> QGroupBox:
+        group = QGroupBox("Latent", parent)
+        self.base_label = QLabel(group)
+        self.base_label.setWordWrap(True)
+        self.seed_box = _seed_box(group, 0)
+        self.seed_box.setToolTip("The seed of the latent z; changing it starts from that seed again")
+        self.random_button = QPushButton("Random", group)
+        self.random_button.setToolTip("A random seed")
+        self.psi_slider = StrengthSlider("", 0.0, PSI_MAX, PSI_STEPS, "{:.2f}", group)
+        self.psi_slider.slider.setPageStep(10)
+        self.psi_slider.set_value(DEFAULT_PSI, emit=False)
+        self.psi_slider.setToolTip("Truncation psi: 0 is the average face of the model, 1 the plain sample, "
+                                   "above 1 exaggerates it")
+        self.cutoff_box = QSpinBox(group)
+        self.cutoff_box.setToolTip("Truncate only style layers below this one (the last value: all layers)")
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed_box, 1)
+        seed_row.addWidget(self.random_button)
+        form = QFormLayout(group)
+        form.addRow(self.base_label)
+        form.addRow("Seed:", seed_row)
+        form.addRow("Truncation:", self.psi_slider)
+        form.addRow("Truncate layers <", self.cutoff_box)
+        self.seed_box.valueChanged.connect(self._seed_changed)
+        self.random_button.clicked.connect(self.random_seed)
+        self.psi_slider.value_changed.connect(self._control_changed)
+        self.cutoff_box.valueChanged.connect(self._control_changed)
+        return group
+
+    def _directions_group(self, parent: QWidget) -> QGroupBox:
+        group = QGroupBox("Edit directions", parent)
+        self.method_combo = QComboBox(group)
+        for text, method in METHODS:
+            self.method_combo.addItem(text, method)
+        self.method_combo.setToolTip("PCA of sampled w (GANSpace) or the generator's own style weights (SeFa)")
+        self.directions_status = QLabel(group)
+        self.direction_sliders = [StrengthSlider(f"{i + 1}", parent=group) for i in range(DIRECTION_COUNT)]
+        self.edit_layers = LayerRange(group)
+        self.edit_layers.setToolTip("The style layers the directions move (low: pose and shape, high: colour)")
+        self.reset_button = QPushButton("Reset edits", group)
+        form = QFormLayout(group)
+        form.addRow("Method:", self.method_combo)
+        form.addRow(self.directions_status)
+        for slider in self.direction_sliders:
+            form.addRow(slider)
+            slider.value_changed.connect(self._control_changed)
+        form.addRow("Layers:", self.edit_layers)
+        form.addRow(self.reset_button)
+        self.method_combo.currentIndexChanged.connect(self._method_changed)
+        self.edit_layers.changed.connect(self._control_changed)
+        self.reset_button.clicked.connect(self.reset_edits)
+        return group
+
+    def _mixing_group(self, parent: QWidget) -> QGroupBox:
+        group = QGroupBox("Style mixing", parent)
+        group.setCheckable(True)
+        group.setChecked(False)
+        group.setToolTip("Take the chosen style layers from a second seed")
+        self.mix_group = group
+        self.mix_seed_box = _seed_box(group, 1)
+        self.mix_layers = LayerRange(group)
+        form = QFormLayout(group)
+        form.addRow("Second seed:", self.mix_seed_box)
+        form.addRow("Its layers:", self.mix_layers)
+        group.toggled.connect(self._control_changed)
+        self.mix_seed_box.valueChanged.connect(self._control_changed)
+        self.mix_layers.changed.connect(self._control_changed)
+        return group
+
+    def _interpolation_group(self, parent: QWidget) -> QGroupBox:
+        group = QGroupBox("Interpolation", parent)
+        self.target_seed_box = _seed_box(group, 1)
+        self.target_seed_box.setToolTip("Interpolate from the image shown to this seed")
+        self.frames_box = QSpinBox(group)
+        self.frames_box.setRange(2, 600)
+        self.frames_box.setValue(DEFAULT_FRAMES)
+        self.loop_box = QCheckBox("and back", group)
+        self.loop_box.setChecked(True)
+        self.loop_box.setToolTip("Go back to the start too, so the animation loops smoothly")
+        self.play_button = QPushButton("Play", group)
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Play the interpolation in the output view")
+        self.export_animation_button = QPushButton("Export GIF/MP4...", group)
+        frames_row = QHBoxLayout()
+        frames_row.addWidget(self.frames_box, 1)
+        frames_row.addWidget(self.loop_box)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.play_button)
+        buttons.addWidget(self.export_animation_button)
+        form = QFormLayout(group)
+        form.addRow("To seed:", self.target_seed_box)
+        form.addRow("Frames:", frames_row)
+        form.addRow(buttons)
+        self.play_button.toggled.connect(self._play_toggled)
+        self.export_animation_button.clicked.connect(self.export_animation)
+        return group
+
+    def _projection_group(self, parent: QWidget) -> QGroupBox:
+        group = QGroupBox("Projection", parent)
+        self.project_button = QPushButton("Project a photo...", group)
+        self.project_button.setToolTip("Find the latent of a photo; the result becomes the latent you edit")
+        self.cancel_button = QPushButton("Cancel", group)
+        self.cancel_button.setEnabled(False)
+        self.steps_box = QSpinBox(group)
+        self.steps_box.setRange(1, 5000)
+        self.steps_box.setValue(DEFAULT_PROJECTION_STEPS)
+        self.steps_box.setSuffix(" steps")
+        self.space_combo = QComboBox(group)
+        self.space_combo.addItem("W (one vector)", "w")
+        self.space_combo.addItem("W+ (per layer)", "w+")
+        self.space_combo.setToolTip("W+ fits photos more closely but edits less cleanly")
+        self.progress = QProgressBar(group)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("%v / %m")
+        options = QHBoxLayout()
+        options.addWidget(self.steps_box, 1)
+        options.addWidget(self.space_combo, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.project_button, 1)
+        buttons.addWidget(self.cancel_button)
+        form = QFormLayout(group)
+        form.addRow(options)
+        form.addRow(buttons)
+        form.addRow(self.progress)
+        self.project_button.clicked.connect(self.project_photo)
+        self.cancel_button.clicked.connect(self.cancel_projection)
+        return group
+
+    def _files_group(self, parent: QWidget) -> QGroupBox:
+        group = QGroupBox("Files", parent)
+        self.save_latent_button = QPushButton("Save latent...", group)
+        self.load_latent_button = QPushButton("Load latent...", group)
+        self.export_image_button = QPushButton("Export PNG...", group)
+        row = QHBoxLayout(group)
+        for button in (self.save_latent_button, self.load_latent_button, self.export_image_button):
+            row.addWidget(button)
+        self.save_latent_button.clicked.connect(self.save_latent)
+        self.load_latent_button.clicked.connect(self.load_latent)
+        self.export_image_button.clicked.connect(self.export_image)
+        return group
+
+    # --- session ----------------------------------------------------------------------------------
+    def set_session(self, session: Any, imageio: Any = None) -> None:
+        """Edit ``session`` (a LatentSession; None disables the panel). Directions are computed once for it."""
+        self.stop_playback()
+        self.cancel_projection()
+        self.session = session
+        self._directions = {}
+        self._directions_call = None
+        self._base, self._base_name = None, ""
+        self.shown = None
+        self.frames, self._frames_key = [], None
+        self._shown_id = self.worker.last_request_id
+        self.worker.cancel_pending()
+        self._content.setEnabled(session is not None)
+        if session is None:
+            self.base_label.setText("Load a StyleGAN2 model to edit its latents.")
+            self.directions_status.setText("")
+            return
+        self._latent = importlib.import_module("engine.latent")  # already imported by the loading thread
+        self._imageio = imageio or importlib.import_module("engine.imageio")
+        num_ws = session.num_ws
+        self.cutoff_box.blockSignals(True)
+        self.cutoff_box.setRange(1, num_ws)
+        self.cutoff_box.setValue(num_ws)
+        self.cutoff_box.blockSignals(False)
+        self.edit_layers.set_layers(num_ws, 0, num_ws - 1)
+        self.mix_layers.set_layers(num_ws, num_ws // 2, num_ws - 1)
+        self.reset_edits(render=False)
+        self._update_base_label()
+        self._compute_directions()
+        self.request_render()
+
+    def minimum_content_width(self) -> int:
+        """The width at which every row fits without a horizontal scroll bar."""
+        scroll_bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        return self._content.minimumSizeHint().width() + scroll_bar + 8
+
+    @property
+    def directions(self) -> Any:
+        """The current method's directions (None while they are being computed)."""
+        return self._directions.get(self.method_combo.currentData())
+
+    def is_busy(self) -> bool:
+        """A background job is running (directions, interpolation frames, export or projection)."""
+        return any(call is not None for call in (self._directions_call, self._frames_call, self._export_call)) \
+            or self.projection is not None
+
+    # --- controls ---------------------------------------------------------------------------------
+    def state(self) -> EditState:
+        """What the controls say now."""
+        cutoff = self.cutoff_box.value()
+        num_ws = self.session.num_ws if self.session is not None else cutoff
+        return EditState(
+            seed=self.seed_box.value(),
+            psi=self.psi_slider.value(),
+            cutoff=None if cutoff >= num_ws else cutoff,
+            strengths=tuple(slider.value() for slider in self.direction_sliders),
+            edit_layers=self.edit_layers.half_open(),
+            mix_seed=self.mix_seed_box.value() if self.mix_group.isChecked() else None,
+            mix_layers=self.mix_layers.half_open(),
+        )
+
+    def random_seed(self) -> None:
+        self.seed_box.setValue(random.randint(0, MAX_SEED))
+
+    def reset_edits(self, render: bool = True) -> None:
+        """All direction strengths back to 0."""
+        for slider in self.direction_sliders:
+            slider.set_value(0.0, emit=False)
+        if render:
+            self._control_changed()
+
+    def _seed_changed(self) -> None:
+        self._base, self._base_name = None, ""  # a new seed starts from that seed
+        self._update_base_label()
+        self._control_changed()
+
+    def _control_changed(self, *_: Any) -> None:
+        self.stop_playback()
+        self.request_render()
+
+    def _set_controls_quietly(self, psi: float) -> None:
+        """Truncation ``psi``, no mixing, no edits: what a loaded or projected latent is shown with."""
+        self.psi_slider.set_value(psi, emit=False)
+        self.mix_group.blockSignals(True)
+        self.mix_group.setChecked(False)
+        self.mix_group.blockSignals(False)
+        self.reset_edits(render=False)
+
+    def _update_base_label(self) -> None:
+        if self._base is None:
+            self.base_label.setText("Starting from the seed below.")
+        else:
+            self.base_label.setText(f"Starting from {self._base_name}; change the seed to leave it.")
+
+    def _set_base(self, latent: Any, name: str) -> None:
+        self.stop_playback()
+        self._base, self._base_name = latent, name
+        self._set_controls_quietly(1.0)
+        self._update_base_label()
+        self.request_render()
+
+    # --- rendering --------------------------------------------------------------------------------
+    def request_render(self) -> int:
+        """Render what the controls say (latest request wins); returns the request id (-1 without a model)."""
+        if self.session is None:
+            return -1
+        session, state, base, directions = self.session, self.state(), self._base, self.directions
+        return self.worker.submit(lambda: render(session, state, base, directions), tag=session)
+
+    def _on_rendered(self, result: WorkResult) -> None:
+        if result.tag is not self.session or result.request_id <= self._shown_id:
+            return  # stale: an older request, or one for a model no longer loaded
+        self._shown_id = result.request_id
+        self.shown = result.value
+        self.renders_done += 1
+        if not self.play_timer.isActive():
+            self.image_ready.emit(self.shown.image, result.elapsed_ms)
+
+    def _on_render_failed(self, request_id: int, message: str) -> None:
+        self.message.emit(f"Render failed: {message}")
+
+    def shown_image(self) -> np.ndarray | None:
+        return None if self.shown is None else self.shown.image
+
+    # --- directions -------------------------------------------------------------------------------
+    def _method_changed(self) -> None:
+        self.reset_edits(render=False)
+        self._compute_directions()
+        self._control_changed()
+
+    def _compute_directions(self) -> None:
+        method = self.method_combo.currentData()
+        if self.session is None or method in self._directions or self._directions_call is not None:
+            self._show_directions_state()
+            return
+        session = self.session
+        k = min(DIRECTION_COUNT, session.w_dim)
+
+        def compute() -> tuple[Any, str, Any]:
+            if method == "pca":
+                return session, method, session.directions_pca(k, samples=PCA_SAMPLES)
+            return session, method, session.directions_sefa(k)
+
+        self._directions_call = BackgroundCall(compute, "ganvas-latent-directions", self)
+        self._directions_call.done.connect(self._on_directions)
+        self._directions_call.failed.connect(self._on_directions_failed)
+        self._directions_call.start()
+        self._show_directions_state()
+        self.busy_changed.emit()
+
+    def _on_directions(self, result: tuple[Any, str, Any]) -> None:
+        session, method, directions = result
+        self._directions_call = None
+        self.busy_changed.emit()
+        if session is not self.session:
+            return
+        self._directions[method] = directions
+        if self.method_combo.currentData() not in self._directions:
+            self._compute_directions()  # the user switched method meanwhile
+        self._show_directions_state()
+        if any(self.state().strengths):
+            self.request_render()
+
+    def _on_directions_failed(self, exc: BaseException) -> None:
+        self._directions_call = None
+        self.busy_changed.emit()
+        self.directions_status.setText(f"Directions failed: {error_message(exc)}")
+
+    def _show_directions_state(self) -> None:
+        directions = self.directions
+        ready = directions is not None
+        for i, slider in enumerate(self.direction_sliders):
+            slider.setEnabled(ready and i < len(directions))
+            if ready and i < len(directions):
+                slider.setToolTip(f"Direction {i + 1}: {self._value_text(directions, i)}")
+        if self.session is None:
+            text = ""
+        elif ready:
+            text = f"{len(directions)} directions, strongest first"
+        else:
+            text = "Computing directions..."
+        self.directions_status.setText(text)
+
+    @staticmethod
+    def _value_text(directions: Any, index: int) -> str:
+        value = float(directions.values[index])
+        if directions.method == "pca":
+            return f"{value * 100:.1f}% of the variance of w"
+        return f"eigenvalue {value:.3g}"
+
+    # --- interpolation ----------------------------------------------------------------------------
+    def _interpolation_key(self) -> tuple:
+        return (self._shown_id, self.target_seed_box.value(), self.frames_box.value(), self.loop_box.isChecked())
+
+    def _frames_job(self) -> Callable[[], list[np.ndarray]] | None:
+        if self.session is None or self.shown is None:
+            return None
+        session, start = self.session, self.shown
+        seed_b, count, loop = self.target_seed_box.value(), self.frames_box.value(), self.loop_box.isChecked()
+        return lambda: interpolation_frames(session, start, seed_b, count, loop)
+
+    def _play_toggled(self, on: bool) -> None:
+        if not on:
+            self.stop_playback()
+            return
+        if self.frames and self._frames_key == self._interpolation_key():
+            self._start_timer()
+            return
+        job = self._frames_job()
+        if job is None or self._frames_call is not None:
+            self.play_button.setChecked(job is not None)
+            return
+        key = self._interpolation_key()
+        self._frames_call = BackgroundCall(lambda: (key, job()), "ganvas-latent-frames", self)
+        self._frames_call.done.connect(self._on_frames)
+        self._frames_call.failed.connect(self._on_frames_failed)
+        self._frames_call.start()
+        self.play_button.setText("Preparing...")
+        self.busy_changed.emit()
+
+    def _on_frames(self, result: tuple[tuple, list[np.ndarray]]) -> None:
+        self._frames_call = None
+        self.busy_changed.emit()
+        self.frames, self._frames_key = result[1], result[0]
+        if self.play_button.isChecked() and self._frames_key == self._interpolation_key():
+            self._start_timer()
+        else:
+            self.play_button.setText("Play")
+
+    def _on_frames_failed(self, exc: BaseException) -> None:
+        self._frames_call = None
+        self.busy_changed.emit()
+        self.stop_playback()
+        self.message.emit(f"Interpolation failed: {error_message(exc)}")
+
+    def _start_timer(self) -> None:
+        self._frame_index = 0
+        self.play_button.setText("Stop")
+        self.play_timer.start()
+        self._next_frame()
+
+    def _next_frame(self) -> None:
+        if not self.frames:
+            self.stop_playback()
+            return
+        self.image_ready.emit(self.frames[self._frame_index % len(self.frames)], 0.0)
+        self._frame_index += 1
+
+    def is_playing(self) -> bool:
+        return self.play_timer.isActive()
+
+    def stop_playback(self) -> None:
+        """Stop the animation and show the current image again."""
+        was_playing = self.play_timer.isActive()
+        self.play_timer.stop()
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(False)
+        self.play_button.blockSignals(False)
+        self.play_button.setText("Play")
+        if was_playing and self.shown is not None:
+            self.image_ready.emit(self.shown.image, 0.0)
+
+    def export_animation(self) -> None:
+        """Ask for a .gif or .mp4 path, then compute the frames (unless playing them) and write it off-thread."""
+        job = self._frames_job()
+        if job is None or self._export_call is not None:
+            return
+        path, chosen = QFileDialog.getSaveFileName(self, "Export interpolation", "interpolation.gif",
+                                                   "GIF animation (*.gif);;MP4 video (*.mp4)")
+        if not path:
+            return
+        if Path(path).suffix.lower() not in (".gif", ".mp4"):
+            path += ".mp4" if "mp4" in chosen else ".gif"
+        frames = self.frames if self.frames and self._frames_key == self._interpolation_key() else None
+        write = self._latent.write_animation
+
+        def export() -> str:
+            return str(write(path, frames if frames is not None else job(), fps=ANIMATION_FPS))
+
+        self._export_call = BackgroundCall(export, "ganvas-latent-export", self)
+        self._export_call.done.connect(self._on_exported)
+        self._export_call.failed.connect(self._on_export_failed)
+        self._export_call.start()
+        self.export_animation_button.setEnabled(False)
+        self.message.emit(f"Writing {path}...")
+        self.busy_changed.emit()
+
+    def _on_exported(self, path: str) -> None:
+        self._export_call = None
+        self.export_animation_button.setEnabled(True)
+        self.busy_changed.emit()
+        self.message.emit(f"Saved {path}")
+
+    def _on_export_failed(self, exc: BaseException) -> None:
+        self._export_call = None
+        self.export_animation_button.setEnabled(True)
+        self.busy_changed.emit()
+        QMessageBox.critical(self, "Cannot export the animation", error_message(exc))
+
+    # --- projection -------------------------------------------------------------------------------
+    def project_photo(self) -> None:
+        """Ask for a photo and project it."""
+        if self.session is None or self.projection is not None:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Project a photo", "",
+                                              "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
+        if not path:
+            return
+        try:
+            image = self._imageio.read_image(path)
+        except Exception as exc:  # a GanvasError for unreadable images; anything else is shown the same way
+            QMessageBox.critical(self, "Cannot open the photo", error_message(exc))
+            return
+        self.start_projection(image, Path(path).name)
+
+    def start_projection(self, image: np.ndarray, name: str = "photo") -> StoppableJob | None:
+        """Project ``image`` (RGB uint8) off the UI thread with the chosen steps and space."""
+        if self.session is None or self.projection is not None:
+            return None
+        session, steps, space = self.session, self.steps_box.value(), self.space_combo.currentData()
+        self.stop_playback()
+        job = StoppableJob(lambda should_stop: session.project(image, steps=steps, space=space,
+                                                               should_stop=should_stop),
+                           "ganvas-latent-projection", self)
+        job.setProperty("photo", name)
+        job.progress.connect(self._on_projection_progress)
+        job.finished.connect(self._on_projection_finished)
+        job.failed.connect(self._on_projection_failed)
+        self.projection = job
+        self.last_projection_event = None
+        self.progress.setRange(0, steps)
+        self.progress.setValue(0)
+        self.project_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.message.emit(f"Projecting {name}...")
+        self.busy_changed.emit()
+        return job.start()
+
+    def cancel_projection(self) -> None:
+        """Ask the projection to stop at its next step; its result is discarded."""
+        if self.projection is not None:
+            self.projection.cancel()
+            self.cancel_button.setEnabled(False)
+
+    def _on_projection_progress(self, event: Any) -> None:
+        if self.sender() is not self.projection:
+            return
+        self.last_projection_event = event
+        self.progress.setValue(event.step)
+        if event.kind == "step":
+            self.progress.setFormat(f"%v / %m   loss {event.loss:.3f}")
+
+    def _on_projection_finished(self, event: Any) -> None:
+        job = self.sender()
+        if job is not self.projection:
+            return
+        self._end_projection()
+        if event is None or event.latent is None:
+            return
+        name = job.property("photo")
+        if job.cancelled:
+            self.message.emit(f"Projection of {name} cancelled at step {event.step} of {event.total}")
+            return
+        self.message.emit(f"Projected {name} in {event.step} steps (loss {event.loss:.3f})")
+        self._set_base(event.latent, f"projected {name}")
+
+    def _on_projection_failed(self, message: str) -> None:
+        if self.sender() is not self.projection:
+            return
+        self._end_projection()
+        QMessageBox.critical(self, "Projection failed", message)
+
+    def _end_projection(self) -> None:
+        self.projection = None
+        self.project_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setFormat("%v / %m")
+        self.busy_changed.emit()
+
+    # --- files ------------------------------------------------------------------------------------
+    def current_latent(self) -> Any:
+        """The shown image's latent (a ``engine.latent.Latent``, W+ with every edit applied), or None."""
+        if self.session is None or self.shown is None:
+            return None
+        state = self.shown.state
+        provenance = {**self.session.provenance(), "seed": state.seed, "psi": state.psi, "cutoff": state.cutoff,
+                      "directions": self.method_combo.currentData() if any(state.strengths) else None,
+                      "strengths": list(state.strengths), "edit_layers": list(state.edit_layers),
+                      "mix_seed": state.mix_seed, "mix_layers": list(state.mix_layers), "base": self._base_name}
+        seed = state.seed if self.shown.base is None else None
+        return self._latent.Latent(self.shown.ws.clone(), "w+", seed, state.psi, self.shown.noise, provenance)
+
+    def save_latent(self, path: str | None = None) -> Path | None:
+        latent = self.current_latent()
+        if latent is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save latent", f"seed{self.seed_box.value()}.npz",
+                                                  "Latents (*.npz)")
+            if not path:
+                return None
+        path = path if Path(path).suffix else path + ".npz"
+        try:
+            written = self._latent.save_latent(path, latent)
+        except Exception as exc:  # GanvasError (wrong suffix, disk full): a message, not a crash
+            QMessageBox.critical(self, "Cannot save the latent", error_message(exc))
+            return None
+        self.message.emit(f"Saved {written}")
+        return written
+
+    def load_latent(self, path: str | None = None) -> bool:
+        if self.session is None:
+            return False
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Load latent", "", "Latents (*.npz)")
+            if not path:
+                return False
+        try:
+            latent = self._latent.load_latent(path, self.session.num_ws, self.session.w_dim)
+        except Exception as exc:  # CheckpointError: not a latent, or one of another generator
+            QMessageBox.critical(self, "Cannot load the latent", error_message(exc))
+            return False
+        self._set_base(latent, f"latent {Path(path).name}")
+        return True
+
+    def export_image(self, path: str | None = None) -> Path | None:
+        image = self.shown_image()
+        if image is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export image", f"seed{self.seed_box.value()}.png",
+                                                  "PNG images (*.png)")
+            if not path:
+                return None
+        path = path if Path(path).suffix else path + ".png"
+        try:
+            self._imageio.write_image(path, image)
+        except Exception as exc:  # GanvasError: a message, not a crash
+            QMessageBox.critical(self, "Cannot save the image", error_message(exc))
+            return None
+        self.message.emit(f"Saved {path}")
+        return Path(path)
+
+    def shutdown(self) -> None:
+        """Stop the render thread and any projection (window closing)."""
+        self.stop_playback()
+        self.cancel_projection()
+        self.worker.stop()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Main window glue
+
+
+class LatentEditor(QObject):
+    """The latent editor dock and the window's look while a latent model is loaded.
+
+    A StyleGAN2 model generates from a latent, not from a drawing, so while one is loaded the canvas column,
+    the drawing tool bar and the Style and Palette docks are put away and the output view fills the centre,
+    fitted to its size (drawing would change nothing, and an empty canvas beside the image would only
+    suggest it does). The next image model brings them back.
+    """
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.panel = LatentPanel()
+        self.dock = window.add_dock(self.panel, "Latent editor", Qt.DockWidgetArea.RightDockWidgetArea,
+                                    "latent_editor")
+        window.restoreDockWidget(self.dock)  # its place in a saved layout (the editor is added after restoring)
+        self.dock.hide()
+        self.active = False
+        self._hidden_docks: list[Any] = []
+        self.panel.image_ready.connect(self._show_image)
+        self.panel.message.connect(self._show_message)
+        # connected after the window's own view sync, so while active the fitted view wins over the canvas's
+        window.canvas.view_changed.connect(self._refit)
+
+    def activate(self, session: Any) -> None:
+        """Show the editor for ``session`` (a LatentSession)."""
+        window = self.window
+        if not self.active:
+            self.active = True
+            self._hidden_docks = [d for d in (window.style_dock, window.palette_dock) if d.isVisible()]
+            for dock in self._hidden_docks:
+                dock.hide()
+            window.splitter.widget(0).hide()
+            window.tool_bar.setEnabled(False)
+            window.output_view.installEventFilter(self)
+        self.dock.show()
+        self.dock.raise_()
+        self._size_dock()
+        panel = window.model_panel
+        panel.show_card(latent_card_lines(session))
+        panel.mode_combo.setEnabled(False)
+        panel.mode_combo.setToolTip("StyleGAN2 models are not drawn for")
+        window.style_panel.set_supported(())
+        name = session_name(session)
+        window.model_label.setText(f"model: {name}")
+        window.setWindowTitle(f"Ganvas - {name}")
+        window.device_label.setText(f"device: {getattr(session, 'device', '-')}")
+        window.output_view.set_output(None)
+        window.output_view.set_message("Generating...")
+        self._fit_output(session.resolution)
+        self._set_output_actions(False)
+        self.panel.set_session(session, window.engine.imageio if window.engine else None)
+
+    def deactivate(self) -> None:
+        """Back to drawing: the canvas, tools and docks return; the editor forgets its model."""
+        if not self.active:
+            return
+        self.active = False
+        window = self.window
+        self.panel.set_session(None)
+        self.dock.hide()
+        for dock in self._hidden_docks:
+            dock.show()
+        self._hidden_docks = []
+        window.output_view.removeEventFilter(self)
+        window.splitter.widget(0).show()
+        sizes = window.splitter.sizes()
+        if sizes and sizes[0] < 100:  # a layout saved while the canvas was away: split evenly again
+            half = max(1, sum(sizes) // 2)
+            window.splitter.setSizes([half, half])
+        window.tool_bar.setEnabled(True)
+        window.output_panel.compare_box.setEnabled(True)
+        canvas = window.canvas
+        window.output_view.set_view(canvas.zoom, canvas.offset, canvas.document.size(), canvas.size())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            self._refit()
+        return False
+
+    def _refit(self, *_: Any) -> None:
+        if self.active and self.panel.session is not None:
+            self._fit_output(self.panel.session.resolution)
+
+    def _size_dock(self) -> None:
+        """Wide enough for the editor's rows, and most of the height beside the Model dock."""
+        window = self.window
+        width = self.panel.minimum_content_width()
+        if self.dock.width() < width:
+            window.resizeDocks([self.dock], [width], Qt.Orientation.Horizontal)
+        if not self.dock.isFloating() and window.dockWidgetArea(self.dock) == window.dockWidgetArea(window.model_dock):
+            window.resizeDocks([window.model_dock, self.dock], [260, max(400, window.height() - 260)],
+                               Qt.Orientation.Vertical)
+
+    def _fit_output(self, resolution: int) -> None:
+        """Show the image as large as the output view allows, centred (whole multiples when enlarging)."""
+        view = self.window.output_view
+        side = max(1, min(view.width(), view.height()) - 16)
+        zoom = side / resolution
+        zoom = float(int(zoom)) if zoom >= 1 else zoom
+        offset = QPointF((view.width() - resolution * zoom) / 2, (view.height() - resolution * zoom) / 2)
+        view.set_view(zoom, offset, QSize(resolution, resolution))
+
+    def _set_output_actions(self, enabled: bool) -> None:
+        output = self.window.output_panel
+        output.set_actions_enabled(enabled)
+        output.use_button.setEnabled(False)  # there is no drawing to load it into
+        output.compare_box.setChecked(False)
+        output.compare_box.setEnabled(False)
+
+    def _show_image(self, image: np.ndarray, elapsed_ms: float) -> None:
+        if not self.active:
+            return
+        self.window.output_view.set_output(image)
+        self._set_output_actions(True)
+        if elapsed_ms:
+            self.window.ms_label.setText(f"{elapsed_ms:.0f} ms/frame")
+
+    def _show_message(self, text: str) -> None:
+        self.window.statusBar().showMessage(text, 8000)

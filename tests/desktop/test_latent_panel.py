@@ -1,0 +1,140 @@
+"""The StyleGAN2 latent editor: live sliders, latent files, cancellable projection, animation export, and
+how the main window switches to it (on a tiny untrained generator)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QFileDialog
+
+from desktop import latent_panel
+from desktop.engine_loader import import_engine
+from desktop.latent_panel import LatentPanel, build_latent_session
+from desktop.main_window import MainWindow
+from desktop.model_panel import ModelSource
+
+pytestmark = pytest.mark.gui
+TINY = {"resolution": 32, "z_dim": 32, "w_dim": 32, "mapping_layers": 2, "channel_base": 512, "channel_max": 32}
+
+
+@pytest.fixture(scope="module")
+def session():
+    return build_latent_session(ModelSource("tiny stylegan2", family="stylegan2", config=TINY), "cpu")
+
+
+@pytest.fixture(autouse=True)
+def _few_pca_samples(monkeypatch):
+    monkeypatch.setattr(latent_panel, "PCA_SAMPLES", 512)
+
+
+@pytest.fixture
+def panel(qtbot, session) -> LatentPanel:
+    widget = LatentPanel()
+    qtbot.addWidget(widget)
+    widget.set_session(session)
+    qtbot.waitUntil(lambda: widget.directions is not None and settled(widget), timeout=20000)
+    yield widget
+    widget.shutdown()
+
+
+def settled(panel: LatentPanel) -> bool:
+    """The newest render request has been shown."""
+    return panel.shown is not None and panel._shown_id == panel.worker.last_request_id
+
+
+def changed_image(qtbot, panel: LatentPanel, before: np.ndarray) -> np.ndarray:
+    qtbot.waitUntil(lambda: settled(panel), timeout=10000)
+    after = panel.shown_image()
+    assert after.shape == before.shape and not np.array_equal(after, before)
+    return after
+
+
+def test_psi_direction_and_seed_change_the_image(qtbot, panel):
+    image = panel.shown_image()
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+    with qtbot.waitSignal(panel.image_ready, timeout=10000):
+        panel.psi_slider.slider.setValue(20)  # psi 0.2
+    image = changed_image(qtbot, panel, image)
+    assert panel.state().psi == pytest.approx(0.2)
+    assert all(slider.isEnabled() for slider in panel.direction_sliders)
+    panel.direction_sliders[0].slider.setValue(30)  # strength +3
+    image = changed_image(qtbot, panel, image)
+    panel.seed_box.setValue(7)
+    changed_image(qtbot, panel, image)
+
+
+def test_saving_then_loading_a_latent_restores_the_image(qtbot, panel, tmp_path):
+    panel.seed_box.setValue(3)
+    panel.mix_group.setChecked(True)
+    panel.direction_sliders[1].set_value(-2.0)
+    qtbot.waitUntil(lambda: settled(panel), timeout=10000)
+    saved_image = panel.shown_image()
+    path = panel.save_latent(str(tmp_path / "edited"))
+    assert path == tmp_path / "edited.npz" and path.is_file()
+    panel.seed_box.setValue(4)
+    changed_image(qtbot, panel, saved_image)
+    assert panel.load_latent(str(path))
+    qtbot.waitUntil(lambda: settled(panel), timeout=10000)
+    np.testing.assert_array_equal(panel.shown_image(), saved_image)
+    assert panel.state().psi == 1.0 and not any(panel.state().strengths) and not panel.mix_group.isChecked()
+    assert "edited.npz" in panel.base_label.text()
+
+
+def test_projection_reports_progress_and_can_be_cancelled(qtbot, panel):
+    panel.steps_box.setValue(500)
+    before = panel.shown_image()
+    target = np.full((40, 40, 3), 200, np.uint8)
+    with qtbot.waitSignal(panel.busy_changed, timeout=5000):
+        job = panel.start_projection(target, "grey")
+    assert job is not None and not panel.project_button.isEnabled() and panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.last_projection_event is not None, timeout=40000)
+    assert panel.last_projection_event.kind == "step" and panel.progress.maximum() == 500
+    panel.cancel_button.click()
+    qtbot.waitUntil(lambda: panel.projection is None, timeout=20000)
+    last = panel.last_projection_event
+    assert last.kind == "stopped" and last.step < 500
+    assert panel.project_button.isEnabled() and not panel.cancel_button.isEnabled()
+    np.testing.assert_array_equal(panel.shown_image(), before)  # a cancelled projection is discarded
+
+
+def test_interpolation_plays_and_exports_a_gif(qtbot, panel, tmp_path, monkeypatch):
+    panel.frames_box.setValue(4)
+    shown = []
+    panel.image_ready.connect(lambda image, _ms: shown.append(image))
+    panel.play_button.click()
+    qtbot.waitUntil(lambda: panel.is_playing() and len(shown) >= 3, timeout=10000)
+    assert len(panel.frames) == 6  # 4 frames there and 2 back
+    panel.play_button.click()
+    assert not panel.is_playing() and panel.play_button.text() == "Play"
+    target = tmp_path / "walk"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(target), "GIF animation (*.gif)"))
+    panel.export_animation()
+    qtbot.waitUntil(lambda: panel._export_call is None, timeout=10000)
+    gif = tmp_path / "walk.gif"
+    assert gif.is_file() and gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+
+
+def test_main_window_switches_to_the_latent_editor_and_back(qtbot, tmp_path, session):
+    settings = QSettings(str(tmp_path / "ganvas.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, start_engine=False, autoload=False)
+    qtbot.addWidget(window)
+    window.resize(1200, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    window.on_engine_ready(import_engine())
+    assert "Untrained stylegan2 (random weights)" in [s.label for s in window.model_panel.sources()]
+    editor = window.latent_editor
+    assert not editor.dock.isVisible()
+    window.set_session(session)
+    qtbot.waitUntil(window.output_view.has_output, timeout=20000)
+    assert editor.dock.isVisible() and not window.canvas.isVisible() and not window.palette_dock.isVisible()
+    assert window.output_view.image_rect().width() > 32  # fitted to the view, not the canvas's size
+    assert not window.output_panel.use_button.isEnabled() and window.output_panel.save_button.isEnabled()
+    assert "stylegan2" in window.model_panel.card.toPlainText()
+    from engine.inference import InferenceSession
+
+    window.set_session(InferenceSession.untrained("pix2pix", size=(64, 64), device="cpu", depth=6, ngf=4, ndf=4))
+    assert not editor.dock.isVisible() and window.canvas.isVisible() and window.palette_dock.isVisible()
+    assert editor.panel.session is None
+    window.close()
