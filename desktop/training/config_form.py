@@ -45,6 +45,13 @@ DATA_FIELDS = ("direction", "preprocess", "flip")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
+class FloatBox(QDoubleSpinBox):
+    """A double spin box that shows 0.0002 and 100 rather than 0.000200 and 100.000000."""
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:g}"
+
+
 def choices_from_doc(doc: str, default: Any) -> list[str]:
     """Quoted ````words```` of a field's doc when the default is one of them (e.g. norms, GAN modes)."""
     words = list(dict.fromkeys(re.findall(r"``([\w-]+)``", doc)))
@@ -59,7 +66,7 @@ def make_editor(tp: Any, value: Any, doc: str) -> QWidget:
         widget = QSpinBox()
         widget.setRange(0, 10**9)
     elif tp is float:
-        widget = QDoubleSpinBox()
+        widget = FloatBox()
         widget.setDecimals(6)
         widget.setRange(0.0, 1e6)
         widget.setSingleStep(0.1 if abs(value) >= 1 else 0.0001)

@@ -206,7 +206,10 @@ class DatasetPage(QTabWidget):
         left.addLayout(row)
         left.addWidget(self.build_result)
         left.addStretch(1)
-        layout.addLayout(left)
+        form_box = QWidget()
+        form_box.setLayout(left)
+        form_box.setMinimumWidth(420)
+        layout.addWidget(form_box)
         layout.addLayout(views, 1)
         self._on_kind(self.kind_combo.currentText())
         return tab

@@ -71,8 +71,9 @@ class LossCurves(QWidget):
             chart.setTitle(name)
             chart.legend().hide()
             chart.setMargins(chart.margins() * 0)
-            for axis, side in ((QValueAxis(), Qt.AlignmentFlag.AlignBottom), (QValueAxis(), Qt.AlignmentFlag.AlignLeft)):
-                axis.setLabelFormat("%.3g")
+            for axis, side, label in ((QValueAxis(), Qt.AlignmentFlag.AlignBottom, "%d"),
+                                      (QValueAxis(), Qt.AlignmentFlag.AlignLeft, "%.3g")):
+                axis.setLabelFormat(label)
                 axis.setTickCount(4)
                 chart.addAxis(axis, side)
                 series.attachAxis(axis)
@@ -97,6 +98,7 @@ class LossCurves(QWidget):
             low, high = min(v for _, v in shown), max(v for _, v in shown)
             pad = (high - low) * 0.05 or abs(high) * 0.05 or 1.0
             x_axis.setRange(shown[0][0], max(shown[-1][0], shown[0][0] + 1))
+            x_axis.applyNiceNumbers()
             y_axis.setRange(low - pad, high + pad)
 
 
@@ -170,6 +172,7 @@ class RunPage(QWidget):
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m steps")
         self.stats = QLabel("")
+        self.state_label = QLabel("")
         self.error_box = QPlainTextEdit(readOnly=True)
         self.error_box.setStyleSheet("color: #b00020")
         self.error_box.setMaximumHeight(160)
@@ -198,7 +201,7 @@ class RunPage(QWidget):
         buttons = QHBoxLayout()
         for button in self.buttons.values():
             buttons.addWidget(button)
-        buttons.addStretch(1)
+        buttons.addWidget(self.state_label, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(splitter, 1)
@@ -271,8 +274,7 @@ class RunPage(QWidget):
             self.error_box.hide()
         names = {"stopping": "Saving a checkpoint and stopping...", "paused": "Paused (checkpoint saved).",
                  "stopped": "Stopped (checkpoint saved).", "done": "Training finished."}
-        if state in names:
-            self.stats.setText(names[state])
+        self.state_label.setText(names.get(state, ""))
 
     def on_failed(self, text: str) -> None:
         self.error_box.setPlainText(text)
