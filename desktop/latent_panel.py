@@ -456,7 +456,7 @@ class LatentPanel(QWidget):
         self.progress = QProgressBar(group)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.progress.setFormat("%v / %m")
+        self.progress.setFormat("")  # idle: an empty bar, not "0 / 1"
         options = QHBoxLayout()
         options.addWidget(self.steps_box, 1)
         options.addWidget(self.space_combo, 1)
@@ -817,6 +817,7 @@ class LatentPanel(QWidget):
         self.last_projection_event = None
         self.progress.setRange(0, steps)
         self.progress.setValue(0)
+        self.progress.setFormat("%v / %m")
         self.project_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.message.emit(f"Projecting {name}...")
@@ -861,7 +862,7 @@ class LatentPanel(QWidget):
         self.projection = None
         self.project_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        self.progress.setFormat("%v / %m")
+        self.progress.setFormat("%v / %m" if self.progress.value() else "")
         self.busy_changed.emit()
 
     # --- files ------------------------------------------------------------------------------------
@@ -958,6 +959,7 @@ class LatentEditor(QObject):
         self.dock.hide()
         self.active = False
         self._hidden_docks: list[Any] = []
+        self._tool_bar_visible = True
         self.panel.image_ready.connect(self._show_image)
         self.panel.message.connect(self._show_message)
         # connected after the window's own view sync, so while active the fitted view wins over the canvas's
@@ -972,7 +974,8 @@ class LatentEditor(QObject):
             for dock in self._hidden_docks:
                 dock.hide()
             window.splitter.widget(0).hide()
-            window.tool_bar.setEnabled(False)
+            self._tool_bar_visible = window.tool_bar.isVisible()
+            window.tool_bar.hide()  # drawing tools: nothing to draw on
             window.output_view.installEventFilter(self)
         self.dock.show()
         self.dock.raise_()
@@ -1009,7 +1012,7 @@ class LatentEditor(QObject):
         if sizes and sizes[0] < 100:  # a layout saved while the canvas was away: split evenly again
             half = max(1, sum(sizes) // 2)
             window.splitter.setSizes([half, half])
-        window.tool_bar.setEnabled(True)
+        window.tool_bar.setVisible(self._tool_bar_visible)
         window.output_panel.compare_box.setEnabled(True)
         canvas = window.canvas
         window.output_view.set_view(canvas.zoom, canvas.offset, canvas.document.size(), canvas.size())
@@ -1030,7 +1033,7 @@ class LatentEditor(QObject):
         if self.dock.width() < width:
             window.resizeDocks([self.dock], [width], Qt.Orientation.Horizontal)
         if not self.dock.isFloating() and window.dockWidgetArea(self.dock) == window.dockWidgetArea(window.model_dock):
-            window.resizeDocks([window.model_dock, self.dock], [260, max(400, window.height() - 260)],
+            window.resizeDocks([window.model_dock, self.dock], [300, max(400, window.height() - 300)],
                                Qt.Orientation.Vertical)
 
     def _fit_output(self, resolution: int) -> None:
