@@ -75,28 +75,20 @@ def is_latent_session(session: Any) -> bool:
 def build_latent_session(source: ModelSource, device: str) -> Any | None:
     """In a background thread: a ``LatentSession`` when ``source`` is a latent-family model, else None.
 
-    Untrained sources are judged by their family, files by their header (read without loading weights). Like an
-    ``InferenceSession``, the session carries the model's ``engine.inference.ModelCard`` as ``card``, so window
-    parts that describe or remember the loaded model (projects, recent models) work for it too.
+    Untrained sources are judged by their family, files by their header (read without loading weights).
     """
-    inference = importlib.import_module("engine.inference")
     if source.untrained:
         family = importlib.import_module("engine.registry").get_family(source.family)
         if family.input_kind != "latent":
             return None
-        session = importlib.import_module("engine.latent").LatentSession.untrained(device=device, **source.config)
-        size = (session.resolution, session.resolution)
-        card = inference.ModelCard(source.family, family.input_kind, size, 0, dict(source.config), trained=False)
-    else:
-        try:
-            card = inference.model_card(source.path)
-        except Exception:  # not a readable checkpoint: the usual loader reports it in its own words
-            return None
-        if card.input_kind != "latent":
-            return None
-        session = importlib.import_module("engine.latent").LatentSession.from_checkpoint(source.path, device)
-    session.card = card
-    return session
+        return importlib.import_module("engine.latent").LatentSession.untrained(device=device, **source.config)
+    try:
+        card = importlib.import_module("engine.inference").model_card(source.path)
+    except Exception:  # not a readable checkpoint: the usual loader reports it in its own words
+        return None
+    if card.input_kind != "latent":
+        return None
+    return importlib.import_module("engine.latent").LatentSession.from_checkpoint(source.path, device)
 
 
 def latent_card_lines(session: Any) -> list[str]:

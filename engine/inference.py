@@ -45,13 +45,14 @@ class ModelCard:
         return out
 
 
-def model_card(path: str | Path) -> ModelCard:
+def modelcard_from_meta(path: str | Path) -> ModelCard:
     """Read a checkpoint's card from its header only."""
     meta = read_metadata(path)
-    return _card(meta, str(path))
+    return card_from_meta(meta, str(path))
 
 
-def _card(meta: dict[str, Any], path: str | None) -> ModelCard:
+def card_from_meta(meta: dict[str, Any], path: str | None) -> ModelCard:
+    """The card of a checkpoint whose header is ``meta``."""
     family = get_family(meta["family"])
     size = tuple(meta.get("train_config", {}).get("size", (256, 256)))
     return ModelCard(meta["family"], family.input_kind, size, int(meta.get("step", 0)), meta["model_config"],
@@ -93,7 +94,7 @@ class InferenceSession:
             first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
             raise CheckpointError(f"weights do not fit the {checkpoint.family} network ({first})",
                                   path=checkpoint.path) from exc
-        return cls(generator, _card(checkpoint.meta, str(checkpoint.path)), resolve_device(device))
+        return cls(generator, card_from_meta(checkpoint.meta, str(checkpoint.path)), resolve_device(device))
 
     @classmethod
     def untrained(cls, family_name: str, size: tuple[int, int] = (256, 256), device: str = "auto",

@@ -38,11 +38,12 @@ import torch.nn.functional as F
 
 from engine.augment import from_unit_range, to_unit_range
 from engine.checkpoint import load_checkpoint
-from engine.config import from_dict
+from engine.config import from_dict, to_dict
 from engine.device import resolve_device
 from engine.errors import CheckpointError, ConfigError, StorageError
 from engine.families.stylegan2 import StyleGAN2, StyleGAN2Config, square_resize
 from engine.imageio import atomic_write_bytes
+from engine.inference import ModelCard, card_from_meta
 from models.stylegan2 import NOISE_MODES, Generator
 
 LATENT_FORMAT = "ganvas-latent"
@@ -259,13 +260,16 @@ class LatentSession:
     """
 
     def __init__(self, generator: Generator, config: StyleGAN2Config, device: str | torch.device = "auto",
-                 meta: dict[str, Any] | None = None, path: Path | None = None) -> None:
+                 meta: dict[str, Any] | None = None, path: Path | None = None, card: ModelCard | None = None,
+                 ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.generator = generator.to(self.device).eval().requires_grad_(False)
         self.config = config
         self.meta = meta or {}
         self.path = path
         self._lock = threading.RLock()
+        self.card = card or ModelCard(StyleGAN2.name, StyleGAN2.input_kind, (config.resolution, config.resolution),
+                                      0, to_dict(config), trained=False)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> LatentSession:
@@ -285,7 +289,8 @@ class LatentSession:
             raise CheckpointError("weights do not fit the stylegan2 network in its config",
                                   path=checkpoint.path) from exc
         meta = {k: checkpoint.meta.get(k) for k in ("family", "step", "dataset", "created")}
-        return cls(generator, config, device, meta, checkpoint.path)
+        return cls(generator, config, device, meta, checkpoint.path,
+                   card_from_meta(checkpoint.meta, str(checkpoint.path)))
 
     @classmethod
     def untrained(cls, config: StyleGAN2Config | None = None, device: str = "auto", seed: int = 0,
