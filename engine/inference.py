@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.augment import from_unit_range, to_unit_range
+from engine.augment import from_unit_range
 from engine.checkpoint import load_checkpoint, read_metadata
 from engine.config import from_dict
 from engine.device import resolve_device
@@ -45,7 +45,7 @@ class ModelCard:
         return out
 
 
-def modelcard_from_meta(path: str | Path) -> ModelCard:
+def model_card(path: str | Path) -> ModelCard:
     """Read a checkpoint's card from its header only."""
     meta = read_metadata(path)
     return card_from_meta(meta, str(path))
@@ -119,15 +119,14 @@ class InferenceSession:
             return self.family.infer(self.generator, batch.to(self.device), **options).float()
 
     def translate(self, image: np.ndarray, keep_size: bool = False, **options: Any) -> np.ndarray:
-        """RGB uint8 (H, W, 3) -> RGB uint8.
+        """RGB uint8 (H, W, 3) -> RGB uint8 (label-map families take a colour label map; see ``prepare_input``).
 
         Families trained at a fixed size (pix2pix) see the input resized to that size and answer at it (or back
         at the input size with ``keep_size``); fully convolutional ones (CycleGAN) keep the input size.
         """
         from engine.datasets import resize_rgb
 
-        resized = resize_rgb(image, *self.size) if self.family.resize_to_native else image
-        batch = to_unit_range(torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None])
+        batch = self.family.prepare_input(image, self.card)
         output = from_unit_range(self.translate_tensor(batch, **options))[0].permute(1, 2, 0).cpu().numpy()
         if keep_size and output.shape[:2] != image.shape[:2]:
             output = resize_rgb(output, image.shape[0], image.shape[1])
