@@ -17,6 +17,7 @@ from engine.errors import ConfigError
 from engine.families.base import Family, Trainer, inference_mode, set_requires_grad
 from engine.families.common import autocast, center_crop, image_grid, make_adam, prepare_module
 from engine.imageio import write_image
+from engine.palette import Palette
 from engine.registry import register_family
 from models.layers import NORMS
 from models.losses import GAN_MODES, discriminator_loss, generator_loss, gradient_penalty
@@ -38,6 +39,8 @@ class Pix2PixConfig:
         gan_mode: ``vanilla``, ``lsgan``, ``hinge`` or ``wgan`` (with gradient penalty).
         lambda_l1: weight of the L1 term.
         gp_weight: gradient penalty weight for ``wgan``.
+        palette: label palette (bundled name or JSON path) when the inputs are colour label maps, e.g.
+            ``facades`` for labels -> photo; the app then draws label maps in it. Empty for photos, edges, sketches.
     """
 
     in_channels: int = 3
@@ -51,6 +54,7 @@ class Pix2PixConfig:
     gan_mode: str = "vanilla"
     lambda_l1: float = 100.0
     gp_weight: float = 10.0
+    palette: str = ""
 
     def __post_init__(self) -> None:
         check(5 <= self.depth <= 10, "depth", self.depth, "an integer from 5 to 10")
@@ -84,6 +88,8 @@ class Pix2PixTrainer(Trainer):
     def __init__(self, config: Pix2PixConfig, train: TrainConfig, data: DataConfig, device: torch.device) -> None:
         super().__init__(config, train, data, device)
         check_size(train.size, config.stride)
+        if config.palette:
+            Palette.load(config.palette)  # a bad name or file fails now, not in the app later
         self.dataset = PairedImages(split_folder(data.path, "train"), data, train.size)
         self.sampler = EpochSampler(len(self.dataset), train.seed)
         self.augment = PairedAugment(train.size, data.flip, device, self.augment_generator)
