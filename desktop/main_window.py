@@ -338,9 +338,17 @@ class MainWindow(QMainWindow):
             self.canvas.clear()
 
     def _set_canvas_mode(self, mode: str, clear: bool = True) -> bool:
-        """Switch the canvas's drawing mode; a fresh page (undoable) unless told otherwise."""
+        """Switch the canvas's drawing mode; a fresh page (undoable) unless told otherwise.
+
+        Label mode chosen by hand for a model that names no palette draws in the default label palette.
+        """
         if self.canvas.mode == mode:
             return False
+        if mode == "label" and self.session is not None and palette_name_of(self.session.card) is None:
+            palette = palette_for_model(self.engine.palette if self.engine else None, DEFAULT_LABEL_PALETTE)
+            if palette is not None:
+                self.canvas.set_palette(palette)
+                self.palette_panel.set_palette(palette)
         self.canvas.set_mode(mode)
         if clear:
             self.canvas.clear()
