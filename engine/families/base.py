@@ -30,21 +30,25 @@ class Trainer:
         self.augment_generator = torch.Generator().manual_seed(train.seed + 1)
 
     # --- data -----------------------------------------------------------------------------------------
+    # Subclasses set ``dataset`` (with a ``describe()``) and ``sampler`` (an EpochSampler) in __init__.
+    dataset: Any = None
+    sampler: Any = None
+
     def next_batch(self) -> Any:
         raise NotImplementedError
 
     def sampler_state(self) -> dict[str, int]:
-        raise NotImplementedError
+        return self.sampler.state_dict()
 
     def load_sampler_state(self, state: dict[str, int]) -> None:
-        raise NotImplementedError
+        self.sampler.load_state_dict(state)
 
     @property
     def epochs_done(self) -> float:
-        return 0.0
+        return self.sampler.epochs_done
 
     def describe_data(self) -> dict[str, Any]:
-        return {}
+        return {**self.dataset.describe(), "size": f"{self.train.size[0]}x{self.train.size[1]}"}
 
     # --- optimisation ----------------------------------------------------------------------------------
     def train_step(self, batch: Any) -> dict[str, torch.Tensor]:

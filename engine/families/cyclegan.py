@@ -225,19 +225,6 @@ class CycleGANTrainer(Trainer):
             real_b = real_b.contiguous(memory_format=torch.channels_last)
         return real_a, real_b
 
-    def sampler_state(self) -> dict[str, int]:
-        return self.sampler.state_dict()
-
-    def load_sampler_state(self, state: dict[str, int]) -> None:
-        self.sampler.load_state_dict(state)
-
-    @property
-    def epochs_done(self) -> float:
-        return self.sampler.epochs_done
-
-    def describe_data(self) -> dict[str, Any]:
-        return {**self.dataset.describe(), "size": f"{self.train.size[0]}x{self.train.size[1]}"}
-
     # --- optimisation ----------------------------------------------------------------------------------
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg, fwd = self.model_config, self.fwd

@@ -113,19 +113,6 @@ class Pix2PixTrainer(Trainer):
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
 
-    def sampler_state(self) -> dict[str, int]:
-        return self.sampler.state_dict()
-
-    def load_sampler_state(self, state: dict[str, int]) -> None:
-        self.sampler.load_state_dict(state)
-
-    @property
-    def epochs_done(self) -> float:
-        return self.sampler.epochs_done
-
-    def describe_data(self) -> dict[str, Any]:
-        return {**self.dataset.describe(), "size": f"{self.train.size[0]}x{self.train.size[1]}"}
-
     def train_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.model_config
         real_a, real_b = batch[:, : cfg.in_channels], batch[:, cfg.in_channels:]

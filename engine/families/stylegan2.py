@@ -282,16 +282,6 @@ class StyleGAN2Trainer(Trainer):
             batch = torch.where(flips.view(-1, 1, 1, 1), batch.flip(-1), batch)
         return to_unit_range(batch.to(self.device, non_blocking=True))
 
-    def sampler_state(self) -> dict[str, int]:
-        return self.sampler.state_dict()
-
-    def load_sampler_state(self, state: dict[str, int]) -> None:
-        self.sampler.load_state_dict(state)
-
-    @property
-    def epochs_done(self) -> float:
-        return self.sampler.epochs_done
-
     @property
     def kimg(self) -> float:
         return self.step * self.train.batch_size / 1000
