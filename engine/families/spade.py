@@ -253,16 +253,6 @@ class SPADETrainer(Trainer):
         photo, labels, edges = self.augment([self.dataset[i] for i in indices])
         return label_input(labels, self.model_config, self.palette.dont_care, edges), photo
 
-    def sampler_state(self) -> dict[str, int]:
-        return self.sampler.state_dict()
-
-    def load_sampler_state(self, state: dict[str, int]) -> None:
-        self.sampler.load_state_dict(state)
-
-    @property
-    def epochs_done(self) -> float:
-        return self.sampler.epochs_done
-
     def describe_data(self) -> dict[str, Any]:
         # "size" is shown in the run's start message, so the VGG note rides along with it there.
         return {**self.dataset.describe(), "size": f"{self.train.size[0]}x{self.train.size[1]}; {self.vgg_note}"}
