@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli_latent import add_latent_commands
+from engine.cli_palette import add_palette_commands
 from engine.errors import GanvasError
 
 TRAIN_SKIP = ("size", "device", "seed", "steps", "batch_size")
@@ -69,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--keep-size", action="store_true", help="resize outputs back to the input size")
     translate.add_argument("--direction", choices=("AtoB", "BtoA"), help="(CycleGAN) translation direction")
     translate.add_argument("--tile", type=int, default=0, help="(CycleGAN) tiled inference tile size, 0 = auto")
+    translate.add_argument("--style", help="(SPADE with an encoder) style reference image")
+    translate.add_argument("--seed", type=int, help="(SPADE with an encoder) style seed (default 0)")
 
     evaluate = commands.add_parser("eval", help="L1, PSNR and SSIM of a checkpoint on a dataset split")
     evaluate.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
@@ -114,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
             fp.add_argument("--json", action="store_true")
             add_config_flags(fp, family.config_cls)
     add_latent_commands(commands, COMMANDS)
+    add_palette_commands(commands, COMMANDS)
     return parser
 
 
@@ -203,6 +207,10 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     files = _collect_inputs(args.inputs)
     out = Path(args.out)
     options = {k: v for k, v in {"direction": args.direction, "tile": args.tile}.items() if v}
+    if args.style:
+        options["style"] = read_image(args.style)
+    if args.seed is not None:
+        options["seed"] = args.seed
     for path in tqdm(files, unit="img", disable=len(files) < 2):
         image = read_image(path)
         if args.half:
