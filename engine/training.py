@@ -126,6 +126,12 @@ class _LossLog:
                 handle.write("\n".join(lines) + "\n")
 
 
+def _start_message(family: str, device: str, data: dict[str, Any]) -> str:
+    """``family on device, size`` plus any notes the trainer has for the user (e.g. a loss left out)."""
+    notes = data.get("notes")
+    return f"{family} on {device}, {data.get('size', '')}" + (f"; {notes}" if notes else "")
+
+
 def _rng_tensors() -> dict[str, torch.Tensor]:
     tensors = {"rng.torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -267,7 +273,7 @@ def train(
         return str(path)
 
     yield Progress("start", start, total, trainer.epochs_done,
-                   message=f"{spec.family} on {describe_device(device)}, {trainer.describe_data().get('size', '')}")
+                   message=_start_message(spec.family, describe_device(device), trainer.describe_data()))
     times: deque[float] = deque(maxlen=50)
     last_time = time.perf_counter()
     step = start

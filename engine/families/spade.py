@@ -254,8 +254,7 @@ class SPADETrainer(Trainer):
         return label_input(labels, self.model_config, self.palette.dont_care, edges), photo
 
     def describe_data(self) -> dict[str, Any]:
-        # "size" is shown in the run's start message, so the VGG note rides along with it there.
-        return {**self.dataset.describe(), "size": f"{self.train.size[0]}x{self.train.size[1]}; {self.vgg_note}"}
+        return {**super().describe_data(), "notes": self.vgg_note}
 
     # --- optimisation ----------------------------------------------------------------------------------
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
