@@ -1,5 +1,6 @@
-"""The Dataset page: check a folder (layout, counts, thumbnails, problems, fitting families) and build
-edges/sketch -> photo pairs from a folder of photos with a live preview of the Canny or XDoG parameters.
+"""The Dataset page: check a folder (layout, counts, thumbnails, problems, fitting families), build
+edges/sketch -> photo pairs from a folder of photos with a live preview of the Canny or XDoG parameters, and
+turn colour label maps into index maps (:class:`~desktop.training.label_maps_tab.LabelMapsTab`).
 
 Checks and builds run in a background thread (:class:`~desktop.engine_loader.BackgroundCall`).
 """
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engine_loader import BackgroundCall, error_message
 from desktop.output_view import qimage_from_array
+from desktop.training.label_maps_tab import LabelMapsTab
 from desktop.training.run_page import ImageLabel
 from engine.dataset_builder import CANNY_DEFAULTS, XDOG_DEFAULTS, build_pairs, center_square, make_drawing
 from engine.dataset_check import DatasetReport, check_dataset
@@ -79,6 +81,8 @@ class DatasetPage(QTabWidget):
         self._progress = _Progress(self)
         self.addTab(self._check_tab(), "Check a dataset")
         self.addTab(self._build_tab(), "Build edges/sketch pairs")
+        self.label_maps = LabelMapsTab()
+        self.addTab(self.label_maps, "Label maps")
 
     # --- check ------------------------------------------------------------------------------------
     def _check_tab(self) -> QWidget:

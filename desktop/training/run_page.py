@@ -16,6 +16,7 @@ from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
 from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import (
+    QComboBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -157,7 +158,8 @@ class ImageLabel(QLabel):
 
 
 class RunPage(QWidget):
-    """Watch and steer the controller's run; "Use in canvas" hands its latest checkpoint to ``load_model``."""
+    """Watch and steer the controller's run; "Use in canvas" hands the checkpoint chosen beside it (``latest``
+    by default, or one of the run's ``checkpoints/step_*.safetensors``) to ``load_model``."""
 
     def __init__(self, controller: RunController, load_model: Callable[[ModelSource], None] | None = None,
                  parent: QWidget | None = None) -> None:
@@ -181,7 +183,11 @@ class RunPage(QWidget):
             ("pause", "Pause"), ("resume", "Resume"), ("stop", "Stop"), ("use", "Use in canvas"))}
         self.buttons["pause"].setToolTip("save a checkpoint and pause; Resume continues exactly")
         self.buttons["stop"].setToolTip("save a checkpoint and end the run (resumable from the Runs page)")
-        self.buttons["use"].setToolTip("load the run's latest checkpoint into the drawing window")
+        self.buttons["use"].setToolTip("load the chosen checkpoint of the run into the drawing window")
+        self.checkpoint_combo = QComboBox()
+        self.checkpoint_combo.setToolTip("which checkpoint 'Use in canvas' loads: the latest or an earlier step")
+        self.checkpoint_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.refresh_checkpoints()
         self._layout()
         self.buttons["pause"].clicked.connect(controller.pause)
         self.buttons["stop"].clicked.connect(controller.stop)
@@ -201,6 +207,7 @@ class RunPage(QWidget):
         buttons = QHBoxLayout()
         for button in self.buttons.values():
             buttons.addWidget(button)
+        buttons.addWidget(self.checkpoint_combo)
         buttons.addWidget(self.state_label, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
@@ -219,6 +226,7 @@ class RunPage(QWidget):
         for record in read_log(self.run_dir):
             self.curves.add(int(record.pop("step")), {k: v for k, v in record.items() if k != "lr_factor"})
         self.sample.set_image(self.run_dir / "samples" / "latest.png")
+        self.refresh_checkpoints()
         self.on_state(self.controller.state)
 
     def resume(self) -> None:
@@ -227,11 +235,38 @@ class RunPage(QWidget):
             self.controller.resume(self.run_dir)
 
     def use_in_canvas(self) -> None:
+        chosen = self.checkpoint_combo.currentData()
+        if chosen is not None and Path(chosen).is_file():
+            if self.load_model is not None:
+                path = Path(chosen)
+                step = path.stem.split("_", 1)[1].lstrip("0") or "0"
+                self.load_model(ModelSource(f"{path.parent.parent.name} (step {step})", path=str(path)))
+            return
         latest = self.latest_checkpoint()
         if latest is not None and self.load_model is not None:
             step = self.controller.last_event.get("step", "")
             self.load_model(ModelSource(f"{latest.parent.name} (step {step})" if step != "" else latest.parent.name,
                                         path=str(latest)))
+
+    def step_checkpoints(self) -> list[Path]:
+        """The run's ``checkpoints/step_*.safetensors`` files, oldest first."""
+        folder = self.run_dir / "checkpoints" if self.run_dir is not None else None
+        if folder is None or not folder.is_dir():
+            return []
+        return sorted(folder.glob("step_*.safetensors"))
+
+    def refresh_checkpoints(self) -> None:
+        """List ``latest`` and the step files in the combo, keeping the choice when it still exists."""
+        chosen = self.checkpoint_combo.currentData()
+        steps = self.step_checkpoints()
+        self.checkpoint_combo.blockSignals(True)
+        self.checkpoint_combo.clear()
+        self.checkpoint_combo.addItem("latest", None)
+        for path in reversed(steps):  # newest first, under latest
+            self.checkpoint_combo.addItem(f"step {path.stem.split('_', 1)[1].lstrip('0') or '0'}", str(path))
+        index = self.checkpoint_combo.findData(chosen) if chosen is not None else 0
+        self.checkpoint_combo.setCurrentIndex(max(index, 0))
+        self.checkpoint_combo.blockSignals(False)
 
     def latest_checkpoint(self) -> Path | None:
         path = self.run_dir / "latest.safetensors" if self.run_dir is not None else None
@@ -250,6 +285,7 @@ class RunPage(QWidget):
         if kind == "sample" and event.get("path"):
             self.sample.set_image(Path(event["path"]).parent / "latest.png")
         if kind in ("checkpoint", "stopped", "done"):
+            self.refresh_checkpoints()
             self.buttons["use"].setEnabled(self.latest_checkpoint() is not None)
         parts = []
         if event.get("it_per_s"):
@@ -270,6 +306,7 @@ class RunPage(QWidget):
         self.buttons["stop"].setEnabled(running)
         self.buttons["resume"].setEnabled(can_resume and not self.controller.running)
         self.buttons["use"].setEnabled(self.latest_checkpoint() is not None)
+        self.checkpoint_combo.setEnabled(self.latest_checkpoint() is not None)
         if state == "running":
             self.error_box.hide()
         names = {"stopping": "Saving a checkpoint and stopping...", "paused": "Paused (checkpoint saved).",
