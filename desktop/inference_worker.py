@@ -126,8 +126,16 @@ class InferenceWorker(QObject):
             output = request.session.translate(request.image, keep_size=True, **request.options)
         except Exception as exc:  # a model error becomes a message in the GUI, not a crash
             self.processed += 1
-            self.failed.emit(request.request_id, error_message(exc))
+            self._deliver(self.failed, request.request_id, error_message(exc))
             return
         self.processed += 1
         elapsed = (time.perf_counter() - start) * 1000.0
-        self.result_ready.emit(InferenceResult(request.request_id, output, elapsed, request.session))
+        self._deliver(self.result_ready, InferenceResult(request.request_id, output, elapsed, request.session))
+
+    def _deliver(self, signal: Any, *args: Any) -> None:
+        """Emit, unless the window that owns this worker was destroyed meanwhile (then end the thread)."""
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # "Signal source has been deleted": the app is shutting down
+            with self._condition:
+                self._stopping = True
