@@ -119,6 +119,15 @@ def _changed_signal(widget: QWidget) -> Any:
     raise TypeError(widget)
 
 
+DEFAULT_EPOCHS = 20  # enough passes to see a family learn; users train longer for quality
+
+
+def suggested_steps(images: int, batch_size: int) -> int:
+    """About DEFAULT_EPOCHS epochs, at least 500 and at most 200000 steps, rounded to a hundred."""
+    steps = DEFAULT_EPOCHS * max(1, images) / max(1, batch_size)
+    return int(min(200_000, max(500, round(steps, -2))))
+
+
 class ConfigForm(QWidget):
     """Family choice, its network fields and the training essentials; :meth:`spec` returns a RunSpec dict."""
 
@@ -210,6 +219,11 @@ class ConfigForm(QWidget):
     def set_data_path(self, path: str) -> None:
         self.data_path = path
         self._validate()
+
+    def set_dataset_size(self, images: int) -> None:
+        """Suggest a step count of about :data:`DEFAULT_EPOCHS` passes over ``images`` training images."""
+        steps = suggested_steps(images, editor_value(*self.train_editors["batch_size"]))
+        set_editor_value(self.train_editors["steps"][0], steps)
 
     def _size(self) -> tuple[int, int]:
         return (self.size_box.value(), self.size_box.value())

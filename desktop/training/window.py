@@ -84,6 +84,9 @@ class TrainingWindow(QMainWindow):
 
     def _on_dataset(self, folder: str, report: Any) -> None:
         self.form.set_data_path(folder if report.layout != "none" else "")
+        training_images = [n for part, n in report.counts.items() if part != "val"]
+        if training_images:
+            self.form.set_dataset_size(max(training_images))
         if report.fits and self.form.family_name not in report.fits:
             self.form.set_family(report.fits[0])
 

@@ -120,3 +120,4 @@ def test_use_in_canvas_with_a_step_checkpoint(qtbot, tmp_path: Path) -> None:
     (run / "checkpoints" / "step_00000030.safetensors").write_bytes(b"x")
     page.on_event({"kind": "checkpoint", "step": 30, "total": 100})
     assert combo.itemText(1) == "step 30" and combo.currentText() == "step 10"
+

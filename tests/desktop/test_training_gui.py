@@ -94,3 +94,12 @@ def test_start_pause_resume_use_and_kill(qtbot, tmp_path: Path, monkeypatch) -> 
     assert controller.state == "failed" and page.buttons["resume"].isEnabled()
     page.buttons["use"].click()  # the GUI still answers
     assert len(loaded) == 2
+
+
+def test_suggested_steps_follow_dataset_size():
+    from desktop.training.config_form import suggested_steps
+
+    assert suggested_steps(400, 1) == 8000  # 20 epochs of facades
+    assert suggested_steps(10, 1) == 500
+    assert suggested_steps(10**6, 1) == 200_000
+    assert suggested_steps(1334, 4) == 6700
