@@ -55,7 +55,7 @@ class LatestWorker(QObject):
     result_ready = Signal(object)
     failed = Signal(int, str)
 
-    def __init__(self, parent: QObject | None = None, name: str = "ganvas-latent-render") -> None:
+    def __init__(self, parent: QObject | None = None, name: str = "ganvas-worker") -> None:
         super().__init__(parent)
         self._condition = threading.Condition()
         self._pending: _Work | None = None

@@ -303,7 +303,7 @@ class LatentPanel(QWidget):
         self.projection: StoppableJob | None = None
         self.last_projection_event: Any = None
         self.renders_done = 0
-        self.worker = LatestWorker(self)
+        self.worker = LatestWorker(self, name="ganvas-latent-render")
         self.worker.result_ready.connect(self._on_rendered)
         self.worker.failed.connect(self._on_render_failed)
         self.play_timer = QTimer(self)
