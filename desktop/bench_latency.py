@@ -1,0 +1,109 @@
+"""Measure the app's stroke-to-display latency and event-loop stalls: ``python -m desktop.bench_latency``.
+
+Opens the real main window (run it under a display or ``xvfb-run``), loads an untrained U-Net-256 (ngf 32)
+pix2pix, draws a scripted 3-second stroke at 60 pointer events per second and reports: the time from each
+submitted frame to its display (p50, p95, max), how many frames were shown, the longest gap between 5 ms
+timer ticks of the event loop, and the model's own time per frame.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QPoint, QSettings, Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+
+def _spin(app: QApplication, condition: Callable[[], bool], timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while not condition() and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.002)
+    return condition()
+
+
+def main(settings_file: str = "/tmp/ganvas-bench-latency.ini") -> int:
+    started = time.perf_counter()
+    app = QApplication.instance() or QApplication(sys.argv)
+    from desktop.main_window import MainWindow
+
+    settings = QSettings(settings_file, QSettings.Format.IniFormat)
+    settings.clear()
+    window = MainWindow(settings=settings, autoload=False)
+    window.resize(1500, 900)
+    window.show()
+    app.processEvents()
+    shown_after = time.perf_counter() - started
+    if not _spin(app, lambda: window.engine is not None, 120):
+        print("engine did not load", file=sys.stderr)
+        return 1
+    engine_after = time.perf_counter() - started
+    session = window.engine.inference.InferenceSession.untrained(
+        "pix2pix", size=(256, 256), device="cpu", depth=8, ngf=32, ndf=32)
+    window.set_session(session)
+    window.canvas.fit_to_view()
+    for _ in range(3):  # warm up before anything is timed
+        session.translate(window.canvas.to_numpy())
+
+    submitted: dict[int, float] = {}
+    displayed: list[tuple[float, int]] = []
+    submit, set_output = window.worker.submit, window.output_view.set_output
+
+    def timed_submit(image, options=None):  # noqa: ANN001, ANN202 - same signature as the wrapped method
+        request_id = submit(image, options)
+        submitted[request_id] = time.perf_counter()
+        return request_id
+
+    def timed_set_output(image) -> None:  # noqa: ANN001
+        set_output(image)
+        displayed.append((time.perf_counter(), window._shown_id))
+
+    window.worker.submit, window.output_view.set_output = timed_submit, timed_set_output
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(5)
+    canvas, centre = window.canvas, window.canvas.rect().center()
+    point = centre
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, centre)
+    for i in range(180):
+        point = centre + QPoint(int(150 * math.cos(i / 15)), int(120 * math.sin(i / 11)))
+        QTest.mouseMove(canvas, point)
+        _spin(app, lambda end=time.perf_counter() + 1 / 60: time.perf_counter() >= end, 1)
+    QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+    _spin(app, window.worker.is_idle, 10)
+    _spin(app, lambda end=time.perf_counter() + 0.5: time.perf_counter() >= end, 1)
+    timer.stop()
+
+    latencies = [(t - submitted[rid]) * 1000 for t, rid in displayed if rid in submitted]
+    model_ms = []
+    for _ in range(10):
+        begin = time.perf_counter()
+        session.translate(canvas.to_numpy())
+        model_ms.append((time.perf_counter() - begin) * 1000)
+    print(f"window shown {shown_after * 1000:.0f} ms and engine ready {engine_after * 1000:.0f} ms after QApplication")
+    print(f"frames shown {len(latencies)} of {len(submitted)} requests; stroke-to-display p50 "
+          f"{statistics.median(latencies):.0f} ms, p95 {statistics.quantiles(latencies, n=20)[18]:.0f} ms, "
+          f"max {max(latencies):.0f} ms")
+    print(f"event loop: longest gap between 5 ms ticks {max(gaps) * 1000:.1f} ms; gaps over 50 ms: "
+          f"{sum(g > 0.05 for g in gaps)}")
+    print(f"model alone: {statistics.median(model_ms):.0f} ms per frame")
+    window.projects.confirm_discard = lambda *args, **kwargs: True
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
