@@ -223,6 +223,19 @@ def _parse_meta(path: Path, raw: str | None) -> dict[str, Any]:
     return meta
 
 
+def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str, path: str | Path) -> None:
+    """``module.load_state_dict(state)``, with a mismatch reported as a :class:`CheckpointError` naming ``path``.
+
+    ``what`` names the network in the message (e.g. "the pix2pix network").
+    """
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        lines = str(exc).splitlines()
+        detail = lines[1].strip() if len(lines) > 1 else lines[0]
+        raise CheckpointError(f"weights do not fit {what} ({detail})", path=path) from exc
+
+
 def load_pth_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a PyTorch ``.pth`` state dict safely (``weights_only=True``: no code is unpickled)."""
     path = Path(path)

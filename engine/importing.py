@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.checkpoint import flatten_state, load_pth_state_dict, save_checkpoint
+from engine.checkpoint import flatten_state, load_pth_state_dict, load_weights, save_checkpoint
 from engine.config import DataConfig, TrainConfig, to_dict
-from engine.errors import CheckpointError
 from engine.registry import get_family
 
 
@@ -20,12 +19,7 @@ def import_pth(pth: str | Path, family_name: str, config: Any, size: tuple[int, 
     family = get_family(family_name)
     state = load_pth_state_dict(pth)
     generator = family.build_generator(config)
-    try:
-        generator.load_state_dict(state)
-    except RuntimeError as exc:
-        detail = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
-        raise CheckpointError(f"weights do not fit a {family_name} generator with this config ({detail})",
-                              path=pth) from exc
+    load_weights(generator, state, f"a {family_name} generator with this config", pth)
     meta = {"family": family_name, "model_config": to_dict(config),
             "train_config": to_dict(TrainConfig(size=size)), "data_config": to_dict(DataConfig()),
             "step": 1, "dataset": {"imported_from": Path(pth).name}}

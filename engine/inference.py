@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from engine.augment import from_unit_range
-from engine.checkpoint import load_checkpoint, read_metadata
+from engine.checkpoint import load_checkpoint, load_weights, read_metadata
 from engine.config import from_dict
 from engine.device import resolve_device
 from engine.errors import CheckpointError, ConfigError
@@ -88,12 +88,7 @@ class InferenceSession:
             raise CheckpointError(f"checkpoint config is invalid ({exc})", path=checkpoint.path) from exc
         generator = family.inference_network(config)
         weights = family.inference_weights(checkpoint)
-        try:
-            generator.load_state_dict(weights)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
-            raise CheckpointError(f"weights do not fit the {checkpoint.family} network ({first})",
-                                  path=checkpoint.path) from exc
+        load_weights(generator, weights, f"the {checkpoint.family} network", checkpoint.path)
         return cls(generator, card_from_meta(checkpoint.meta, str(checkpoint.path)), resolve_device(device))
 
     @classmethod

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.augment import from_unit_range, to_unit_range
-from engine.checkpoint import load_checkpoint
+from engine.checkpoint import load_checkpoint, load_weights
 from engine.config import from_dict, to_dict
 from engine.device import resolve_device
 from engine.errors import CheckpointError, ConfigError, StorageError
@@ -283,11 +283,8 @@ class LatentSession:
         except ConfigError as exc:
             raise CheckpointError(f"checkpoint config is invalid ({exc})", path=checkpoint.path) from exc
         generator = StyleGAN2.build_generator(config)
-        try:
-            generator.load_state_dict(StyleGAN2.inference_weights(checkpoint))
-        except RuntimeError as exc:
-            raise CheckpointError("weights do not fit the stylegan2 network in its config",
-                                  path=checkpoint.path) from exc
+        load_weights(generator, StyleGAN2.inference_weights(checkpoint), "the stylegan2 network in its config",
+                     checkpoint.path)
         meta = {k: checkpoint.meta.get(k) for k in ("family", "step", "dataset", "created")}
         return cls(generator, config, device, meta, checkpoint.path,
                    card_from_meta(checkpoint.meta, str(checkpoint.path)))
