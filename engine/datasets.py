@@ -84,6 +84,54 @@ def resize_rgb(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=interp)
 
 
+def target_shape(shape: tuple[int, int], data: DataConfig, size: tuple[int, int],
+                 load_size: tuple[int, int], path: Path) -> tuple[int, int]:
+    """The (height, width) an image of ``shape`` is resized to before the random crop of ``size``.
+
+    ``resize_and_crop``: the load size; ``scale_width``: the load width with the aspect ratio kept (never
+    shorter than the crop); ``none``: unchanged, and an image smaller than the crop is an :class:`ImageError`.
+    """
+    crop_h, crop_w = size
+    if data.preprocess == "resize_and_crop":
+        return load_size
+    if data.preprocess == "scale_width":
+        width = max(crop_w, load_size[1])
+        return max(crop_h, int(round(shape[0] * width / shape[1]))), width
+    if shape[0] < crop_h or shape[1] < crop_w:
+        raise ImageError(f"image is {shape[0]}x{shape[1]}, smaller than the training size {crop_h}x{crop_w} "
+                         "(use --preprocess resize_and_crop)", path=path)
+    return shape
+
+
+class DecodedItems:
+    """Base of datasets whose items are decoded on first use and kept in RAM when the whole set fits.
+
+    Subclasses call :meth:`_init_cache` and implement :meth:`_decode`.
+    """
+
+    cached: bool = False
+    _cache: list[torch.Tensor | None]
+
+    def _init_cache(self, count: int, bytes_per_item: int, data: DataConfig, allowed: bool | None = None) -> None:
+        self._cache = [None] * count
+        allowed = data.cache if allowed is None else allowed
+        self.cached = allowed and bytes_per_item * count <= data.cache_limit_mb * 2**20
+
+    def _decode(self, index: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _remember(self, index: int, item: torch.Tensor) -> None:
+        if self.cached:
+            self._cache[index] = item
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        item = self._cache[index]
+        if item is None:
+            item = self._decode(index)
+            self._remember(index, item)
+        return item
+
+
 @dataclass(frozen=True)
 class PairFiles:
     """Where one training pair comes from: one aligned file, or two files."""
@@ -115,7 +163,7 @@ def pair_files(folder: str | Path, layout: str = "auto") -> tuple[str, list[Pair
     return layout, pairs
 
 
-class PairedImages:
+class PairedImages(DecodedItems):
     """Decoded, resized (A, B) pairs as uint8 tensors (6, H, W): A in channels 0-2, B in 3-5.
 
     Images are resized to the load size once (deterministic) and cached in RAM when they fit in the
@@ -133,9 +181,7 @@ class PairedImages:
         self.size = size
         self.layout, self.pairs = pair_files(self.folder, data.layout)
         self.load_size = data.load_size or default_load_size(size, data.preprocess)
-        self._cache: list[torch.Tensor | None] = [None] * len(self.pairs)
-        per_item = 6 * self.load_size[0] * self.load_size[1]
-        self.cached = data.cache and per_item * len(self.pairs) <= data.cache_limit_mb * 2**20
+        self._init_cache(len(self.pairs), 6 * self.load_size[0] * self.load_size[1], data)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -157,30 +203,9 @@ class PairedImages:
             a, b = image, read_image(pair.b, self.data.background)
         if self.data.direction == "BtoA":
             a, b = b, a
-        height, width = self._target_shape(a.shape[:2], pair.a)
+        height, width = target_shape(a.shape[:2], self.data, self.size, self.load_size, pair.a)
         a, b = resize_rgb(a, height, width), resize_rgb(b, height, width)
         return torch.from_numpy(np.concatenate([a, b], axis=2)).permute(2, 0, 1).contiguous()
-
-    def _target_shape(self, shape: tuple[int, int], path: Path) -> tuple[int, int]:
-        crop_h, crop_w = self.size
-        if self.data.preprocess == "resize_and_crop":
-            return self.load_size
-        if self.data.preprocess == "scale_width":
-            width = self.load_size[1]
-            height = max(crop_h, int(round(shape[0] * width / shape[1])))
-            return height, width
-        if shape[0] < crop_h or shape[1] < crop_w:
-            raise ImageError(f"image half is {shape[0]}x{shape[1]}, smaller than the training size "
-                             f"{crop_h}x{crop_w} (use --preprocess resize_and_crop)", path=path)
-        return shape
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        item = self._cache[index]
-        if item is None:
-            item = self._decode(index)
-            if self.cached:
-                self._cache[index] = item
-        return item
 
     def validate(self, limit: int | None = None) -> list[str]:
         """Decode every file (or the first ``limit``); return one message per broken file."""

@@ -25,7 +25,14 @@ import numpy as np
 import torch
 
 from engine.config import DataConfig
-from engine.datasets import default_load_size, detect_layout, random_crops, resize_rgb
+from engine.datasets import (
+    DecodedItems,
+    default_load_size,
+    detect_layout,
+    random_crops,
+    resize_rgb,
+    target_shape,
+)
 from engine.errors import DatasetError, ImageError, LabelError
 from engine.imageio import list_images, read_image
 from engine.labels import DEFAULT_TOLERANCE, read_label_map, snap_to_palette
@@ -122,7 +129,7 @@ def _read_instances(path: Path) -> np.ndarray:
     return image
 
 
-class LabelImages:
+class LabelImages(DecodedItems):
     """Decoded (photo, label ids[, instance edges]) examples as uint8 tensors (4 or 5, H, W).
 
     Channels 0-2 are the photo, channel 3 the class ids, channel 4 (with ``use_instance``) the instance
@@ -153,9 +160,7 @@ class LabelImages:
         self.label_half = detect_label_half(self.files[0].image, palette) if self.layout == "aligned" else None
         self.load_size = data.load_size or default_load_size(size, data.preprocess)
         channels = 5 if use_instance else 4
-        self.cached = data.cache and channels * self.load_size[0] * self.load_size[1] * len(self.files) <= \
-            data.cache_limit_mb * 2**20
-        self._cache: list[torch.Tensor | None] = [None] * len(self.files)
+        self._init_cache(len(self.files), channels * self.load_size[0] * self.load_size[1], data)
         self._check_all()
 
     def __len__(self) -> int:
@@ -177,8 +182,7 @@ class LabelImages:
             except LabelError as exc:
                 problems.append(exc)
                 continue
-            if self.cached:
-                self._cache[index] = item
+            self._remember(index, item)
         if problems:
             first = problems[0]
             more = ""
@@ -201,7 +205,7 @@ class LabelImages:
             if labels.shape != photo.shape[:2]:
                 raise DatasetError(f"label map is {labels.shape[0]}x{labels.shape[1]} but its image "
                                    f"{files.image.name} is {photo.shape[0]}x{photo.shape[1]}", path=files.label)
-        height, width = self._target_shape(photo.shape[:2], files.image)
+        height, width = target_shape(photo.shape[:2], self.data, self.size, self.load_size, files.image)
         planes = [resize_rgb(photo, height, width), _resize_nearest(labels, height, width)[:, :, None]]
         if files.instance is not None:
             instances = _read_instances(files.instance)
@@ -211,26 +215,6 @@ class LabelImages:
             instances = _resize_nearest(instances.astype(np.int32), height, width)
             planes.append(instance_edges(instances)[:, :, None])
         return torch.from_numpy(np.concatenate(planes, axis=2)).permute(2, 0, 1).contiguous()
-
-    def _target_shape(self, shape: tuple[int, int], path: Path) -> tuple[int, int]:
-        crop_h, crop_w = self.size
-        if self.data.preprocess == "resize_and_crop":
-            return self.load_size
-        if self.data.preprocess == "scale_width":
-            width = self.load_size[1]
-            return max(crop_h, int(round(shape[0] * width / shape[1]))), width
-        if shape[0] < crop_h or shape[1] < crop_w:
-            raise ImageError(f"image is {shape[0]}x{shape[1]}, smaller than the training size {crop_h}x{crop_w} "
-                             "(use --preprocess resize_and_crop)", path=path)
-        return shape
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        item = self._cache[index]
-        if item is None:
-            item = self._decode(index)
-            if self.cached:
-                self._cache[index] = item
-        return item
 
 
 def _resize_nearest(array: np.ndarray, height: int, width: int) -> np.ndarray:

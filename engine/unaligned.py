@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from engine.config import DataConfig
-from engine.datasets import default_load_size, resize_rgb
-from engine.errors import DatasetError, ImageError
+from engine.datasets import DecodedItems, default_load_size, resize_rgb, target_shape
+from engine.errors import DatasetError
 from engine.imageio import list_images, read_image
 
 UNALIGNED_LAYOUTS = ("auto", "unaligned", "paired")
@@ -81,22 +81,7 @@ def unaligned_split(path: str | Path, split: str = "train") -> UnalignedSplit:
     return UnalignedSplit(*train, fallback=split != "train")
 
 
-def target_shape(shape: tuple[int, int], data: DataConfig, size: tuple[int, int],
-                 load_size: tuple[int, int], path: Path) -> tuple[int, int]:
-    """The (height, width) an image of ``shape`` is resized to before random cropping."""
-    crop_h, crop_w = size
-    if data.preprocess == "resize_and_crop":
-        return load_size
-    if data.preprocess == "scale_width":
-        width = max(crop_w, load_size[1])
-        return max(crop_h, int(round(shape[0] * width / shape[1]))), width
-    if shape[0] < crop_h or shape[1] < crop_w:
-        raise ImageError(f"image is {shape[0]}x{shape[1]}, smaller than the training size {crop_h}x{crop_w} "
-                         "(use --preprocess resize_and_crop)", path=path)
-    return shape
-
-
-class ImageDomain:
+class ImageDomain(DecodedItems):
     """One domain: decoded, resized images as uint8 tensors (3, H, W), cached on first use when allowed.
 
     Args:
@@ -112,23 +97,17 @@ class ImageDomain:
         if not self.files:
             raise DatasetError("no images found (expected JPEG/PNG/BMP/TIFF/WebP files)", path=self.folder)
         self.load_size = data.load_size or default_load_size(size, data.preprocess)
-        self.cache = cache
-        self._cache: list[torch.Tensor | None] = [None] * len(self.files)
+        self._init_cache(len(self.files), 3 * self.load_size[0] * self.load_size[1], data, allowed=cache)
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        item = self._cache[index]
-        if item is None:
-            path = self.files[index]
-            image = read_image(path, self.data.background)
-            height, width = target_shape(image.shape[:2], self.data, self.size, self.load_size, path)
-            image = resize_rgb(image, height, width)
-            item = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
-            if self.cache:
-                self._cache[index] = item
-        return item
+    def _decode(self, index: int) -> torch.Tensor:
+        path = self.files[index]
+        image = read_image(path, self.data.background)
+        height, width = target_shape(image.shape[:2], self.data, self.size, self.load_size, path)
+        image = resize_rgb(image, height, width)
+        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
 
 
 class UnalignedImages:

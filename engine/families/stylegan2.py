@@ -21,7 +21,7 @@ import torch
 
 from engine.augment import to_unit_range
 from engine.config import DataConfig, TrainConfig, check, check_positive
-from engine.datasets import EpochSampler, resize_rgb, split_folder
+from engine.datasets import DecodedItems, EpochSampler, resize_rgb, split_folder
 from engine.errors import ConfigError, DatasetError, ImageError
 from engine.families.base import Family, Trainer, inference_mode, set_requires_grad
 from engine.families.common import autocast, image_grid, make_adam, prepare_module
@@ -179,7 +179,7 @@ def _shift(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
 # Data
 
 
-class FolderImages:
+class FolderImages(DecodedItems):
     """Every image under a folder (recursive), composited on the background, made square and resized.
 
     Non-square images are centre-cropped to a square first. Decoded images are cached in RAM as uint8
@@ -193,8 +193,7 @@ class FolderImages:
         if not self.files:
             raise DatasetError("no images found (expected JPEG/PNG/BMP/TIFF/WebP files, searched recursively)",
                                path=self.folder)
-        self.cached = data.cache and 3 * resolution**2 * len(self.files) <= data.cache_limit_mb * 2**20
-        self._cache: list[torch.Tensor | None] = [None] * len(self.files)
+        self._init_cache(len(self.files), 3 * resolution**2, data)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -203,14 +202,9 @@ class FolderImages:
         return {"folder": str(self.folder), "layout": "images", "images": len(self.files),
                 "resolution": self.resolution, "background": list(self.data.background)}
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        item = self._cache[index]
-        if item is None:
-            image = square_resize(read_image(self.files[index], self.data.background), self.resolution)
-            item = torch.from_numpy(image).permute(2, 0, 1).contiguous()
-            if self.cached:
-                self._cache[index] = item
-        return item
+    def _decode(self, index: int) -> torch.Tensor:
+        image = square_resize(read_image(self.files[index], self.data.background), self.resolution)
+        return torch.from_numpy(image).permute(2, 0, 1).contiguous()
 
 
 def square_resize(image: np.ndarray, resolution: int) -> np.ndarray:
