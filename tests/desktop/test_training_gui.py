@@ -82,8 +82,11 @@ def test_start_pause_resume_use_and_kill(qtbot, tmp_path: Path, monkeypatch) -> 
     qtbot.addWidget(runs)
     assert runs.tree.topLevelItemCount() == 1 and runs.tree.topLevelItem(0).text(3) == "unfinished"
 
+    resumed_steps = []
+    controller.event.connect(lambda e: e.get("kind") == "step" and resumed_steps.append(e["step"]))
     page.buttons["resume"].click()
-    _wait_step(qtbot, controller, paused_at)  # continues the step count
+    _wait_step(qtbot, controller, paused_at)
+    assert resumed_steps[0] == paused_at + 1  # continues the step count, does not restart
     failures = []
     controller.failed.connect(failures.append)
     os.kill(controller.process.processId(), signal.SIGKILL)
