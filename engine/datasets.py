@@ -140,6 +140,19 @@ class PairFiles:
     b: Path | None = None  # None: aligned, A and B are halves of ``a``
 
 
+def match_by_stem(folder: Path, name_a: str, name_b: str) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The images of ``folder/name_a`` and ``folder/name_b`` by file stem; a name without a partner in the other
+    folder is a :class:`DatasetError` listing up to five of them."""
+    a_files = {p.stem: p for p in list_images(folder / name_a)}
+    b_files = {p.stem: p for p in list_images(folder / name_b)}
+    only_a, only_b = sorted(set(a_files) - set(b_files)), sorted(set(b_files) - set(a_files))
+    if only_a or only_b:
+        sample = ", ".join(([f"{name_a}/{n}" for n in only_a] + [f"{name_b}/{n}" for n in only_b])[:5])
+        raise DatasetError(
+            f"{len(only_a) + len(only_b)} file(s) have no partner with the same name (e.g. {sample})", path=folder)
+    return a_files, b_files
+
+
 def pair_files(folder: str | Path, layout: str = "auto") -> tuple[str, list[PairFiles]]:
     """List the pairs of an aligned or paired folder; unpaired names are a :class:`DatasetError`."""
     folder = Path(folder)
@@ -147,14 +160,7 @@ def pair_files(folder: str | Path, layout: str = "auto") -> tuple[str, list[Pair
     if layout == "aligned":
         pairs = [PairFiles(p) for p in list_images(folder)]
     elif layout == "paired":
-        a_files = {p.stem: p for p in list_images(folder / "A")}
-        b_files = {p.stem: p for p in list_images(folder / "B")}
-        only_a, only_b = sorted(set(a_files) - set(b_files)), sorted(set(b_files) - set(a_files))
-        if only_a or only_b:
-            sample = ", ".join((["A/" + n for n in only_a] + ["B/" + n for n in only_b])[:5])
-            raise DatasetError(
-                f"{len(only_a) + len(only_b)} file(s) have no partner with the same name (e.g. {sample})",
-                path=folder)
+        a_files, b_files = match_by_stem(folder, "A", "B")
         pairs = [PairFiles(a_files[k], b_files[k]) for k in sorted(a_files)]
     else:
         raise DatasetError(f"layout {layout!r} has no pairs; pix2pix needs 'aligned' or 'paired'", path=folder)

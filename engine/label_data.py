@@ -29,6 +29,7 @@ from engine.datasets import (
     DecodedItems,
     default_load_size,
     detect_layout,
+    match_by_stem,
     random_crops,
     resize_rgb,
     target_shape,
@@ -61,13 +62,7 @@ def label_files(folder: str | Path, layout: str = "auto", use_instance: bool = F
                                "images carry no instance maps", path=folder)
         files = [LabelFiles(p) for p in list_images(folder)]
     elif layout == "labels":
-        labels = {p.stem: p for p in list_images(folder / "labels")}
-        images = {p.stem: p for p in list_images(folder / "images")}
-        only_l, only_i = sorted(set(labels) - set(images)), sorted(set(images) - set(labels))
-        if only_l or only_i:
-            sample = ", ".join((["labels/" + n for n in only_l] + ["images/" + n for n in only_i])[:5])
-            raise DatasetError(f"{len(only_l) + len(only_i)} file(s) have no partner with the same name "
-                               f"(e.g. {sample})", path=folder)
+        labels, images = match_by_stem(folder, "labels", "images")
         instances: dict[str, Path] = {}
         if use_instance:
             if not (folder / "instances").is_dir():

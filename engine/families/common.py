@@ -11,6 +11,7 @@ from torch import nn
 
 from engine.augment import from_unit_range
 from engine.config import TrainConfig
+from engine.errors import ConfigError
 
 
 def make_adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float],
@@ -18,6 +19,13 @@ def make_adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[floa
     """Adam with the fastest implementation for the device (fused on CUDA and CPU, foreach otherwise)."""
     fused = device.type in ("cuda", "cpu")
     return torch.optim.Adam(list(params), lr=lr, betas=betas, fused=fused, foreach=None if fused else True)
+
+
+def refuse_shared_adam_flags(train: TrainConfig, message: str) -> None:
+    """Families with their own optimizer fields reject ``--lr/--beta1/--beta2`` rather than ignore them."""
+    defaults = TrainConfig()
+    if (train.lr, train.beta1, train.beta2) != (defaults.lr, defaults.beta1, defaults.beta2):
+        raise ConfigError(message)
 
 
 def autocast(device: torch.device, train: TrainConfig) -> contextlib.AbstractContextManager:

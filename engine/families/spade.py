@@ -30,7 +30,14 @@ from engine.config import DataConfig, TrainConfig, check, check_choice, check_po
 from engine.datasets import EpochSampler, split_folder
 from engine.errors import ConfigError, LabelError
 from engine.families.base import Family, Trainer, inference_mode, set_requires_grad
-from engine.families.common import autocast, center_crop, image_grid, make_adam, prepare_module
+from engine.families.common import (
+    autocast,
+    center_crop,
+    image_grid,
+    make_adam,
+    prepare_module,
+    refuse_shared_adam_flags,
+)
 from engine.imageio import write_image
 from engine.label_data import LabelAugment, LabelImages, split_item
 from engine.labels import index_to_color, one_hot, snap_to_palette
@@ -204,10 +211,8 @@ class SPADETrainer(Trainer):
         if tuple(train.size) != config.image_size:
             raise ConfigError(f"model image_size {config.image_size} differs from --size {train.size}",
                               value=config.image_size)
-        defaults = TrainConfig()
-        if (train.lr, train.beta1, train.beta2) != (defaults.lr, defaults.beta1, defaults.beta2):
-            raise ConfigError("spade takes --lr-g, --lr-d and --adam-betas (two time-scale rule); --lr/--beta1/"
-                              "--beta2 are for the other translation families")
+        refuse_shared_adam_flags(train, "spade takes --lr-g, --lr-d and --adam-betas (two time-scale rule); "
+                                        "--lr/--beta1/--beta2 are for the other translation families")
         self.palette = load_palette(config.palette)
         if self.palette.n_classes != config.n_classes:
             raise ConfigError(f"palette {self.palette.name!r} has {self.palette.n_classes} classes but label_nc "

@@ -24,7 +24,7 @@ from engine.config import DataConfig, TrainConfig, check, check_positive
 from engine.datasets import DecodedItems, EpochSampler, resize_rgb, split_folder
 from engine.errors import ConfigError, DatasetError, ImageError
 from engine.families.base import Family, Trainer, inference_mode, set_requires_grad
-from engine.families.common import autocast, image_grid, make_adam, prepare_module
+from engine.families.common import autocast, image_grid, make_adam, prepare_module, refuse_shared_adam_flags
 from engine.imageio import list_images, read_image
 from engine.registry import register_family
 from models.stylegan2 import (
@@ -234,10 +234,8 @@ class StyleGAN2Trainer(Trainer):
         if check_resolution(train.size) != config.resolution:
             raise ConfigError(f"model resolution {config.resolution} differs from --size {train.size[0]}",
                               value=config.resolution)
-        defaults = TrainConfig()
-        if (train.lr, train.beta1, train.beta2) != (defaults.lr, defaults.beta1, defaults.beta2):
-            raise ConfigError("stylegan2 takes --learning-rate and --adam-betas; --lr/--beta1/--beta2 are for "
-                              "the translation families")
+        refuse_shared_adam_flags(train, "stylegan2 takes --learning-rate and --adam-betas; --lr/--beta1/--beta2 "
+                                        "are for the translation families")
         self.dataset = FolderImages(data.path, data, config.resolution)
         self.sampler = EpochSampler(len(self.dataset), train.seed)
         self.latent_generator = torch.Generator().manual_seed(train.seed + 2)
