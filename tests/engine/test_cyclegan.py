@@ -30,13 +30,7 @@ from models.resnet_generator import ResnetGenerator
 TINY = dict(ngf=8, ndf=8, n_blocks=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: intra-op threads only add wake-up cost, and under a loaded CPU they cost 100x.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _write_domains(root: Path, n_a: int = 3, n_b: int = 5, size: tuple[int, int] = (40, 48)) -> Path:

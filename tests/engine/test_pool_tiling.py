@@ -6,14 +6,7 @@ from engine.errors import CheckpointError, ConfigError
 from engine.pool import ImagePool
 from engine.tiling import pad_and_run, translate_tiled
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: intra-op threads only add wake-up cost, and under a loaded CPU they cost 100x.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _batch(start, n=2):

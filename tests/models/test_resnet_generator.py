@@ -4,14 +4,7 @@ import torch
 from models.cycle_losses import cycle_loss, identity_loss
 from models.resnet_generator import ResnetGenerator
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: intra-op threads only add wake-up cost, and under a loaded CPU they cost 100x.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("n_blocks", [6, 9])
