@@ -2,7 +2,8 @@
 
 Opens the real main window (run it under a display or ``xvfb-run``), loads an untrained U-Net-256 (ngf 32)
 pix2pix, draws a scripted 3-second stroke at 60 pointer events per second and reports: the time from each
-submitted frame to its display (p50, p95, max), how many frames were shown, the longest gap between 5 ms
+submitted frame to its display (p50, p95, max; coarse previews while the pen is down, then the full pass on
+pen-up), how many frames were shown, the longest gap between 5 ms
 timer ticks of the event loop, and the model's own time per frame.
 """
 
@@ -47,16 +48,20 @@ def main(settings_file: str = "/tmp/ganvas-bench-latency.ini") -> int:
         "pix2pix", size=(256, 256), device="cpu", depth=8, ngf=32, ndf=32)
     window.set_session(session)
     window.canvas.fit_to_view()
-    for _ in range(3):  # warm up before anything is timed
-        session.translate(window.canvas.to_numpy())
+    for preview in (False, False, False, True, True, True):  # warm up (and time the preview sizes) first
+        session.translate(window.canvas.to_numpy(), preview=preview)
 
     submitted: dict[int, float] = {}
     displayed: list[tuple[float, int]] = []
     submit, set_output = window.worker.submit, window.output_view.set_output
 
-    def timed_submit(image, options=None):  # noqa: ANN001, ANN202 - same signature as the wrapped method
-        request_id = submit(image, options)
+    previews: set[int] = set()
+
+    def timed_submit(image, options=None, preview=False):  # noqa: ANN001, ANN202 - the wrapped method's signature
+        request_id = submit(image, options, preview=preview)
         submitted[request_id] = time.perf_counter()
+        if preview:
+            previews.add(request_id)
         return request_id
 
     def timed_set_output(image) -> None:  # noqa: ANN001
@@ -88,18 +93,23 @@ def main(settings_file: str = "/tmp/ganvas-bench-latency.ini") -> int:
     timer.stop()
 
     latencies = [(t - submitted[rid]) * 1000 for t, rid in displayed if rid in submitted]
-    model_ms = []
-    for _ in range(10):
+    full_after_pen_up = [(t - submitted[rid]) * 1000 for t, rid in displayed if rid in submitted and rid not in previews]
+    model_ms: dict[bool, list[float]] = {False: [], True: []}
+    for preview in (False,) * 10 + (True,) * 12:
         begin = time.perf_counter()
-        session.translate(canvas.to_numpy())
-        model_ms.append((time.perf_counter() - begin) * 1000)
+        session.translate(canvas.to_numpy(), preview=preview)
+        model_ms[preview].append((time.perf_counter() - begin) * 1000)
     print(f"window shown {shown_after * 1000:.0f} ms and engine ready {engine_after * 1000:.0f} ms after QApplication")
     print(f"frames shown {len(latencies)} of {len(submitted)} requests; stroke-to-display p50 "
           f"{statistics.median(latencies):.0f} ms, p95 {statistics.quantiles(latencies, n=20)[18]:.0f} ms, "
           f"max {max(latencies):.0f} ms")
     print(f"event loop: longest gap between 5 ms ticks {max(gaps) * 1000:.1f} ms; gaps over 50 ms: "
           f"{sum(g > 0.05 for g in gaps)}")
-    print(f"model alone: {statistics.median(model_ms):.0f} ms per frame")
+    print(f"full pass after pen-up shown {', '.join(f'{ms:.0f}' for ms in full_after_pen_up)} ms after its request")
+    preview_size = session.preview_size(session.size)
+    print("pass times:", {k: round(v) for k, v in session._pass_ms.items()})
+    print(f"model alone: full pass {statistics.median(model_ms[False]):.0f} ms, preview pass at "
+          f"{preview_size[0]}x{preview_size[1]} {statistics.median(model_ms[True]):.0f} ms per frame")
     window.projects.confirm_discard = lambda *args, **kwargs: True
     window.close()
     return 0

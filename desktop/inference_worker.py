@@ -26,7 +26,8 @@ from desktop.engine_loader import error_message
 class Translator(Protocol):
     """What the worker needs of an ``engine.inference.InferenceSession``."""
 
-    def translate(self, image: np.ndarray, keep_size: bool = False, **options: Any) -> np.ndarray: ...
+    def translate(self, image: np.ndarray, keep_size: bool = False, preview: bool = False,
+                  **options: Any) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class InferenceResult:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     elapsed_ms: float
     session: Any = field(repr=False)  # the session that produced it (a result of a replaced model is stale)
+    preview: bool = False  # a coarse pass while a stroke is drawn; the full pass follows on pen-up
 
 
 class InferenceWorker(LatestWorker):
@@ -167,16 +169,20 @@ class InferenceWorker(LatestWorker):
             self._session = session
             self._pending = None
 
-    def submit(self, image: np.ndarray, options: dict[str, Any] | None = None) -> int:  # type: ignore[override]
+    def submit(self, image: np.ndarray, options: dict[str, Any] | None = None,  # type: ignore[override]
+               preview: bool = False) -> int:
         """Queue ``image`` (copied) for translation, replacing any request not yet started; returns its id.
 
+        ``preview`` asks for the session's fast coarse pass (used while a stroke is in progress).
         Returns -1 (and queues nothing) when there is no session.
         """
         session = self._session
         if session is None:
             return -1
         image, options = np.array(image, copy=True), dict(options or {})
-        return super().submit(lambda: session.translate(image, keep_size=True, **options), tag=session)
+        return super().submit(lambda: session.translate(image, keep_size=True, preview=preview, **options),
+                              tag=(session, preview))
 
     def _result(self, request_id: int, value: Any, elapsed_ms: float, tag: Any) -> InferenceResult:
-        return InferenceResult(request_id, value, elapsed_ms, tag)
+        session, preview = tag
+        return InferenceResult(request_id, value, elapsed_ms, session, preview)

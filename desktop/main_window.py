@@ -165,7 +165,7 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(label)
 
     def _connect_canvas(self) -> None:
-        self.canvas.stroke_progress.connect(self.request_translation)
+        self.canvas.stroke_progress.connect(self.request_preview)
         self.canvas.stroke_finished.connect(self.request_translation)
         self.canvas.content_changed.connect(self._on_canvas_changed)
         self.canvas.view_changed.connect(self._sync_output_view)
@@ -365,10 +365,14 @@ class MainWindow(QMainWindow):
         return [str(v) for v in ([value] if isinstance(value, str) else value or [])]
 
     # --- live translation -------------------------------------------------------------------------
-    def request_translation(self) -> None:
+    def request_translation(self, preview: bool = False) -> None:
         """Translate the canvas as it is now (latest request wins; painting never waits)."""
         if self.session is not None:
-            self.worker.submit(self.canvas.to_numpy(), self.style_panel.options())
+            self.worker.submit(self.canvas.to_numpy(), self.style_panel.options(), preview=preview)
+
+    def request_preview(self) -> None:
+        """While a stroke is drawn: the model's fast coarse pass (the full pass follows on pen-up)."""
+        self.request_translation(preview=True)
 
     def _on_canvas_changed(self) -> None:
         self.output_view.set_input(self.canvas.document.image)
@@ -380,7 +384,7 @@ class MainWindow(QMainWindow):
         self._shown_id = result.request_id
         self.output_view.set_output(result.image)
         self.output_panel.set_actions_enabled(True)
-        self.ms_label.setText(f"{result.elapsed_ms:.0f} ms/frame")
+        self.ms_label.setText(f"{result.elapsed_ms:.0f} ms/frame" + (" (preview)" if result.preview else ""))
 
     def _on_translation_failed(self, request_id: int, message: str) -> None:
         self.ms_label.setText("error")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.augment import from_unit_range
@@ -70,12 +72,19 @@ class InferenceSession:
         (64, 64, 3)
     """
 
+    PREVIEW_SCALES = (1.0, 0.5, 0.25)
+    PREVIEW_REFRESH_EVERY = 6  # previews reuse slowly changing features; every 6th (and a stroke's first) refreshes
+
     def __init__(self, generator: nn.Module, card: ModelCard, device: torch.device) -> None:
         self.generator = generator.to(device)
         self.card = card
         self.family = get_family(card.family)
         self.device = device
+        self.preview_budget_ms = 25.0  # a preview pass aims to take at most this long
         self._lock = threading.Lock()
+        self._pass_ms: dict[tuple[int, int, bool], float] = {}  # ms per (H, W, refreshed) pass
+        self._preview_state: dict[str, Any] = {}  # what the family keeps between previews
+        self._previews_since_full = 0
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> InferenceSession:
@@ -110,19 +119,92 @@ class InferenceSession:
 
         ``options`` are the family's (e.g. ``direction`` for CycleGAN).
         """
-        with self._lock, inference_mode(self.generator):
-            return self.family.infer(self.generator, batch.to(self.device), **options).float()
+        self._previews_since_full = 0
+        return self._timed_pass(self.family.infer, batch, **options)
 
-    def translate(self, image: np.ndarray, keep_size: bool = False, **options: Any) -> np.ndarray:
+    def preview_tensor(self, batch: torch.Tensor, **options: Any) -> torch.Tensor:
+        """Like :meth:`translate_tensor`, but fast enough for live feedback: the pass runs at the largest of
+        :attr:`PREVIEW_SCALES` expected to take at most :attr:`preview_budget_ms` (judged from the passes this
+        session has timed) and is upsampled back; the family may reuse slowly changing features between
+        previews, refreshed every :attr:`PREVIEW_REFRESH_EVERY` passes and after a full pass. Families without a
+        preview pass run at full size.
+        """
+        full = (batch.shape[-2], batch.shape[-1])
+        size = self.preview_size(full)
+        if size == full:
+            return self.translate_tensor(batch, **options)
+        small = F.interpolate(batch, size=size, mode="area")
+        refresh = self._previews_since_full % self.PREVIEW_REFRESH_EVERY == 0
+        self._previews_since_full += 1
+        output = self._timed_pass(self.family.infer_preview, small, refreshed=refresh, state=self._preview_state,
+                                  refresh=refresh, **options)
+        return F.interpolate(output, size=full, mode="bilinear", align_corners=False)
+
+    def preview_size(self, full: tuple[int, int]) -> tuple[int, int]:
+        """The input size a preview of a ``full``-sized input runs at (see :meth:`preview_tensor`)."""
+        multiple = self.family.preview_multiple(self.generator)
+        if not multiple:
+            return full
+        candidates = []
+        for scale in self.PREVIEW_SCALES:
+            size = tuple(max(multiple, round(side * scale / multiple) * multiple) for side in full)
+            if size not in candidates:
+                candidates.append(size)
+        for size in candidates:
+            estimate = self._estimate_ms(size, full)
+            if estimate is None or estimate <= self.preview_budget_ms:
+                return size  # a size not yet timed is tried, to learn its cost
+        return candidates[-1]
+
+    def _estimate_ms(self, size: tuple[int, int], full: tuple[int, int]) -> float | None:
+        """Expected time of a pass at ``size``: measured, scaled from the nearest measured size, or None when
+        it should be timed first (one kind of pass timed at ``size`` but not the other)."""
+        refresh, reuse = self._pass_ms.get((*size, True)), self._pass_ms.get((*size, False))
+        if size == full or refresh is not None or reuse is not None:
+            if size == full or (refresh is not None and reuse is not None):
+                return self._measured_ms(size, full)
+            return None
+        timed = {key[:2] for key in self._pass_ms}
+        if not timed:
+            return None
+        nearest = min(timed, key=lambda s: abs(s[0] * s[1] - size[0] * size[1]))
+        known = self._measured_ms(nearest, full)
+        return None if known is None else known * size[0] * size[1] / (nearest[0] * nearest[1])
+
+    def _measured_ms(self, size: tuple[int, int], full: tuple[int, int]) -> float | None:
+        """The timed cost at ``size``: full passes as they are, previews averaged over refresh and reuse."""
+        refresh, reuse = self._pass_ms.get((*size, True)), self._pass_ms.get((*size, False))
+        if size == full or refresh is None or reuse is None:
+            return refresh if refresh is not None else reuse
+        n = self.PREVIEW_REFRESH_EVERY
+        return (refresh + (n - 1) * reuse) / n
+
+    def _timed_pass(self, run: Any, batch: torch.Tensor, refreshed: bool = True, **options: Any) -> torch.Tensor:
+        """Run the network under the lock, timing it by input size and kind (``refreshed``: nothing reused)."""
+        with self._lock, inference_mode(self.generator):
+            start = time.perf_counter()
+            output = run(self.generator, batch.to(self.device), **options).float()
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            elapsed = (time.perf_counter() - start) * 1000.0
+            key = (batch.shape[-2], batch.shape[-1], refreshed)
+            previous = self._pass_ms.get(key)
+            self._pass_ms[key] = elapsed if previous is None else 0.7 * previous + 0.3 * elapsed
+        return output
+
+    def translate(self, image: np.ndarray, keep_size: bool = False, preview: bool = False,
+                  **options: Any) -> np.ndarray:
         """RGB uint8 (H, W, 3) -> RGB uint8 (label-map families take a colour label map; see ``prepare_input``).
 
         Families trained at a fixed size (pix2pix) see the input resized to that size and answer at it (or back
         at the input size with ``keep_size``); fully convolutional ones (CycleGAN) keep the input size.
+        ``preview`` trades detail for speed (see :meth:`preview_tensor`); the output size is the same.
         """
         from engine.datasets import resize_rgb
 
         batch = self.family.prepare_input(image, self.card)
-        output = from_unit_range(self.translate_tensor(batch, **options))[0].permute(1, 2, 0).cpu().numpy()
+        run = self.preview_tensor if preview else self.translate_tensor
+        output = from_unit_range(run(batch, **options))[0].permute(1, 2, 0).cpu().numpy()
         if keep_size and output.shape[:2] != image.shape[:2]:
             output = resize_rgb(output, image.shape[0], image.shape[1])
         return output

@@ -116,6 +116,22 @@ class Family:
         return network(batch)
 
     @classmethod
+    def preview_multiple(cls, network: nn.Module) -> int:
+        """Input sizes a coarse preview pass (:meth:`infer_preview`) accepts are multiples of this; 0 means the
+        family has no preview pass and live previews run at full size."""
+        return 0
+
+    @classmethod
+    def infer_preview(cls, network: nn.Module, batch: torch.Tensor, state: dict[str, Any], refresh: bool,
+                      **options: Any) -> torch.Tensor:
+        """A pass on a batch smaller than the native size (a multiple of :meth:`preview_multiple`).
+
+        ``state`` persists between the previews of one session; a family may keep slowly changing features
+        there and reuse them unless ``refresh`` is set.
+        """
+        return cls.infer(network, batch, **options)
+
+    @classmethod
     def resolve_split(cls, data_path: str | Path, split: str) -> Any:
         """Where ``split`` of a dataset lies; passed to :meth:`evaluate` as ``split_dir`` (default: a folder)."""
         from engine.datasets import split_folder

@@ -305,6 +305,10 @@ class CycleGAN(Family):
         return weights
 
     @classmethod
+    def preview_multiple(cls, network: nn.Module) -> int:
+        return STRIDE  # fully convolutional: a preview is the same pass on a smaller image
+
+    @classmethod
     def infer(cls, network: nn.Module, batch: torch.Tensor, direction: str = "AtoB", tile: int = 0,
               **options: Any) -> torch.Tensor:
         """Translate (B, C, H, W) in [-1, 1] of any size with ``G_AB`` (``AtoB``) or ``G_BA`` (``BtoA``).

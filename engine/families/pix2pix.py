@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from engine.augment import PairedAugment, to_unit_range
 from engine.config import DataConfig, TrainConfig, check, check_choice, check_positive
@@ -22,7 +23,7 @@ from engine.registry import register_family
 from models.layers import NORMS
 from models.losses import GAN_MODES, discriminator_loss, generator_loss, gradient_penalty
 from models.patchgan import PatchDiscriminator
-from models.unet import UNetGenerator
+from models.unet import DeepFeatureCache, UNetGenerator
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,20 @@ class Pix2Pix(Family):
     def build_generator(cls, config: Pix2PixConfig) -> UNetGenerator:
         return UNetGenerator(config.in_channels, config.out_channels, config.depth, config.ngf, config.norm,
                              config.dropout)
+
+    @classmethod
+    def preview_multiple(cls, network: nn.Module) -> int:
+        return network.stride // 4
+
+    @classmethod
+    def infer_preview(cls, network: nn.Module, batch: torch.Tensor, state: dict[str, Any], refresh: bool,
+                      **options: Any) -> torch.Tensor:
+        """The U-Net's coarse pass, reusing the deep features (inputs of at most 8x8) unless ``refresh``."""
+        if options:
+            raise ConfigError(f"pix2pix takes no inference options (got {', '.join(options)})")
+        cache = state.setdefault("deep_features", DeepFeatureCache(side=8))
+        cache.reuse = not refresh
+        return network.preview(batch, cache)
 
     @classmethod
     def auto_config(cls, size: tuple[int, int], overrides: dict[str, Any]) -> Pix2PixConfig:

@@ -106,8 +106,25 @@ def test_a_stroke_updates_the_live_output(qtbot, settings):
     assert output.shape == (64, 64, 3) and output.dtype == np.uint8
     stale = window.output_view.output_array()
     window._on_result(type("R", (), {"request_id": first_shown, "image": 255 - stale, "elapsed_ms": 1.0,
-                                     "session": window.session})())
+                                     "session": window.session, "preview": False})())
     assert np.array_equal(window.output_view.output_array(), stale)  # an older frame is dropped
+
+
+def test_previews_while_the_pen_is_down_and_the_full_pass_on_pen_up(qtbot, settings):
+    window = with_output(qtbot, make_window(qtbot, settings))
+    requests = []
+    submit = window.worker.submit
+
+    def recording_submit(image, options=None, preview=False):
+        requests.append(preview)
+        return submit(image, options, preview=preview)
+
+    window.worker.submit = recording_submit
+    window.session.preview_budget_ms = 0.0  # force coarse previews even for this tiny model
+    stroke(qtbot, window.canvas, [(5, 5), (20, 10), (30, 20), (50, 50)])
+    assert requests[:3] == [True, True, True] and requests[-1] is False
+    qtbot.waitUntil(lambda: window._shown_id == window.worker.last_request_id, timeout=10000)
+    assert "preview" not in window.ms_label.text()  # the last frame shown is the full pass
 
 
 def test_cyclegan_enables_the_direction_option(qtbot, settings, engine_api):

@@ -70,3 +70,35 @@ def test_gradient_penalty_of_linear_critic():
     critic = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
     gp = gradient_penalty(critic, torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2), weight=10.0)
     assert gp.item() == pytest.approx(10.0 * (2.0 - 1.0) ** 2)
+
+
+def test_unet_preview_equals_forward_at_native_size_and_accepts_quarter_sizes():
+    net = UNetGenerator(3, 3, depth=6, ngf=4).eval()
+    x = torch.randn(1, 3, 64, 128)
+    with torch.no_grad():
+        assert torch.equal(net.preview(x), net(x))
+        for size in ((32, 32), (16, 16), (16, 48)):  # half and quarter of the native stride, non-square
+            out = net.preview(torch.randn(1, 3, *size))
+            assert out.shape == (1, 3, *size) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="divisible by 16"):
+        net.preview(torch.zeros(1, 3, 24, 24))
+    with pytest.raises(ValueError, match="divisible by 64"):
+        net(torch.zeros(1, 3, 32, 32))  # the full pass stays strict
+
+
+def test_unet_preview_deep_feature_cache_reuses_stored_features():
+    from models.unet import DeepFeatureCache
+
+    net = UNetGenerator(3, 3, depth=6, ngf=4).eval()
+    first, second = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 32, 32)
+    cache = DeepFeatureCache(side=4)
+    with torch.no_grad():
+        assert torch.allclose(net.preview(first, cache), net.preview(first), atol=1e-6)  # storing changes nothing
+        (stored,) = cache.stored.values()
+        assert max(stored.shape[-2:]) <= 4
+        cache.reuse = True
+        assert torch.allclose(net.preview(first, cache), net.preview(first), atol=1e-6)
+        reused, fresh = net.preview(second, cache), net.preview(second)
+        assert not torch.allclose(reused, fresh)  # deep features came from ``first``
+        cache.reuse = False
+        assert torch.allclose(net.preview(second, cache), fresh, atol=1e-6)

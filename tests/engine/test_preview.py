@@ -1,0 +1,61 @@
+"""Live previews: a coarse pass at the largest scale that fits the time budget, at the output size asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.families.base import inference_mode
+from engine.inference import InferenceSession
+
+
+def _session(family: str = "pix2pix", **config) -> InferenceSession:
+    config = config or {"depth": 6, "ngf": 4, "ndf": 4}
+    return InferenceSession.untrained(family, size=(64, 64), device="cpu", **config)
+
+
+def test_preview_drops_to_a_smaller_pass_when_the_full_one_is_over_budget(one_torch_thread):
+    session = _session()
+    image = np.random.default_rng(0).integers(0, 256, (80, 80, 3), dtype=np.uint8)
+    full = session.translate(image, keep_size=True)
+    session.preview_budget_ms = 0.0  # nothing fits: the smallest scale is used
+    previews = [session.translate(image, keep_size=True, preview=True) for _ in range(3)]
+    assert session.preview_size((64, 64)) == (16, 16)
+    assert all(p.shape == full.shape == (80, 80, 3) for p in previews)
+    assert {key[:2] for key in session._pass_ms} >= {(64, 64), (16, 16)}  # the quarter-size pass really ran
+    # The preview is the U-Net's coarse pass on the area-downsampled input, upsampled back.
+    batch = session.family.prepare_input(image, session.card)
+    session.translate_tensor(batch)  # after a full pass the next preview recomputes everything
+    with inference_mode(session.generator):
+        expected = session.generator.preview(F.interpolate(batch, size=(16, 16), mode="area"))
+    expected = F.interpolate(expected, size=(64, 64), mode="bilinear", align_corners=False)
+    assert torch.allclose(session.preview_tensor(batch), expected, atol=1e-6)
+
+
+def test_preview_stays_at_full_size_when_it_fits_or_the_family_has_no_preview(one_torch_thread):
+    session = _session()
+    session.preview_budget_ms = 1e9
+    image = np.zeros((64, 64, 3), np.uint8)
+    session.translate(image)
+    assert session.preview_size((64, 64)) == (64, 64)
+    assert np.array_equal(session.translate(image, preview=True), session.translate(image))
+
+    spade = _session("spade", image_size=(64, 64), ngf=4, spade_hidden=8)
+    spade.preview_budget_ms = 0.0
+    assert spade.preview_size((64, 64)) == (64, 64)
+
+
+def test_untimed_preview_sizes_are_tried_before_being_judged(one_torch_thread):
+    session = _session()
+    session.preview_budget_ms = 5.0
+    session._pass_ms = {(64, 64, True): 40.0}  # a 40 ms full pass: half size estimated at 10 ms, quarter 2.5 ms
+    assert session.preview_size((64, 64)) == (16, 16)
+    session._pass_ms = {(64, 64, True): 16.0}  # half size estimated at 4 ms: tried
+    assert session.preview_size((64, 64)) == (32, 32)
+    session._pass_ms[(32, 32, True)] = 9.0  # refresh timed, reuse not yet: try again before judging
+    assert session.preview_size((64, 64)) == (32, 32)
+    session._pass_ms[(32, 32, False)] = 4.0  # (9 + 5 x 4) / 6 = 4.8 ms amortised: fits
+    assert session.preview_size((64, 64)) == (32, 32)
+    session._pass_ms[(32, 32, False)] = 6.0
+    assert session.preview_size((64, 64)) == (16, 16)
