@@ -62,7 +62,7 @@ def bench_infer(family_name: str, config: Any, *, size: tuple[int, int], batch_s
     example = family.example_input(config, size, batch_size).to(dev)
     settings = TrainConfig(amp=amp)
     times = []
-    with inference_mode(generator), autocast(dev, settings):
+    with inference_mode(generator, family.inference_batch_stats), autocast(dev, settings):
         for _ in range(warmup):
             forward(example)
         _sync(dev)

@@ -181,7 +181,7 @@ class InferenceSession:
 
     def _timed_pass(self, run: Any, batch: torch.Tensor, refreshed: bool = True, **options: Any) -> torch.Tensor:
         """Run the network under the lock, timing it by input size and kind (``refreshed``: nothing reused)."""
-        with self._lock, inference_mode(self.generator):
+        with self._lock, inference_mode(self.generator, self.family.inference_batch_stats):
             start = time.perf_counter()
             output = run(self.generator, batch.to(self.device), **options).float()
             if self.device.type == "cuda":

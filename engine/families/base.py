@@ -85,6 +85,7 @@ class Family:
     description: ClassVar[str] = ""
     generator_key: ClassVar[str] = "G"
     resize_to_native: ClassVar[bool] = True  # inference resizes inputs to the training size
+    inference_batch_stats: ClassVar[bool] = True  # batch norm at inference: the input's statistics (else running)
 
     # --- inference (used by engine.inference.InferenceSession) -------------------------------------------
     @classmethod
@@ -175,14 +176,15 @@ def set_requires_grad(net: nn.Module, flag: bool) -> None:
 
 
 @contextlib.contextmanager
-def inference_mode(net: nn.Module) -> Iterator[nn.Module]:
+def inference_mode(net: nn.Module, batch_stats: bool = True) -> Iterator[nn.Module]:
     """Evaluate ``net`` without touching its state or the global RNG.
 
     Dropout is off; batch norm normalises with the statistics of the current input (as the pix2pix
-    reference does at test time) without updating its running averages.
+    reference does at test time) without updating its running averages, or with those running averages
+    when ``batch_stats`` is False.
     """
     was_training = net.training
-    batch_norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    batch_norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and batch_stats]
     momenta = [m.momentum for m in batch_norms]
     counts = [None if m.num_batches_tracked is None else m.num_batches_tracked.clone() for m in batch_norms]
     net.eval()

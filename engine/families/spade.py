@@ -44,6 +44,7 @@ from engine.labels import index_to_color, one_hot, snap_to_palette
 from engine.palette import Palette
 from engine.registry import register_family
 from models.spade import (
+    PARAM_FREE_NORMS,
     UPSAMPLING_MODES,
     ConvEncoder,
     MultiscaleDiscriminator,
@@ -78,6 +79,10 @@ class SPADEConfig:
         ngf, ndf: base widths of generator (and encoder) and discriminator (64 in the paper; 16-32 on a CPU).
         num_upsampling_layers: ``normal`` (5 upsamplings), ``more`` (6) or ``most`` (7).
         spade_hidden: channels of the conv inside each SPADE layer that reads the label map (128 in the paper).
+        param_free_norm: ``instance`` or ``batch`` normalisation inside every SPADE layer. Instance norm removes
+            each map's own mean and variance, so a style code can change little beyond layout-bound detail;
+            batch norm (the paper's choice, batch size >= 4) keeps what sets one image apart from the batch,
+            and inference then normalises with the running statistics.
         use_encoder: VAE style encoder: outputs follow the style of a reference image.
         z_dim: length of the style code.
         lambda_kld, lambda_feat, lambda_vgg: weights of the KL, feature matching and VGG terms.
@@ -97,6 +102,7 @@ class SPADEConfig:
     ndf: int = 64
     num_upsampling_layers: str = "normal"
     spade_hidden: int = 128
+    param_free_norm: str = "instance"
     use_encoder: bool = False
     z_dim: int = 256
     lambda_kld: float = 0.05
@@ -121,6 +127,7 @@ class SPADEConfig:
         if self.contain_dont_care:
             check(self.label_nc >= 2, "label_nc", self.label_nc, "classes + 1 with contain_dont_care")
         check_choice("num_upsampling_layers", self.num_upsampling_layers, UPSAMPLING_MODES)
+        check_choice("param_free_norm", self.param_free_norm, PARAM_FREE_NORMS)
         for name in ("lambda_kld", "lambda_feat", "lambda_vgg"):
             check_positive(name, getattr(self, name), allow_zero=True)
         check(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas), "adam_betas",
@@ -305,7 +312,7 @@ class SPADETrainer(Trainer):
         photo, labels, edges = split_item(self.fixed.to(self.device))
         label = label_input(labels, cfg, self.palette.dont_care, edges)
         nets = [self.G] + ([self.E] if cfg.use_encoder else [])
-        with inference_mode(nets[-1]), inference_mode(self.G):
+        with inference_mode(nets[-1]), inference_mode(self.G, batch_stats=False):
             z = self.E(photo)[0] if cfg.use_encoder else None
             fake = self.G(label, z).float()
         colored = [torch.from_numpy(index_to_color(m.cpu().numpy().astype(np.uint8), self.palette))
@@ -329,12 +336,14 @@ class SPADE(Family):
 
     config_cls = SPADEConfig
     input_kind = "labels"
+    inference_batch_stats = False  # batch norm (param_free_norm="batch") uses its running statistics
     description = "SPADE/GauGAN semantic image synthesis: colour label maps (palette classes) -> photos"
 
     @classmethod
     def build_generator(cls, config: SPADEConfig) -> SPADEGenerator:
         return SPADEGenerator(config.input_nc, 3, config.ngf, config.image_size, config.num_upsampling_layers,
-                              config.use_encoder, config.z_dim, spectral=True, hidden=config.spade_hidden)
+                              config.use_encoder, config.z_dim, spectral=True, hidden=config.spade_hidden,
+                              param_free_norm=config.param_free_norm)
 
     @classmethod
     def build_encoder(cls, config: SPADEConfig) -> ConvEncoder:

@@ -159,6 +159,22 @@ def test_style_image_changes_output_but_not_layout():
         plain.translate(labels, style=style_a)
 
 
+def test_batch_norm_spade_infers_with_running_statistics(tmp_path):
+    """With ``param_free_norm="batch"`` each image is normalised with the running statistics, so a batch's
+    outputs equal the images translated one by one."""
+    data = write_label_folders(tmp_path / "data")
+    run_training(spec(data, steps=2, use_encoder=True, param_free_norm="batch"), tmp_path / "run")
+    session = InferenceSession.from_checkpoint(tmp_path / "run", device="cpu")
+    norms = [m for m in session.generator.G.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(m.track_running_stats and m.num_batches_tracked > 0 for m in norms)
+    before = [m.running_mean.clone() for m in norms]
+    ids = torch.from_numpy(np.stack([blocky_ids(5), blocky_ids(6)])).float()[:, None]
+    together = session.translate_tensor(ids, seed=1)
+    one_by_one = torch.cat([session.translate_tensor(ids[i: i + 1], seed=1) for i in range(2)])
+    assert torch.allclose(together[:1], one_by_one[:1], atol=1e-5)  # seed 1 draws the same first code
+    assert all(torch.equal(m.running_mean, b) for m, b in zip(norms, before, strict=True))  # stats untouched
+
+
 def test_palette_cli_extract_and_convert(tmp_path, capsys):
     root = write_label_folders(tmp_path / "d", color=True)
     parser = argparse.ArgumentParser()

@@ -56,6 +56,19 @@ def test_spade_modulation_depends_on_label_map() -> None:
     assert (out_a - spade(x, b)).abs().max() > 1e-2
 
 
+def test_instance_norm_erases_a_global_shift_and_batch_norm_at_inference_keeps_it() -> None:
+    """Why a style code needs ``param_free_norm="batch"``: a per-image, per-channel shift of the features
+    (what a code mostly sets) vanishes under instance norm but survives running-statistics batch norm."""
+    x, label = torch.randn(1, 8, 16, 16), one_hot_labels(1, 16, 16, seed=1)
+    shift = torch.randn(1, 8, 1, 1)
+    instance = SPADE(8, LABELS, hidden=16, param_free_norm="instance")
+    assert torch.allclose(instance(x, label), instance(x + shift, label), atol=1e-4)
+    batch = SPADE(8, LABELS, hidden=16, param_free_norm="batch")
+    batch(torch.randn(4, 8, 16, 16), one_hot_labels(4, 16, 16, seed=2))  # training updates running stats
+    batch.eval()
+    assert (batch(x, label) - batch(x + shift, label)).abs().mean() > 0.1
+
+
 def test_spade_rejects_unknown_norm() -> None:
     with pytest.raises(ValueError, match="param_free_norm"):
         SPADE(8, LABELS, param_free_norm="group")
