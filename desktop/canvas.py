@@ -1,12 +1,14 @@
 """The drawing canvas: a document (one RGB32 QImage plus its undo history) and the widget that paints it.
 
-Three modes decide how strokes look:
+Four modes decide how strokes look:
 
 * ``label``: palette colours, aliased everywhere, so every pixel stays an exact palette colour;
   the eraser paints the palette's background class.
 * ``edges``: a thin aliased black pen on white; the eraser paints white.
 * ``sketch``: an anti-aliased grey pencil whose width and opacity follow tablet pressure
   (the mouse draws at pressure 0.5); the eraser paints white.
+* ``photo``: an imported photo (CycleGAN input) painted over with an anti-aliased colour brush that follows
+  pressure like the pencil; the eraser paints white.
 
 Every stroke, shape, fill, clear, resize and import is one undo step.
 """
@@ -26,6 +28,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPaintEvent,
+    QPalette,
     QPen,
     QResizeEvent,
     QTabletEvent,
@@ -66,8 +69,10 @@ _STYLES = {
     CanvasMode.LABEL: _ModeStyle(antialias=False, pressure=False, default_size=12),
     CanvasMode.EDGES: _ModeStyle(antialias=False, pressure=False, default_size=2),
     CanvasMode.SKETCH: _ModeStyle(antialias=True, pressure=True, default_size=3),
+    CanvasMode.PHOTO: _ModeStyle(antialias=True, pressure=True, default_size=8),
 }
 SKETCH_GREY: Rgb = (64, 64, 64)
+PHOTO_PAINT: Rgb = (90, 70, 50)
 
 
 @dataclass
@@ -111,7 +116,8 @@ class CanvasWidget(QWidget):
         self._mode = CanvasMode(mode)
         self._palette = palette or DEFAULT_PALETTE
         self._colors: dict[CanvasMode, Rgb] = {CanvasMode.LABEL: self._first_label_color(),
-                                               CanvasMode.EDGES: BLACK, CanvasMode.SKETCH: SKETCH_GREY}
+                                               CanvasMode.EDGES: BLACK, CanvasMode.SKETCH: SKETCH_GREY,
+                                               CanvasMode.PHOTO: PHOTO_PAINT}
         self._sizes = {m: style.default_size for m, style in _STYLES.items()}
         self._tool = Tool.BRUSH
         self.fill_shapes = False
@@ -204,7 +210,7 @@ class CanvasWidget(QWidget):
         return self._colors[self._mode]
 
     def set_color(self, rgb: tuple[int, int, int]) -> None:
-        """Pen colour: a palette colour in label mode, black or white in edges mode, any in sketch."""
+        """Pen colour: a palette colour in label mode, black or white in edges mode, any in sketch and photo."""
         rgb = tuple(int(c) for c in rgb)
         if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
             raise ValueError(f"colour {rgb!r} is not three ints in 0..255")
@@ -448,7 +454,7 @@ class CanvasWidget(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
-        painter.fillRect(event.rect(), QColor(48, 48, 52))
+        painter.fillRect(event.rect(), self.palette().color(QPalette.ColorRole.Dark))  # as the output view
         painter.save()
         painter.translate(self._offset)
         painter.scale(self._zoom, self._zoom)

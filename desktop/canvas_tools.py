@@ -24,11 +24,12 @@ BLACK: Rgb = (0, 0, 0)
 
 
 class CanvasMode(str, Enum):
-    """What the artist draws: a semantic label map, an edge map or a grey sketch."""
+    """What the artist draws: a semantic label map, an edge map, a grey sketch or over a colour photo."""
 
     LABEL = "label"
     EDGES = "edges"
     SKETCH = "sketch"
+    PHOTO = "photo"
 
 
 class Tool(str, Enum):

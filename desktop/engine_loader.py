@@ -32,6 +32,7 @@ class FamilyInfo:
     input_kind: str
     description: str
     options: tuple[str, ...]  # named keyword options of ``Family.infer`` (e.g. direction, tile)
+    canvas_mode: str = "edges"  # what the canvas draws for this family's image-input models
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class EngineApi:
     imageio: ModuleType
     device: ModuleType
     palette: ModuleType | None  # engine.palette, when that module exists
+    canvas_input: ModuleType | None  # engine.canvas_input: imported images made into drawings
     families: tuple[FamilyInfo, ...]
 
     def family(self, name: str) -> FamilyInfo | None:
@@ -86,9 +88,11 @@ def import_engine(threads: int = 0) -> EngineApi:
     families = []
     for name in registry.list_families():
         family = registry.get_family(name)
-        families.append(FamilyInfo(name, family.input_kind, family.description, family_options(family)))
+        families.append(FamilyInfo(name, family.input_kind, family.description, family_options(family),
+                                   getattr(family, "default_canvas_mode", "edges")))
     return EngineApi(inference, registry, importlib.import_module("engine.imageio"),
-                     importlib.import_module("engine.device"), palette, tuple(families))
+                     importlib.import_module("engine.device"), palette,
+                     importlib.import_module("engine.canvas_input"), tuple(families))
 
 
 def error_message(exc: BaseException) -> str:

@@ -1005,7 +1005,7 @@ class LatentEditor(QObject):
             half = max(1, sum(sizes) // 2)
             window.splitter.setSizes([half, half])
         window.tool_bar.setVisible(self._tool_bar_visible)
-        window.output_panel.compare_box.setEnabled(True)
+        window.output_panel.set_compare_available(True)
         canvas = window.canvas
         window.output_view.set_view(canvas.zoom, canvas.offset, canvas.document.size(), canvas.size())
 
@@ -1041,8 +1041,7 @@ class LatentEditor(QObject):
         output = self.window.output_panel
         output.set_actions_enabled(enabled)
         output.use_button.setEnabled(False)  # there is no drawing to load it into
-        output.compare_box.setChecked(False)
-        output.compare_box.setEnabled(False)
+        output.set_compare_available(False)
 
     def _show_image(self, image: np.ndarray, elapsed_ms: float) -> None:
         if not self.active:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
                  recovery_dir: str | Path | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Ganvas")
+        self.setAcceptDrops(True)  # image files dropped anywhere load into the canvas
         self.settings = settings or QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope,
                                               "Ganvas", "Ganvas")
         self.preferences = Preferences(self.settings)
@@ -134,7 +135,7 @@ class MainWindow(QMainWindow):
 
     def _update_canvas_info(self, *_: Any) -> None:
         size = self.canvas.document.size()
-        names = {"label": "label map", "edges": "edges", "sketch": "sketch"}
+        names = {"label": "label map", "edges": "edges", "sketch": "sketch", "photo": "photo"}
         self.canvas_info.setText(f"Drawing: {names.get(self.canvas.mode, self.canvas.mode)}, "
                                  f"{size.width()}x{size.height()} px")
 
@@ -327,7 +328,10 @@ class MainWindow(QMainWindow):
                 self.palette_panel.set_palette(palette)
             mode = "label"
         else:
-            mode = self.model_panel.draw_mode if self.model_panel.mode_combo.isEnabled() else "edges"
+            info = self.engine.family(card.family) if self.engine else None
+            default = info.canvas_mode if info is not None else "edges"
+            chosen = self.model_panel.draw_mode if self.model_panel.mode_combo.isEnabled() else default
+            mode = default if default == "photo" else chosen  # photo models start on a photo canvas
         self.model_panel.set_draw_mode(mode, locked=labels)
         height, width = card.size
         size = self.canvas.document.size()
@@ -436,10 +440,43 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open image into the canvas", "",
                                               "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
         if path:
-            try:
-                self.canvas.load_image(self.engine.imageio.read_image(path))
-            except (GanvasError, ValueError) as exc:
-                QMessageBox.critical(self, "Cannot open image", str(exc))
+            self.import_image(path)
+
+    def import_image(self, path: str | Path) -> bool:
+        """Load an image file into the canvas (one undo step), made into what the canvas draws: a colour map
+        snapped to the palette (foreign colours reported), a photo turned into edges or a sketch, or kept."""
+        if self.engine is None:
+            self.statusBar().showMessage("The engine is still loading; try again in a moment.", 5000)
+            return False
+        palette = self.canvas.label_palette
+        try:
+            rgb = self.engine.imageio.read_image(path)
+            prepared = self.engine.canvas_input.prepare_canvas_image(
+                rgb, self.canvas.mode, [tuple(c) for c in palette.colors], self._palette_name())
+            self.canvas.load_image(prepared.image)
+        except (GanvasError, ValueError) as exc:
+            QMessageBox.critical(self, "Cannot open image", str(exc))
+            return False
+        if prepared.note and self.canvas.mode == "label":
+            QMessageBox.warning(self, "Colours not in the palette", f"{Path(path).name}: {prepared.note}.")
+        elif prepared.note:
+            self.statusBar().showMessage(f"{Path(path).name}: {prepared.note}", 10000)
+        return True
+
+    def _palette_name(self) -> str:
+        name = palette_name_of(self.session.card) if self.session is not None else None
+        return name or "canvas"
+
+    # --- drag and drop ----------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if _dropped_image(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = _dropped_image(event.mimeData())
+        if path is not None:
+            event.acceptProposedAction()
+            self.import_image(path)
 
     def save_drawing(self) -> None:
         if self.engine is None:
@@ -483,3 +520,15 @@ class MainWindow(QMainWindow):
         self.worker.stop()
         self.latent_editor.panel.shutdown()
         super().closeEvent(event)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _dropped_image(mime: Any) -> str | None:
+    """The first local image file in a drag's data, if any."""
+    for url in mime.urls() if mime.hasUrls() else ():
+        path = url.toLocalFile()
+        if path and Path(path).suffix.lower() in IMAGE_SUFFIXES:
+            return path
+    return None

@@ -39,7 +39,8 @@ UNTRAINED_CONFIGS: dict[str, dict[str, Any]] = {
     "stylegan2": {"resolution": 64, "z_dim": 128, "w_dim": 128, "mapping_layers": 4, "channel_base": 2048,
                   "channel_max": 64},
 }
-DRAW_MODES = [("label map (palette)", "label"), ("edges", "edges"), ("sketch", "sketch")]
+DRAW_MODES = [("label map (palette)", "label"), ("edges", "edges"), ("sketch", "sketch"),
+              ("photo (colour brush)", "photo")]
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class ModelPanel(QWidget):
     """Choose a model; see its card; choose how the canvas draws for image models."""
 
     model_requested = Signal(object)  # ModelSource
-    draw_mode_changed = Signal(str)  # label | edges | sketch
+    draw_mode_changed = Signal(str)  # label | edges | sketch | photo
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

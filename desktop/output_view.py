@@ -168,6 +168,7 @@ class OutputPanel(QWidget):
     save_requested = Signal()
     copy_requested = Signal()
     use_as_input_requested = Signal()
+    compare_available_changed = Signal(bool)  # compare needs a drawing (not in the latent editor)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -204,6 +205,13 @@ class OutputPanel(QWidget):
         """Output actions make sense only while an output is shown."""
         for button in (self.save_button, self.copy_button, self.use_button):
             button.setEnabled(enabled)
+
+    def set_compare_available(self, available: bool) -> None:
+        """Offer compare (box and menu action) only where there is a drawing to compare with."""
+        if not available:
+            self.compare_box.setChecked(False)
+        self.compare_box.setEnabled(available)
+        self.compare_available_changed.emit(available)
 
     def _button(self, text: str, tip: str, signal: Signal) -> QToolButton:
         button = QToolButton(self)

@@ -70,6 +70,8 @@ def swatch_icon(rgb: Rgb) -> QIcon:
     return QIcon(pixmap)
 
 
+FREE_COLOUR_MODES = ("sketch", "photo")  # canvas modes drawn in any colour (a colour button, no list)
+
 class PalettePanel(QWidget):
     """Pick the pen colour for the canvas's current mode; emits ``color_chosen((r, g, b))``."""
 
@@ -109,7 +111,7 @@ class PalettePanel(QWidget):
     def set_current(self, rgb: tuple) -> None:
         """Highlight the entry of ``rgb`` (e.g. after the eyedropper) without emitting."""
         rgb = tuple(rgb)
-        if self._mode == "sketch":
+        if self._mode in FREE_COLOUR_MODES:
             self._sketch_color = rgb  # type: ignore[assignment]
             self.color_button.setIcon(swatch_icon(rgb))  # type: ignore[arg-type]
             return
@@ -129,7 +131,8 @@ class PalettePanel(QWidget):
     def _rebuild(self) -> None:
         titles = {"label": "Label classes: each colour is one class the model knows.",
                   "edges": "Edges: black lines on white.",
-                  "sketch": "Sketch: any colour; the pencil follows pen pressure."}
+                  "sketch": "Sketch: any colour; the pencil follows pen pressure.",
+                  "photo": "Photo: paint over it in any colour; the brush follows pen pressure."}
         self.title.setText(titles.get(self._mode, ""))
         self.list.blockSignals(True)
         self.list.clear()
@@ -139,8 +142,8 @@ class PalettePanel(QWidget):
             item.setToolTip(f"{name}: RGB {rgb}")
             self.list.addItem(item)
         self.list.blockSignals(False)
-        self.list.setVisible(self._mode != "sketch")
-        self.color_button.setVisible(self._mode == "sketch")
+        self.list.setVisible(self._mode not in FREE_COLOUR_MODES)
+        self.color_button.setVisible(self._mode in FREE_COLOUR_MODES)
         self.color_button.setIcon(swatch_icon(self._sketch_color))
 
     def _row_chosen(self, row: int) -> None:

@@ -55,6 +55,7 @@ def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QMenu
         "zoom_fit": _action(window, "Zoom to fit", canvas.fit_to_view, "Ctrl+0", "Fit the drawing in the view"),
         "compare": _action(window, "Compare drawing and output", output.compare_box.toggle, "Ctrl+K"),
     }
+    output.compare_available_changed.connect(actions["compare"].setEnabled)
     menus: dict[str, QMenu] = {}
     bar = window.menuBar()
     menus["file"] = bar.addMenu("&File")

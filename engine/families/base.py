@@ -85,6 +85,7 @@ class Family:
     description: ClassVar[str] = ""
     generator_key: ClassVar[str] = "G"
     resize_to_native: ClassVar[bool] = True  # inference resizes inputs to the training size
+    default_canvas_mode: ClassVar[str] = "edges"  # what the app's canvas draws for image-input models
     inference_batch_stats: ClassVar[bool] = True  # batch norm at inference: the input's statistics (else running)
 
     # --- inference (used by engine.inference.InferenceSession) -------------------------------------------

@@ -283,6 +283,7 @@ class CycleGAN(Family):
     description = "two ResNet generators + PatchGANs with cycle consistency, for unpaired domains (A <-> B)"
     generator_key = "G_AB"
     resize_to_native = False  # fully convolutional: images keep their size (tiled when large)
+    default_canvas_mode = "photo"  # the canvas holds a photo (imported, painted over in colour)
 
     @classmethod
     def build_generator(cls, config: CycleGANConfig) -> ResnetGenerator:

@@ -185,3 +185,65 @@ def test_layout_and_recent_models_persist(qtbot, settings, engine_api):
     assert window.recent_models() == ["untrained:pix2pix"]
     again = make_window(qtbot, settings)
     assert again.model_dock.isHidden()
+
+
+def _write_png(path, rgb) -> str:
+    import cv2
+
+    cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]))
+    return str(path)
+
+
+def test_importing_a_photo_makes_edges_and_a_label_map_reports_foreign_colours(qtbot, settings, engine_api,
+                                                                                tmp_path, monkeypatch):
+    window = make_window(qtbot, settings)
+    window.on_engine_ready(engine_api)
+    y, x = np.mgrid[0:48, 0:48]
+    photo = np.stack([x * 5, y * 5, np.full_like(x, 100)], axis=2).astype(np.uint8)
+    photo[12:36, 12:36] //= 3
+    window.canvas.set_mode("edges")
+    before = window.canvas.to_numpy()
+    assert window.import_image(_write_png(tmp_path / "photo.png", photo))
+    edges = window.canvas.to_numpy()
+    assert edges.shape == (48, 48, 3) and set(np.unique(edges)) == {0, 255}  # Canny edges, black on white
+    assert "Canny" in window.statusBar().currentMessage()
+    window.canvas.undo()
+    assert np.array_equal(window.canvas.to_numpy(), before)  # one undo step
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    window.canvas.set_mode("label")
+    colors = [tuple(c) for c in window.canvas.label_palette.colors]
+    labels = np.zeros((32, 32, 3), np.uint8)
+    labels[:] = colors[1]
+    labels[:8, :8] = (250, 250, 250) if (250, 250, 250) not in colors else (3, 250, 3)
+    assert window.import_image(_write_png(tmp_path / "labels.png", labels))
+    assert {tuple(c) for c in window.canvas.to_numpy().reshape(-1, 3)} <= set(colors)
+    assert len(warnings) == 1 and "labels.png" in warnings[0] and "not in palette" in warnings[0]
+
+
+def test_dropping_an_image_file_loads_it_into_the_canvas(qtbot, settings, engine_api, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    window = make_window(qtbot, settings)
+    window.on_engine_ready(engine_api)
+    window.canvas.set_mode("photo")
+    picture = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(_write_png(tmp_path / "dropped.png", picture))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, LEFT, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert np.array_equal(window.canvas.to_numpy(), picture)  # photo mode keeps the image
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "notes.txt"))])
+    window.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, LEFT,
+                                Qt.KeyboardModifier.NoModifier))
+    assert np.array_equal(window.canvas.to_numpy(), picture)  # not an image: ignored
+
+
+def test_cyclegan_models_draw_on_a_photo_canvas(qtbot, settings, engine_api):
+    window = make_window(qtbot, settings)
+    window.on_engine_ready(engine_api)
+    with_output(qtbot, window, tiny_session("cyclegan"))
+    assert window.canvas.mode == "photo" and window.model_panel.draw_mode == "photo"
+    assert window.palette_panel.color_button.isVisibleTo(window.palette_panel)
