@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 from engine.errors import GanvasError
 
 # Inference options a family may accept by name, shown as controls in the Style dock.
-KNOWN_OPTIONS = ("direction", "tile", "seed", "style", "style_image")
+KNOWN_OPTIONS = ("direction", "tile", "seed", "style")
 
 
 @dataclass(frozen=True)

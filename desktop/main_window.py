@@ -32,7 +32,14 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.canvas import CanvasWidget
-from desktop.engine_loader import BackgroundCall, EngineApi, EngineLoader, error_message, family_options
+from desktop.engine_loader import (
+    KNOWN_OPTIONS,
+    BackgroundCall,
+    EngineApi,
+    EngineLoader,
+    error_message,
+    family_options,
+)
 from desktop.inference_worker import InferenceResult, InferenceWorker
 from desktop.latent_panel import LatentEditor, build_latent_session, is_latent_session
 from desktop.model_panel import UNTRAINED_SIZE, ModelPanel, ModelSource, bundled_checkpoints, untrained_source
@@ -183,6 +190,7 @@ class MainWindow(QMainWindow):
         self.model_panel.set_models_folder(self.preferences.models_folder)
         self.palette_panel.color_chosen.connect(self._set_pen_color)
         self.style_panel.options_changed.connect(self.request_translation)
+        self.style_panel.style_image_requested.connect(self.pick_style_image)
         self.output_panel.save_requested.connect(self.save_output)
         self.output_panel.copy_requested.connect(self.copy_output)
         self.output_panel.use_as_input_requested.connect(self.use_output_as_input)
@@ -298,7 +306,7 @@ class MainWindow(QMainWindow):
         self._shown_id = self.worker.last_request_id  # anything still running belongs to the old model
         self._configure_canvas(card)
         self.model_panel.show_card(card.lines())
-        self.style_panel.set_supported(self._options_of(card.family))
+        self.style_panel.set_supported(self._options_of(card))
         self.style_panel.setEnabled(True)
         name = Path(card.path).stem if card.path else f"untrained {card.family}"
         self.model_label.setText(f"model: {name}")
@@ -310,11 +318,15 @@ class MainWindow(QMainWindow):
         self.session_changed.emit(session)
         self.request_translation()
 
-    def _options_of(self, family: str) -> tuple[str, ...]:
-        info = self.engine.family(family) if self.engine else None
+    def _options_of(self, card: Any) -> tuple[str, ...]:
+        """The Style dock controls the loaded model takes (e.g. SPADE's style image and seed only with its
+        encoder)."""
+        family_cls = getattr(self.session, "family", None)
+        if family_cls is not None and hasattr(family_cls, "model_options"):
+            return tuple(o for o in family_cls.model_options(card.config) if o in KNOWN_OPTIONS)
+        info = self.engine.family(card.family) if self.engine else None
         if info is not None:
             return info.options
-        family_cls = getattr(self.session, "family", None)
         return family_options(family_cls) if family_cls is not None else ()
 
     def _configure_canvas(self, card: Any) -> None:
@@ -441,6 +453,24 @@ class MainWindow(QMainWindow):
                                               "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
         if path:
             self.import_image(path)
+
+    def pick_style_image(self) -> None:
+        """Choose a photo whose style the model follows (SPADE with its style encoder)."""
+        if self.engine is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Style image", "",
+                                              "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
+        if path:
+            self.set_style_image_file(path)
+
+    def set_style_image_file(self, path: str | Path) -> bool:
+        try:
+            rgb = self.engine.imageio.read_image(path)
+        except (GanvasError, ValueError) as exc:
+            QMessageBox.critical(self, "Cannot open style image", str(exc))
+            return False
+        self.style_panel.set_style_image(rgb, Path(path).name)
+        return True
 
     def import_image(self, path: str | Path) -> bool:
         """Load an image file into the canvas (one undo step), made into what the canvas draws: a colour map

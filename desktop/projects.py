@@ -236,6 +236,7 @@ class ProjectController(QObject):
             settings={"brush_size": window.canvas.brush_size, "tool": window.canvas.tool},
             output=window.output_view.output_array(),
             latents=dict(self.latent_provider()) if self.latent_provider is not None else {},
+            style_image=style.style_array,
         )
 
     def apply(self, project: Project) -> None:
@@ -274,6 +275,7 @@ class ProjectController(QObject):
         seed = project.style.get("seed")
         if isinstance(seed, int):
             style.seed.setValue(seed)
+        style.set_style_image(project.style_image, "the project's style image")
         size = project.settings.get("brush_size")
         if isinstance(size, int) and size > 0:
             canvas.brush_size = size

@@ -93,7 +93,7 @@ class Project:
     Args:
         canvas: the drawing.
         model: the model reference, or None when no model was loaded.
-        canvas_mode: how the canvas draws (``label``, ``edges``, ``sketch``).
+        canvas_mode: how the canvas draws (``label``, ``edges``, ``sketch``, ``photo``).
         palette: the label palette's name, if any.
         style: inference options (e.g. ``{"direction": "AtoB", "seed": 7}``), JSON values.
         settings: other GUI settings worth keeping with the drawing (brush size, tool), JSON values.

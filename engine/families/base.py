@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -116,6 +117,14 @@ class Family:
         if options:
             raise ConfigError(f"{cls.name} takes no inference options (got {', '.join(options)})")
         return network(batch)
+
+    @classmethod
+    def model_options(cls, model_config: dict[str, Any]) -> tuple[str, ...]:
+        """The inference options (keywords of :meth:`infer`) a model with this config takes; by default the
+        named keyword parameters of :meth:`infer`."""
+        parameters = inspect.signature(cls.infer).parameters.values()
+        return tuple(p.name for p in parameters if p.name not in ("network", "batch")
+                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
     @classmethod
     def preview_multiple(cls, network: nn.Module) -> int:

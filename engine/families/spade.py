@@ -395,6 +395,11 @@ class SPADE(Family):
         return torch.from_numpy(ids).float()[None, None]
 
     @classmethod
+    def model_options(cls, model_config: dict[str, Any]) -> tuple[str, ...]:
+        """A style image or a seed with the style encoder; nothing without it (the output is deterministic)."""
+        return INFER_OPTIONS if model_config.get("use_encoder") else ()
+
+    @classmethod
     def infer(cls, network: SPADEInference, batch: torch.Tensor, **options: Any) -> torch.Tensor:
         """Label maps -> images (B, 3, H, W) in [-1, 1].
 

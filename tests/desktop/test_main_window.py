@@ -247,3 +247,44 @@ def test_cyclegan_models_draw_on_a_photo_canvas(qtbot, settings, engine_api):
     with_output(qtbot, window, tiny_session("cyclegan"))
     assert window.canvas.mode == "photo" and window.model_panel.draw_mode == "photo"
     assert window.palette_panel.color_button.isVisibleTo(window.palette_panel)
+
+
+def test_spade_style_controls_seed_new_style_and_style_image(qtbot, settings, engine_api, tmp_path):
+    from engine.inference import InferenceSession
+
+    window = make_window(qtbot, settings)
+    window.on_engine_ready(engine_api)
+    tiny = {"image_size": (64, 64), "ngf": 4, "ndf": 4, "spade_hidden": 8, "z_dim": 8}
+    with_output(qtbot, window, InferenceSession.untrained("spade", size=(64, 64), device="cpu", **tiny))
+    style = window.style_panel
+    assert not style.seed.isEnabled() and not style.style_image.isEnabled()  # no encoder: deterministic
+    assert "no style options" in style.note.text()
+
+    session = InferenceSession.untrained("spade", size=(64, 64), device="cpu", use_encoder=True, **tiny)
+    with torch_no_grad():  # a visible effect of the style code on this untrained network
+        session.generator.G.head.weight.mul_(50)
+    with_output(qtbot, window, session)
+    assert style.seed.isEnabled() and style.new_style.isEnabled() and style.style_image.isEnabled()
+    assert "style image" in style.note.text() and style.options() == {"seed": 0}
+
+    def shown_after(action) -> np.ndarray:
+        last = window.worker.last_request_id
+        action()
+        qtbot.waitUntil(lambda: window._shown_id == window.worker.last_request_id > last, timeout=10000)
+        return window.output_view.output_array()
+
+    seeded = window.output_view.output_array()
+    renewed = shown_after(style.new_style.click)
+    assert style.seed.value() != 0 and np.abs(renewed.astype(int) - seeded).mean() > 0.5
+    photo = np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    styled = shown_after(lambda: window.set_style_image_file(_write_png(tmp_path / "style.png", photo)))
+    assert "style" in style.options() and "seed" not in style.options() and style.clear_style.isEnabled()
+    assert np.abs(styled.astype(int) - renewed).mean() > 0.5
+    back = shown_after(style.clear_style.click)
+    assert style.options() == {"seed": style.seed.value()} and np.array_equal(back, renewed)
+
+
+def torch_no_grad():
+    import torch
+
+    return torch.no_grad()

@@ -57,6 +57,8 @@ def test_save_then_open_restores_canvas_and_model(qtbot, settings, tmp_path, mon
     assert window.windowTitle().startswith("Untitled[*]") and not window.isWindowModified()
     projects._on_session_changed(fake_untrained_session())  # as if the window had loaded the model
     pixels = drawing(window)
+    style_photo = np.random.default_rng(9).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    window.style_panel.set_style_image(style_photo, "photo.png")
     assert window.isWindowModified()
     target = tmp_path / "mine"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(target), ""))
@@ -72,6 +74,7 @@ def test_save_then_open_restores_canvas_and_model(qtbot, settings, tmp_path, mon
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(saved), ""))
     other.actions_by_name["open_project"].trigger()
     assert np.array_equal(other.canvas.to_numpy(), pixels)
+    assert np.array_equal(other.style_panel.style_array, style_photo)
     assert other.canvas.mode == window.canvas.mode
     assert other.projects.path == saved and not other.isWindowModified()
     assert requested == []  # the engine is not ready yet: the model waits for it
