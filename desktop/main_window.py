@@ -493,6 +493,20 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{Path(path).name}: {prepared.note}", 10000)
         return True
 
+    def canvas_size_presets(self) -> list[tuple[str, tuple[int, int]]]:
+        """Canvas sizes (label, (width, height)) the loaded model can take: its native size, and for fully
+        convolutional models (CycleGAN) larger and non-square ones too."""
+        card = getattr(self.session, "card", None)
+        height, width = card.size if card is not None else UNTRAINED_SIZE
+        presets = [(f"Model's native size ({width} x {height})", (width, height))]
+        family = getattr(self.session, "family", None)
+        if family is not None and not getattr(family, "resize_to_native", True):
+            for w, h in ((512, 512), (768, 512), (512, 768), (1024, 1024)):
+                if (w, h) != (width, height):
+                    shape = "square" if w == h else ("landscape" if w > h else "portrait")
+                    presets.append((f"{w} x {h} ({shape})", (w, h)))
+        return presets
+
     def _palette_name(self) -> str:
         name = palette_name_of(self.session.card) if self.session is not None else None
         return name or "canvas"

@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QKeySequence, QPainter, QPalette, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QColorDialog,
     QLabel,
@@ -94,7 +94,21 @@ class PalettePanel(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.color_button)
+        self.shortcuts = []
+        for number in range(10):  # 1..9 then 0 pick the first ten entries, wherever focus is in the window
+            shortcut = QShortcut(QKeySequence(str((number + 1) % 10)), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(lambda row=number: self.choose_row(row))
+            self.shortcuts.append(shortcut)
         self._rebuild()
+
+    def choose_row(self, row: int) -> None:
+        """Select entry ``row`` (as its number key does); rows past the end are ignored."""
+        if self._mode not in FREE_COLOUR_MODES and 0 <= row < self.list.count():
+            if self.list.currentRow() == row:
+                self._row_chosen(row)  # re-pick: the canvas may have another colour by now (eyedropper)
+            else:
+                self.list.setCurrentRow(row)  # emits through currentRowChanged
 
     @property
     def palette_entries(self) -> Palette:
@@ -139,7 +153,8 @@ class PalettePanel(QWidget):
         for name, rgb in self._entries():
             item = QListWidgetItem(swatch_icon(rgb), name)
             item.setData(Qt.ItemDataRole.UserRole, rgb)
-            item.setToolTip(f"{name}: RGB {rgb}")
+            shortcut = f" (key {(self.list.count() + 1) % 10})" if self.list.count() < 10 else ""
+            item.setToolTip(f"{name}: RGB {rgb}{shortcut}")
             self.list.addItem(item)
         self.list.blockSignals(False)
         self.list.setVisible(self._mode not in FREE_COLOUR_MODES)

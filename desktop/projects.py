@@ -33,6 +33,7 @@ AUTOSAVE_MS = 60_000
 RECOVERY_NAME = "recovery" + PROJECT_SUFFIX
 RECOVERY_OF = "recovery_of"  # settings key: the project file a recovery copy belongs to
 FILE_FILTER = f"Ganvas projects (*{PROJECT_SUFFIX})"
+MAX_RECENT_PROJECTS = 8
 Button = QMessageBox.StandardButton
 
 
@@ -65,6 +66,7 @@ def source_of(reference: ModelReference) -> ModelSource | None:
 def _json_safe(config: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()
             if isinstance(v, (str, int, float, bool, tuple, list)) or v is None}
+
 
 
 class ProjectController(QObject):
@@ -187,8 +189,23 @@ class ProjectController(QObject):
         self.path = Path(path)
         self.set_modified(False)
         self._pending_modified = False
+        self._remember(self.path)
         self.window.statusBar().showMessage(f"Opened {path}", 5000)
         return True
+
+    def open_recent(self, path: str | Path) -> bool:
+        """Open a project from the Recent projects menu (asking about unsaved changes first)."""
+        return self.confirm_discard("opening another project") and self.open_path(path)
+
+    def recent_projects(self) -> list[str]:
+        """Project files opened or saved lately, newest first (kept in the window's QSettings)."""
+        value = self.window.settings.value("recent/projects", [])
+        return [str(v) for v in ([value] if isinstance(value, str) else value or [])]
+
+    def _remember(self, path: Path) -> None:
+        key = str(path.resolve())
+        recent = [p for p in self.recent_projects() if p != key]
+        self.window.settings.setValue("recent/projects", [key, *recent][:MAX_RECENT_PROJECTS])
 
     def save(self) -> bool:
         """Save to the current file, or ask for one; False when cancelled or failed."""
@@ -209,6 +226,7 @@ class ProjectController(QObject):
             return False
         self.path = Path(path)
         self.set_modified(False)
+        self._remember(self.path)
         self.window.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 

@@ -62,6 +62,8 @@ def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QMenu
     for name in ("new_project", "open_project", "save_project", "save_project_as", None, "open_image",
                  "save_drawing", "save_output", None, "open_checkpoint"):
         menus["file"].addSeparator() if name is None else menus["file"].addAction(actions[name])
+    menus["recent_projects"] = menus["file"].addMenu("Recent projects")
+    menus["recent_projects"].aboutToShow.connect(lambda: _fill_recent_projects(window, menus["recent_projects"]))
     menus["recent"] = menus["file"].addMenu("Recent models")
     menus["recent"].aboutToShow.connect(lambda: _fill_recent(window, menus["recent"]))
     menus["file"].addSeparator()
@@ -76,6 +78,8 @@ def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QMenu
     menus["view"] = bar.addMenu("&View")
     menus["view"].addAction(actions["zoom_fit"])
     menus["view"].addAction(actions["compare"])
+    menus["canvas_size"] = menus["view"].addMenu("Canvas size")
+    menus["canvas_size"].aboutToShow.connect(lambda: _fill_canvas_sizes(window, menus["canvas_size"]))
     menus["view"].addSeparator()
     for dock in (window.model_dock, window.style_dock, window.palette_dock):
         menus["view"].addAction(dock.toggleViewAction())
@@ -94,6 +98,22 @@ def _fill_recent(window: MainWindow, menu: QMenu) -> None:
             action.triggered.connect(lambda _=False, s=source: window.load_model(s))
     if menu.isEmpty():
         menu.addAction("(none yet)").setEnabled(False)
+
+
+def _fill_recent_projects(window: MainWindow, menu: QMenu) -> None:
+    menu.clear()
+    for path in window.projects.recent_projects():
+        action = menu.addAction(path)
+        action.triggered.connect(lambda _=False, p=path: window.projects.open_recent(p))
+    if menu.isEmpty():
+        menu.addAction("(none yet)").setEnabled(False)
+
+
+def _fill_canvas_sizes(window: MainWindow, menu: QMenu) -> None:
+    menu.clear()
+    for label, (width, height) in window.canvas_size_presets():
+        action = menu.addAction(label)
+        action.triggered.connect(lambda _=False, w=width, h=height: window.canvas.resize_canvas(w, h))
 
 
 def build_tool_bar(window: MainWindow) -> QToolBar:

@@ -288,3 +288,31 @@ def torch_no_grad():
     import torch
 
     return torch.no_grad()
+
+
+def test_number_keys_pick_palette_entries_and_canvas_size_presets(qtbot, settings, engine_api):
+    window = make_window(qtbot, settings)
+    window.on_engine_ready(engine_api)
+    window.canvas.set_mode("label")
+    window.palette_panel.set_mode("label")
+    colors = [tuple(c) for c in window.canvas.label_palette.colors]
+    window.activateWindow()  # window-wide shortcuts need the active window
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_3)
+    assert window.canvas.color == colors[2]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_1)
+    assert window.canvas.color == colors[0]
+
+    with_output(qtbot, window)  # pix2pix: inputs are resized to its native size
+    assert [size for _, size in window.canvas_size_presets()] == [(64, 64)]
+    with_output(qtbot, window, tiny_session("cyclegan"))  # fully convolutional: larger, non-square sizes
+    sizes = [size for _, size in window.canvas_size_presets()]
+    assert sizes[0] == (64, 64) and (768, 512) in sizes and (512, 768) in sizes
+    menu = window.menus["canvas_size"]
+    menu.aboutToShow.emit()
+    landscape = next(a for a in menu.actions() if a.text().startswith("768 x 512"))
+    landscape.trigger()
+    assert window.canvas.to_numpy().shape == (512, 768, 3)
+    window.canvas.undo()
+    assert window.canvas.to_numpy().shape == (64, 64, 3)

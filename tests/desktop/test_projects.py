@@ -75,6 +75,10 @@ def test_save_then_open_restores_canvas_and_model(qtbot, settings, tmp_path, mon
     other.actions_by_name["open_project"].trigger()
     assert np.array_equal(other.canvas.to_numpy(), pixels)
     assert np.array_equal(other.style_panel.style_array, style_photo)
+    assert other.projects.recent_projects()[0] == str(saved.resolve())  # saved, then opened: listed once
+    menu = other.menus["recent_projects"]
+    menu.aboutToShow.emit()
+    assert [a.text() for a in menu.actions()] == [str(saved.resolve())]
     assert other.canvas.mode == window.canvas.mode
     assert other.projects.path == saved and not other.isWindowModified()
     assert requested == []  # the engine is not ready yet: the model waits for it
