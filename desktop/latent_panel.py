@@ -615,10 +615,8 @@ class LatentPanel(QWidget):
         session = self.session
         k = min(DIRECTION_COUNT, session.w_dim)
 
-        def compute() -> tuple[Any, str, Any]:
-            if method == "pca":
-                return session, method, session.directions_pca(k, samples=PCA_SAMPLES)
-            return session, method, session.directions_sefa(k)
+        def compute() -> tuple[Any, str, Any]:  # read from the file beside the checkpoint when it is there
+            return session, method, session.saved_or_new_directions(method, k, samples=PCA_SAMPLES)
 
         self._directions_call = BackgroundCall(compute, "ganvas-latent-directions", self)
         self._directions_call.done.connect(self._on_directions)

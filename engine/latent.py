@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -448,6 +449,30 @@ class LatentSession:
         vectors = _fix_signs(vh[:k])
         return Directions(vectors.float(), ratio[:k], "pca", layers,
                           {**self.provenance(), "samples": samples, "seed": seed})
+
+    def saved_or_new_directions(self, method: str, k: int = 8, samples: int = 10_000) -> Directions:
+        """``k`` directions of ``method`` (``pca``, or ``sefa`` over all layers) from ``directions_<method>.npz``
+        beside the checkpoint when that file was made from this checkpoint's step and holds enough of them;
+        otherwise computed, and saved there when no such file exists yet (a file made for something else, or
+        a read-only folder, is left alone)."""
+        if method not in ("pca", "sefa"):
+            raise ConfigError(f"unknown direction method {method!r}: expected pca or sefa", value=method)
+        path = default_directions_path(self.path, method) if self.path is not None else None
+        if path is not None and path.is_file():
+            try:
+                saved: Directions | None = load_directions(path, self.w_dim)
+            except (CheckpointError, StorageError):
+                saved = None
+            full_range = (None, (0, self.num_ws - 1))
+            if (saved is not None and len(saved) >= k and saved.layers in full_range
+                    and saved.provenance.get("step") == self.meta.get("step")
+                    and (method == "sefa" or saved.provenance.get("samples", 0) >= samples)):
+                return Directions(saved.vectors[:k], saved.values[:k], method, saved.layers, saved.provenance)
+        directions = self.directions_pca(k, samples=samples) if method == "pca" else self.directions_sefa(k)
+        if path is not None and not path.exists():
+            with contextlib.suppress(OSError, StorageError):
+                save_directions(path, directions)
+        return directions
 
     @torch.no_grad()
     def directions_sefa(self, k: int = 8, layers: tuple[int, int] | None = None) -> Directions:

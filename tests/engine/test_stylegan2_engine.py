@@ -207,3 +207,19 @@ def test_trains_two_steps_on_emoji(request, tmp_path):
     spec.data = DataConfig(path=str(folder), cache=False)
     last = run_training(spec, tmp_path / "run")
     assert last.kind == "done" and (tmp_path / "run" / "samples" / "latest.png").is_file()
+
+
+def test_directions_are_saved_beside_the_checkpoint_and_reused(tmp_path, monkeypatch):
+    s = LatentSession.untrained(StyleGAN2Config(resolution=32, **TINY), device="cpu")
+    s.path, s.meta = tmp_path / "latest.safetensors", {"step": 7}
+    calls = []
+    monkeypatch.setattr(s, "directions_sefa", lambda k, layers=None, f=s.directions_sefa: calls.append(k) or f(k))
+    first = s.saved_or_new_directions("sefa", k=3)
+    assert calls == [3] and (tmp_path / "directions_sefa.npz").is_file()
+    again = s.saved_or_new_directions("sefa", k=2)  # fewer than saved: read from the file
+    assert calls == [3] and torch.equal(again.vectors, first.vectors[:2])
+    s.meta = {"step": 8}  # the checkpoint moved on: stale file, recomputed, the file left as it was
+    s.saved_or_new_directions("sefa", k=3)
+    assert calls == [3, 3] and load_directions(tmp_path / "directions_sefa.npz").provenance["step"] == 7
+    pca = s.saved_or_new_directions("pca", k=2, samples=64)
+    assert torch.equal(s.saved_or_new_directions("pca", k=2, samples=64).vectors, pca.vectors)
