@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engine_loader import BackgroundCall, error_message
+from desktop.files import IMAGE_FILTER
 from desktop.latent_worker import LatestWorker, StoppableJob, WorkResult
 
 if TYPE_CHECKING:
@@ -779,8 +780,7 @@ class LatentPanel(QWidget):
         """Ask for a photo and project it."""
         if self.session is None or self.projection is not None:
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Project a photo", "",
-                                              "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
+        path, _ = QFileDialog.getOpenFileName(self, "Project a photo", "", IMAGE_FILTER)
         if not path:
             return
         try:

@@ -40,6 +40,7 @@ from desktop.engine_loader import (
     error_message,
     family_options,
 )
+from desktop.files import IMAGE_FILTER, dropped_image
 from desktop.inference_worker import InferenceResult, InferenceWorker
 from desktop.latent_panel import LatentEditor, build_latent_session, is_latent_session
 from desktop.model_panel import UNTRAINED_SIZE, ModelPanel, ModelSource, bundled_checkpoints, untrained_source
@@ -447,21 +448,21 @@ class MainWindow(QMainWindow):
 
     # --- file actions -----------------------------------------------------------------------------
     def open_image(self) -> None:
-        if self.engine is None:
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "Open image into the canvas", "",
-                                              "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
+        path = self._ask_image("Open image into the canvas")
         if path:
             self.import_image(path)
 
     def pick_style_image(self) -> None:
         """Choose a photo whose style the model follows (SPADE with its style encoder)."""
-        if self.engine is None:
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "Style image", "",
-                                              "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
+        path = self._ask_image("Style image")
         if path:
             self.set_style_image_file(path)
+
+    def _ask_image(self, title: str) -> str:
+        """An image file chosen in a dialog ('' when cancelled or while the engine loads)."""
+        if self.engine is None:
+            return ""
+        return QFileDialog.getOpenFileName(self, title, "", IMAGE_FILTER)[0]
 
     def set_style_image_file(self, path: str | Path) -> bool:
         try:
@@ -513,11 +514,11 @@ class MainWindow(QMainWindow):
 
     # --- drag and drop ----------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if _dropped_image(event.mimeData()) is not None:
+        if dropped_image(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        path = _dropped_image(event.mimeData())
+        path = dropped_image(event.mimeData())
         if path is not None:
             event.acceptProposedAction()
             self.import_image(path)
@@ -565,14 +566,3 @@ class MainWindow(QMainWindow):
         self.latent_editor.panel.shutdown()
         super().closeEvent(event)
 
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
-def _dropped_image(mime: Any) -> str | None:
-    """The first local image file in a drag's data, if any."""
-    for url in mime.urls() if mime.hasUrls() else ():
-        path = url.toLocalFile()
-        if path and Path(path).suffix.lower() in IMAGE_SUFFIXES:
-            return path
-    return None
