@@ -3,8 +3,9 @@
 :class:`ProjectController` is owned by the main window. It watches the canvas, the style options and the
 loaded model; saving gathers them into an :class:`engine.project.Project`, opening puts them back and asks
 the window to load the project's model. While there are unsaved changes, a timer writes them every
-:data:`AUTOSAVE_MS` to a recovery file; a clean exit deletes it, so a recovery file found at start means the
-last session ended without saving, and the user is offered to restore it.
+:data:`AUTOSAVE_MS` to the window's own recovery file (``recovery-<id>.ganvas``, guarded by a lock file while
+the window lives, so several windows never share one); a clean exit deletes it. A recovery file whose lock is
+free at start was left by a window that did not exit cleanly, and the user is offered to restore it.
 
 Other docks plug in through :attr:`ProjectController.latent_provider` (arrays saved as ``latent.npz``) and
 :attr:`ProjectController.project_loaded` (fires with each opened, restored or new project).
@@ -13,12 +14,13 @@ Other docks plug in through :attr:`ProjectController.latent_provider` (arrays sa
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
+from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.model_panel import ModelSource, bundled_checkpoints
@@ -30,7 +32,8 @@ if TYPE_CHECKING:
     from desktop.main_window import MainWindow
 
 AUTOSAVE_MS = 60_000
-RECOVERY_NAME = "recovery" + PROJECT_SUFFIX
+RECOVERY_NAME = "recovery" + PROJECT_SUFFIX  # the single recovery file of Ganvas before per-window files
+RECOVERY_GLOB = "recovery*" + PROJECT_SUFFIX
 RECOVERY_OF = "recovery_of"  # settings key: the project file a recovery copy belongs to
 FILE_FILTER = f"Ganvas projects (*{PROJECT_SUFFIX})"
 MAX_RECENT_PROJECTS = 8
@@ -90,7 +93,10 @@ class ProjectController(QObject):
         self.model: ModelReference | None = None
         self.palette: str | None = None
         self.latent_provider: Callable[[], dict[str, np.ndarray]] | None = None
-        self.recovery_path = Path(recovery_dir or default_recovery_dir()) / RECOVERY_NAME
+        self.recovery_dir = Path(recovery_dir or default_recovery_dir())
+        self.recovery_path = self.recovery_dir / f"recovery-{uuid.uuid4().hex[:12]}{PROJECT_SUFFIX}"
+        self._recovery_lock = _hold_lock(self.recovery_path)
+        self._orphan: tuple[Path, QLockFile] | None = None  # a recovery file left behind, and its lock
         self._quiet = 0  # >0 while the controller itself changes the canvas or options
         self._pending: Project | None = None  # opened, waiting for its model to load
         self._pending_modified = False  # whether the opened project counts as unsaved (a recovered one does)
@@ -104,7 +110,8 @@ class ProjectController(QObject):
         window.session_changed.connect(self._on_session_changed)
         window.engine_ready.connect(self._on_engine_ready)
         self.update_title()
-        if self.recovery_path.is_file():
+        self._orphan = find_orphaned_recovery(self.recovery_dir, self.recovery_path)
+        if self._orphan is not None:
             QTimer.singleShot(0, self.offer_recovery)
 
     # --- state ------------------------------------------------------------------------------------
@@ -333,40 +340,86 @@ class ProjectController(QObject):
         return True
 
     def offer_recovery(self) -> bool:
-        """If the last session left a recovery file, ask to restore it; True when restored."""
-        if not self.recovery_path.is_file():
+        """If a window that did not exit cleanly left a recovery file, ask to restore it; True when restored.
+
+        Either way that file is deleted afterwards: restored work lives on in this window (and its own
+        autosaves), declined work is gone.
+        """
+        if self._orphan is None:
             return False
-        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.recovery_path.stat().st_mtime))
-        answer = QMessageBox.question(
-            self.window, "Recover unsaved work",
-            f"Ganvas did not exit cleanly last time. Restore the drawing autosaved at {stamp}?",
-            Button.Yes | Button.No, Button.Yes)
-        if answer != Button.Yes:
-            self.discard_recovery()
-            return False
+        orphan, lock = self._orphan
+        self._orphan = None
         try:
-            project = load_project(self.recovery_path)
-        except GanvasError as exc:
-            QMessageBox.warning(self.window, "Cannot recover", f"The autosave cannot be read:\n{exc}")
-            self.discard_recovery()
-            return False
-        self.apply(project)
-        origin = project.settings.get(RECOVERY_OF)
-        self.path = Path(origin) if isinstance(origin, str) and origin else None
-        self.set_modified(True)  # recovered work is not in any saved file yet
-        self._pending_modified = True
-        return True
+            if not orphan.is_file():
+                return False
+            stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(orphan.stat().st_mtime))
+            answer = QMessageBox.question(
+                self.window, "Recover unsaved work",
+                f"Ganvas did not exit cleanly last time. Restore the drawing autosaved at {stamp}?",
+                Button.Yes | Button.No, Button.Yes)
+            if answer != Button.Yes:
+                return False
+            try:
+                project = load_project(orphan)
+            except GanvasError as exc:
+                QMessageBox.warning(self.window, "Cannot recover", f"The autosave cannot be read:\n{exc}")
+                return False
+            self.apply(project)
+            origin = project.settings.get(RECOVERY_OF)
+            self.path = Path(origin) if isinstance(origin, str) and origin else None
+            self.set_modified(True)  # recovered work is not in any saved file yet
+            self._pending_modified = True
+            return True
+        finally:
+            _remove(orphan)
+            lock.unlock()
 
     def discard_recovery(self) -> None:
-        try:
-            self.recovery_path.unlink(missing_ok=True)
-        except OSError:
-            pass
+        _remove(self.recovery_path)
 
     def shutdown(self) -> None:
-        """A clean exit: stop autosaving and delete the recovery file."""
+        """A clean exit: stop autosaving, delete this window's recovery file and release its lock."""
         self.autosave_timer.stop()
         self.discard_recovery()
+        if self._recovery_lock is not None:
+            self._recovery_lock.unlock()
+
+
+def _lock_path(recovery: Path) -> str:
+    return str(recovery.with_suffix(".lock"))
+
+
+def _hold_lock(recovery: Path) -> QLockFile | None:
+    """Lock ``recovery`` for this window (None when the folder cannot be written: autosave will say so)."""
+    try:
+        recovery.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    lock = QLockFile(_lock_path(recovery))
+    lock.setStaleLockTime(0)  # stale only when its process is gone, however old
+    return lock if lock.tryLock(0) else None
+
+
+def find_orphaned_recovery(folder: Path, own: Path) -> tuple[Path, QLockFile] | None:
+    """The newest recovery file in ``folder`` whose window is gone (its lock could be taken), locked by us."""
+    try:
+        candidates = sorted((p for p in folder.glob(RECOVERY_GLOB) if p != own and p.is_file()),
+                            key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return None
+    for path in candidates:
+        lock = QLockFile(_lock_path(path))
+        lock.setStaleLockTime(0)
+        if lock.tryLock(0):
+            return path, lock
+    return None
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 class _Quiet:

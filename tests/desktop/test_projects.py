@@ -10,7 +10,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.main_window import MainWindow
-from desktop.projects import AUTOSAVE_MS, RECOVERY_NAME
+from desktop.projects import AUTOSAVE_MS
 from engine.project import ModelReference, load_project
 
 pytestmark = pytest.mark.gui
@@ -132,10 +132,17 @@ def test_close_with_changes_can_be_cancelled(qtbot, settings, tmp_path, monkeypa
     assert window.close()
 
 
+def crash(window) -> None:
+    """What a crash leaves behind: the recovery file, with no live window holding its lock."""
+    window.projects.autosave_timer.stop()
+    window.projects._recovery_lock.unlock()
+
+
 def test_autosave_and_recovery(qtbot, settings, tmp_path, monkeypatch):
     window = make_window(qtbot, settings, tmp_path)
     projects = window.projects
-    recovery = tmp_path / "recovery" / RECOVERY_NAME
+    recovery = projects.recovery_path
+    assert recovery.parent == tmp_path / "recovery" and recovery.name.startswith("recovery-")
     assert projects.autosave_timer.interval() == AUTOSAVE_MS and projects.autosave_timer.isActive()
     assert not projects.autosave() and not recovery.exists()  # nothing unsaved, nothing written
     pixels = drawing(window, seed=3)
@@ -144,21 +151,28 @@ def test_autosave_and_recovery(qtbot, settings, tmp_path, monkeypatch):
 
     offers: list[str] = []
     answer(monkeypatch, Button.Yes, offers)
-    again = make_window(qtbot, settings, tmp_path)  # as if the first one had crashed
+    neighbour = make_window(qtbot, settings, tmp_path)  # a second window while the first lives: no offer
+    assert neighbour.projects.recovery_path != recovery and neighbour.projects._orphan is None
+    crash(window)
+    again = make_window(qtbot, settings, tmp_path)  # the next start
     qtbot.waitUntil(lambda: len(offers) == 1, timeout=5000)
     assert np.array_equal(again.canvas.to_numpy(), pixels)
     assert again.isWindowModified() and again.projects.path is None
+    assert not recovery.exists()  # restored work lives on in the new window's own autosaves
+    assert again.projects.autosave() and again.projects.recovery_path.is_file()
 
     answer(monkeypatch, Button.Discard)
-    assert again.close()  # a clean exit removes the recovery file
-    assert not recovery.exists()
+    assert again.close()  # a clean exit removes the window's recovery file
+    assert not again.projects.recovery_path.exists()
 
 
 def test_declined_recovery_is_discarded(qtbot, settings, tmp_path, monkeypatch):
     window = make_window(qtbot, settings, tmp_path)
     drawing(window)
     assert window.projects.autosave()
+    recovery = window.projects.recovery_path
+    crash(window)
     answer(monkeypatch, Button.No)
     again = make_window(qtbot, settings, tmp_path)
-    qtbot.waitUntil(lambda: not (tmp_path / "recovery" / RECOVERY_NAME).exists(), timeout=5000)
+    qtbot.waitUntil(lambda: not recovery.exists(), timeout=5000)
     assert not again.isWindowModified()
