@@ -79,6 +79,7 @@ class StylePanel(QWidget):
         self.new_style.setEnabled("seed" in options)
         self.style_image.setEnabled("style" in options)
         self.clear_style.setEnabled("style" in options and self._style_image is not None)
+        self.thumbnail.setVisible("style" in options)
         names = {"direction": "direction", "seed": "seed", "style": "style image"}
         shown = [names[name] for name in names if name in options]
         self.note.setText("This model takes: " + ", ".join(shown) if shown else
