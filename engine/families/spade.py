@@ -9,6 +9,7 @@ minimise::
     + lambda_feat * G_feat      discriminator feature matching
     + lambda_vgg * G_VGG        VGG19 perceptual loss (only with vgg_weights: nothing is downloaded)
     + lambda_kld * KLD          KL of the encoder's style code to N(0, I) (only with use_encoder)
+    + lambda_l1 * G_L1          L1 to the photo (optional, not in the paper: a stand-in when no VGG weights)
 
 with Adam lr 1e-4 (G and E) / 4e-4 (D), betas (0, 0.9) (two time-scale update rule).
 """
@@ -86,6 +87,9 @@ class SPADEConfig:
         use_encoder: VAE style encoder: outputs follow the style of a reference image.
         z_dim: length of the style code.
         lambda_kld, lambda_feat, lambda_vgg: weights of the KL, feature matching and VGG terms.
+        lambda_l1: weight of an L1 term between output and photo (not in the paper; 0 = off). Without VGG
+            weights it is the per-image reconstruction term that makes the style encoder carry colour and
+            tone, so seeds and style images change the look.
         vgg_weights: local VGG19 state dict (.pth) for the perceptual loss; empty = no VGG term.
         num_D: discriminator scales.
         n_layers_D: conv blocks per discriminator scale.
@@ -108,6 +112,7 @@ class SPADEConfig:
     lambda_kld: float = 0.05
     lambda_feat: float = 10.0
     lambda_vgg: float = 10.0
+    lambda_l1: float = 0.0
     vgg_weights: str = ""
     num_D: int = 2
     n_layers_D: int = 4
@@ -128,7 +133,7 @@ class SPADEConfig:
             check(self.label_nc >= 2, "label_nc", self.label_nc, "classes + 1 with contain_dont_care")
         check_choice("num_upsampling_layers", self.num_upsampling_layers, UPSAMPLING_MODES)
         check_choice("param_free_norm", self.param_free_norm, PARAM_FREE_NORMS)
-        for name in ("lambda_kld", "lambda_feat", "lambda_vgg"):
+        for name in ("lambda_kld", "lambda_feat", "lambda_vgg", "lambda_l1"):
             check_positive(name, getattr(self, name), allow_zero=True)
         check(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas), "adam_betas",
               self.adam_betas, "two values in [0, 1)")
@@ -290,6 +295,8 @@ class SPADETrainer(Trainer):
             losses["G_feat"] = feature_matching_loss(real_out, fake_out) * cfg.lambda_feat
             if self.vgg is not None:
                 losses["G_VGG"] = self.vgg(fake.float(), real) * cfg.lambda_vgg
+            if cfg.lambda_l1 > 0:
+                losses["G_L1"] = F.l1_loss(fake.float(), real) * cfg.lambda_l1
             loss_g = torch.stack(list(losses.values())).sum()
         loss_g.backward()
         self.optimizers["G"].step()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import cv2
 import numpy as np
@@ -163,7 +164,9 @@ def test_batch_norm_spade_infers_with_running_statistics(tmp_path):
     """With ``param_free_norm="batch"`` each image is normalised with the running statistics, so a batch's
     outputs equal the images translated one by one."""
     data = write_label_folders(tmp_path / "data")
-    run_training(spec(data, steps=2, use_encoder=True, param_free_norm="batch"), tmp_path / "run")
+    run_training(spec(data, steps=2, use_encoder=True, param_free_norm="batch", lambda_l1=5.0), tmp_path / "run")
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all(row["G_L1"] > 0 for row in logged if "G_GAN" in row)  # the optional L1 term is trained
     session = InferenceSession.from_checkpoint(tmp_path / "run", device="cpu")
     norms = [m for m in session.generator.G.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert norms and all(m.track_running_stats and m.num_batches_tracked > 0 for m in norms)
