@@ -107,7 +107,6 @@ def main(settings_file: str = "/tmp/ganvas-bench-latency.ini") -> int:
           f"{sum(g > 0.05 for g in gaps)}")
     print(f"full pass after pen-up shown {', '.join(f'{ms:.0f}' for ms in full_after_pen_up)} ms after its request")
     preview_size = session.preview_size(session.size)
-    print("pass times:", {k: round(v) for k, v in session._pass_ms.items()})
     print(f"model alone: full pass {statistics.median(model_ms[False]):.0f} ms, preview pass at "
           f"{preview_size[0]}x{preview_size[1]} {statistics.median(model_ms[True]):.0f} ms per frame")
     window.projects.confirm_discard = lambda *args, **kwargs: True

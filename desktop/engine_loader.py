@@ -8,7 +8,6 @@ thread and hands an :class:`EngineApi` to the main thread through a queued Qt si
 from __future__ import annotations
 
 import importlib
-import inspect
 import os
 import threading
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.errors import GanvasError
 
-# Inference options a family may accept by name, shown as controls in the Style dock.
+# Inference options (``Family.model_options``) the Style dock has controls for.
 KNOWN_OPTIONS = ("direction", "tile", "seed", "style")
 
 
@@ -31,7 +30,6 @@ class FamilyInfo:
     name: str
     input_kind: str
     description: str
-    options: tuple[str, ...]  # named keyword options of ``Family.infer`` (e.g. direction, tile)
     canvas_mode: str = "edges"  # what the canvas draws for this family's image-input models
 
 
@@ -58,15 +56,6 @@ class EngineApi:
             return str(exc)
 
 
-def family_options(family: type) -> tuple[str, ...]:
-    """The named keyword options of ``family.infer`` that the GUI knows how to offer."""
-    try:
-        parameters = inspect.signature(family.infer).parameters
-    except (TypeError, ValueError):
-        return ()
-    return tuple(name for name in KNOWN_OPTIONS if name in parameters)
-
-
 def import_engine(threads: int = 0) -> EngineApi:
     """Import the engine (slow: torch). ``threads`` > 0 caps the CPU threads torch will start with.
 
@@ -88,8 +77,7 @@ def import_engine(threads: int = 0) -> EngineApi:
     families = []
     for name in registry.list_families():
         family = registry.get_family(name)
-        families.append(FamilyInfo(name, family.input_kind, family.description, family_options(family),
-                                   getattr(family, "default_canvas_mode", "edges")))
+        families.append(FamilyInfo(name, family.input_kind, family.description, family.default_canvas_mode))
     return EngineApi(inference, registry, importlib.import_module("engine.imageio"),
                      importlib.import_module("engine.device"), palette,
                      importlib.import_module("engine.canvas_input"), tuple(families))

@@ -38,7 +38,6 @@ from desktop.engine_loader import (
     EngineApi,
     EngineLoader,
     error_message,
-    family_options,
 )
 from desktop.files import IMAGE_FILTER, dropped_image
 from desktop.inference_worker import InferenceResult, InferenceWorker
@@ -322,13 +321,10 @@ class MainWindow(QMainWindow):
     def _options_of(self, card: Any) -> tuple[str, ...]:
         """The Style dock controls the loaded model takes (e.g. SPADE's style image and seed only with its
         encoder)."""
-        family_cls = getattr(self.session, "family", None)
-        if family_cls is not None and hasattr(family_cls, "model_options"):
-            return tuple(o for o in family_cls.model_options(card.config) if o in KNOWN_OPTIONS)
-        info = self.engine.family(card.family) if self.engine else None
-        if info is not None:
-            return info.options
-        return family_options(family_cls) if family_cls is not None else ()
+        family_cls = getattr(self.session, "family", None)  # latent sessions have none: the editor is their UI
+        if family_cls is None:
+            return ()
+        return tuple(o for o in family_cls.model_options(card.config) if o in KNOWN_OPTIONS)
 
     def _configure_canvas(self, card: Any) -> None:
         """Label models draw label maps in their palette; image models in the mode chosen in the panel."""

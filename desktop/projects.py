@@ -32,8 +32,7 @@ if TYPE_CHECKING:
     from desktop.main_window import MainWindow
 
 AUTOSAVE_MS = 60_000
-RECOVERY_NAME = "recovery" + PROJECT_SUFFIX  # the single recovery file of Ganvas before per-window files
-RECOVERY_GLOB = "recovery*" + PROJECT_SUFFIX
+RECOVERY_GLOB = "recovery*" + PROJECT_SUFFIX  # per-window files, and the single ``recovery.ganvas`` of before
 RECOVERY_OF = "recovery_of"  # settings key: the project file a recovery copy belongs to
 FILE_FILTER = f"Ganvas projects (*{PROJECT_SUFFIX})"
 MAX_RECENT_PROJECTS = 8
@@ -69,7 +68,6 @@ def source_of(reference: ModelReference) -> ModelSource | None:
 def _json_safe(config: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()
             if isinstance(v, (str, int, float, bool, tuple, list)) or v is None}
-
 
 
 class ProjectController(QObject):

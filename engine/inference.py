@@ -160,9 +160,9 @@ class InferenceSession:
         """Expected time of a pass at ``size``: measured, scaled from the nearest measured size, or None when
         it should be timed first (one kind of pass timed at ``size`` but not the other)."""
         refresh, reuse = self._pass_ms.get((*size, True)), self._pass_ms.get((*size, False))
-        if size == full or refresh is not None or reuse is not None:
-            if size == full or (refresh is not None and reuse is not None):
-                return self._measured_ms(size, full)
+        if size == full or (refresh is not None and reuse is not None):
+            return self._measured_ms(size, full)
+        if refresh is not None or reuse is not None:
             return None
         timed = {key[:2] for key in self._pass_ms}
         if not timed:

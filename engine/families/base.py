@@ -194,7 +194,7 @@ def inference_mode(net: nn.Module, batch_stats: bool = True) -> Iterator[nn.Modu
     when ``batch_stats`` is False.
     """
     was_training = net.training
-    batch_norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and batch_stats]
+    batch_norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if batch_stats else []
     momenta = [m.momentum for m in batch_norms]
     counts = [None if m.num_batches_tracked is None else m.num_batches_tracked.clone() for m in batch_norms]
     net.eval()
