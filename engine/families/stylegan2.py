@@ -318,8 +318,8 @@ class StyleGAN2Trainer(Trainer):
         with autocast(self.device, train):
             with torch.no_grad():
                 fake = self.synthesis_fwd(self._mapped(n))
-            logits = self._D(torch.cat([fake, batch])).float()
-            fake_logits, real_logits = logits[:n], logits[n:]
+            # Two passes, not one on the concatenation: minibatch-std groups must hold only fakes or only reals.
+            fake_logits, real_logits = self._D(fake).float(), self._D(batch).float()
             loss_d = d_logistic_loss(real_logits, fake_logits)
         loss_d.backward()
         self.optimizers["D"].step()

@@ -193,6 +193,17 @@ def test_cli_latent_commands(tmp_path, capsys):
 
 
 @pytest.mark.realdata
+def test_minibatch_std_never_groups_real_with_generated_images(tmp_path):
+    data = StyleGAN2.write_synthetic_dataset(tmp_path / "data" / "sub", (40, 40), count=4).parent
+    spec = _spec(data, 1)
+    trainer = StyleGAN2.make_trainer(spec.model, spec.train, spec.data, torch.device("cpu"))
+    seen: list[int] = []
+    trainer.D.mbstd.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[0]))
+    trainer.train_step(trainer.next_batch())
+    # D main pass on fakes, on reals (R1 on reals at step 2 of the interval), G pass on fakes: one batch each.
+    assert seen and set(seen) == {spec.train.batch_size}
+
+
 def test_trains_two_steps_on_emoji(request, tmp_path):
     try:  # tests/conftest.py may provide the shared data root
         root = Path(request.getfixturevalue("shared_data"))
