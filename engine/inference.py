@@ -133,7 +133,7 @@ class InferenceSession:
         size = self.preview_size(full)
         if size == full:
             return self.translate_tensor(batch, **options)
-        small = F.interpolate(batch, size=size, mode="area")
+        small = self.family.preview_input(batch, size)
         refresh = self._previews_since_full % self.PREVIEW_REFRESH_EVERY == 0
         self._previews_since_full += 1
         output = self._timed_pass(self.family.infer_preview, small, refreshed=refresh, state=self._preview_state,

@@ -207,7 +207,8 @@ class SPADEGenerator(nn.Module):
         init_weights(self.to_image)
 
     def forward(
-        self, label: torch.Tensor, z: torch.Tensor | None = None, generator: torch.Generator | None = None
+        self, label: torch.Tensor, z: torch.Tensor | None = None, generator: torch.Generator | None = None,
+        size: tuple[int, int] | None = None,
     ) -> torch.Tensor:
         """Synthesise an image.
 
@@ -215,21 +216,32 @@ class SPADEGenerator(nn.Module):
             label: label map (B, label_channels, H', W').
             z: style code (B, z_dim); only with ``use_encoder``. Sampled from N(0, I) when None.
             generator: random source for that sampling.
+            size: output (H, W) when not the native ``self.size``, e.g. a coarse preview; each side a multiple
+                of ``2^n``. The starting map is then that size over ``2^n`` (the code's map is area-resized).
         """
+        base = self.base_size if size is None else self._base_for(size)
         if self.use_encoder:
             if z is None:
                 z = torch.randn(label.shape[0], self.z_dim, generator=generator, device=label.device,
                                 dtype=label.dtype)
             x = self.head(z).view(z.shape[0], -1, *self.base_size)
+            if base != self.base_size:
+                x = F.adaptive_avg_pool2d(x, base)
         else:
             if z is not None:
                 raise ValueError("z was given but this generator was built with use_encoder=False")
-            x = self.head(F.interpolate(label, size=self.base_size, mode="nearest"))
+            x = self.head(F.interpolate(label, size=base, mode="nearest"))
         for block, up in zip(self.blocks, self.upsample_before, strict=True):
             if up:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = block(x, label)
         return torch.tanh(self.to_image(F.leaky_relu(x, 0.2)))
+
+    def _base_for(self, size: tuple[int, int]) -> tuple[int, int]:
+        step = 2**self.num_upsamplings
+        if size[0] <= 0 or size[1] <= 0 or size[0] % step or size[1] % step:
+            raise ValueError(f"size {tuple(size)} must be positive and divisible by 2^{self.num_upsamplings}")
+        return size[0] // step, size[1] // step
 
 
 class ConvEncoder(nn.Module):

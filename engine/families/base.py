@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.config import DataConfig, TrainConfig
@@ -131,6 +132,12 @@ class Family:
         """Input sizes a coarse preview pass (:meth:`infer_preview`) accepts are multiples of this; 0 means the
         family has no preview pass and live previews run at full size."""
         return 0
+
+    @classmethod
+    def preview_input(cls, batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``batch`` shrunk to ``size`` for :meth:`infer_preview`: area averaging (images), unless the family's
+        inputs are ids that must not be averaged."""
+        return F.interpolate(batch, size=size, mode="area")
 
     @classmethod
     def infer_preview(cls, network: nn.Module, batch: torch.Tensor, state: dict[str, Any], refresh: bool,

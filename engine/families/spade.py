@@ -415,6 +415,26 @@ class SPADE(Family):
         (B, 3, H, W) in [-1, 1] whose encoder mean is the code; else ``seed`` (default 0) draws it from N(0, I).
         Without the encoder, ``seed`` has no effect.
         """
+        return cls._synthesise(network, batch, None, **options)
+
+    @classmethod
+    def preview_multiple(cls, network: nn.Module) -> int:
+        # The generator starts from the size over 2^n; previews keep that map at least 2x2 (instance norm).
+        return 2 ** (network.G.num_upsamplings + 1)
+
+    @classmethod
+    def preview_input(cls, batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return F.interpolate(batch, size=size, mode="nearest")  # label ids and one-hot maps stay exact
+
+    @classmethod
+    def infer_preview(cls, network: nn.Module, batch: torch.Tensor, state: dict[str, Any], refresh: bool,
+                      **options: Any) -> torch.Tensor:
+        """The generator at the (smaller) size of ``batch``, from a correspondingly smaller starting map."""
+        return cls._synthesise(network, batch, (batch.shape[-2], batch.shape[-1]), **options)
+
+    @classmethod
+    def _synthesise(cls, network: SPADEInference, batch: torch.Tensor, size: tuple[int, int] | None,
+                    **options: Any) -> torch.Tensor:
         unknown = sorted(set(options) - set(INFER_OPTIONS))
         if unknown:
             raise ConfigError(f"spade inference options are {', '.join(INFER_OPTIONS)} (got {', '.join(unknown)})")
@@ -434,7 +454,7 @@ class SPADE(Family):
             else:
                 generator = torch.Generator().manual_seed(int(seed or 0))
                 z = torch.randn(label.shape[0], cfg.z_dim, generator=generator).to(device)
-        return network.G(label, z)
+        return network.G(label, z, size=size)
 
     @classmethod
     def evaluate(cls, session: Any, data: DataConfig, split_dir: Path, limit: int | None) -> dict[str, Any]:

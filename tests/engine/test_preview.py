@@ -46,6 +46,25 @@ def test_preview_stays_at_full_size_when_it_fits_or_the_family_has_no_preview(on
     assert spade.preview_size((64, 64)) == (64, 64)
 
 
+def test_spade_previews_run_the_generator_smaller_on_exact_label_ids(one_torch_thread):
+    session = _session("spade", image_size=(128, 128), ngf=4, spade_hidden=8, use_encoder=True, z_dim=8)
+    ids = torch.randint(0, session.generator.config.n_classes, (1, 1, 8, 8)).float()
+    batch = F.interpolate(ids, size=(128, 128), mode="nearest")
+    session.translate_tensor(batch, seed=3)  # the full pass is timed first
+    session.preview_budget_ms = 0.0
+    assert session.family.preview_multiple(session.generator) == 64  # a 2x2 starting map at least
+    assert session.preview_size((128, 128)) == (64, 64)
+    small = session.family.preview_input(batch, (64, 64))
+    assert set(small.unique().tolist()) <= set(ids.unique().tolist())  # ids, never averages of ids
+    preview = session.preview_tensor(batch, seed=3)
+    assert preview.shape == (1, 3, 128, 128)
+    assert (64, 64, True) in session._pass_ms  # the half-size pass really ran
+    with inference_mode(session.generator, batch_stats=False):
+        expected = session.family._synthesise(session.generator, small, (64, 64), seed=3)
+    expected = F.interpolate(expected, size=(128, 128), mode="bilinear", align_corners=False)
+    assert torch.allclose(preview, expected, atol=1e-6)
+
+
 def test_untimed_preview_sizes_are_tried_before_being_judged(one_torch_thread):
     session = _session()
     session.preview_budget_ms = 5.0

@@ -154,6 +154,23 @@ def test_generator_with_encoder_depends_on_z() -> None:
     assert sampled.shape == (1, 3, 32, 64)
 
 
+@pytest.mark.parametrize("use_encoder", [False, True])
+def test_generator_at_a_smaller_preview_size(use_encoder: bool) -> None:
+    gen = SPADEGenerator(LABELS, ngf=4, size=(128, 128), use_encoder=use_encoder, z_dim=16, hidden=8).eval()
+    label, z = one_hot_labels(1, 128, 128, seed=2), torch.randn(1, 16) if use_encoder else None
+    with torch.no_grad():
+        assert torch.equal(gen(label, z), gen(label, z, size=(128, 128)))  # native size: the usual pass
+        small = gen(label, z, size=(64, 64))
+        full = gen(label, z)
+    assert small.shape == (1, 3, 64, 64)
+    # Same weights and starting map (pooled), so the preview looks like the downsampled full output.
+    near = (small - torch.nn.functional.avg_pool2d(full, 2)).abs().mean()
+    far = (small - torch.nn.functional.avg_pool2d(full, 2).flip(-1)).abs().mean()
+    assert near < far
+    with pytest.raises(ValueError, match="divisible by 2"):
+        gen(label, z, size=(48, 48))
+
+
 def test_generator_without_encoder_refuses_z() -> None:
     gen = SPADEGenerator(LABELS, ngf=8, size=(32, 64), hidden=16)
     with pytest.raises(ValueError, match="use_encoder"):
