@@ -105,6 +105,16 @@ def test_modulated_conv_matches_per_sample_conv() -> None:
     torch.testing.assert_close(conv(x, w), expected)
 
 
+@pytest.mark.parametrize("up", [False, True])
+def test_batched_modulated_conv_equals_one_sample_at_a_time(up: bool) -> None:
+    # A batch takes the shared-convolution path, a single sample the grouped one: same result.
+    conv = ModulatedConv2d(6, 4, 3, W_DIM, up=up)
+    x, w = torch.randn(3, 6, 8, 8), torch.randn(3, W_DIM)
+    with torch.no_grad():
+        singles = torch.cat([conv(x[i : i + 1], w[i : i + 1]) for i in range(3)])
+        torch.testing.assert_close(conv(x, w), singles, atol=1e-5, rtol=1e-4)
+
+
 def test_generator_and_discriminator_shapes(gen: Generator, disc: Discriminator) -> None:
     z = torch.randn(4, Z_DIM)
     ws = gen.mapping(z)
