@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
 from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -35,15 +35,20 @@ from desktop.training.run_controller import RunController
 
 MAX_POINTS = 1500  # per curve on screen; longer runs are averaged into buckets
 CHART_COLUMNS = 2
+SMOOTHING = 0.95  # weight of the past in the trend line drawn over each raw curve
+RAW_COLOUR, TREND_COLOUR = QColor(150, 190, 230), QColor(20, 90, 170)
 
 
 class LossCurves(QWidget):
-    """One small chart per loss (their scales differ by orders of magnitude), redrawn at most 4 times a second."""
+    """One small chart per loss (their scales differ by orders of magnitude), redrawn at most 4 times a second.
+
+    Each chart shows the raw values in a light colour and a smoothed trend (:func:`smoothed`) over them.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.data: dict[str, list[tuple[int, float]]] = {}
-        self.charts: dict[str, tuple[QChartView, QLineSeries]] = {}
+        self.charts: dict[str, tuple[QChartView, QLineSeries, QLineSeries]] = {}
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.timer = QTimer(self, singleShot=True, interval=250)
@@ -64,11 +69,14 @@ class LossCurves(QWidget):
         if not self.timer.isActive():
             self.timer.start()
 
-    def _chart(self, name: str) -> tuple[QChartView, QLineSeries]:
+    def _chart(self, name: str) -> tuple[QChartView, QLineSeries, QLineSeries]:
         if name not in self.charts:
-            series = QLineSeries()
+            raw, trend = QLineSeries(), QLineSeries()
+            raw.setPen(QPen(RAW_COLOUR, 1))
+            trend.setPen(QPen(TREND_COLOUR, 2))
             chart = QChart()
-            chart.addSeries(series)
+            chart.addSeries(raw)
+            chart.addSeries(trend)
             chart.setTitle(name)
             chart.legend().hide()
             chart.setMargins(chart.margins() * 0)
@@ -77,30 +85,47 @@ class LossCurves(QWidget):
                 axis.setLabelFormat(label)
                 axis.setTickCount(4)
                 chart.addAxis(axis, side)
-                series.attachAxis(axis)
+                raw.attachAxis(axis)
+                trend.attachAxis(axis)
             view = QChartView(chart)
             view.setRenderHint(QPainter.RenderHint.Antialiasing)
             view.setMinimumSize(220, 150)
             index = len(self.charts)
             self.grid.addWidget(view, index // CHART_COLUMNS, index % CHART_COLUMNS)
-            self.charts[name] = (view, series)
+            self.charts[name] = (view, raw, trend)
         return self.charts[name]
 
     def refresh(self) -> None:
-        for name, (view, _) in self.charts.items():
+        for name, (view, _, _) in self.charts.items():
             view.setVisible(bool(self.data.get(name)))
         for name, points in self.data.items():
             if not points:
                 continue
-            view, series = self._chart(name)
+            view, raw, trend = self._chart(name)
             shown = _buckets(points)
-            series.replace([QPointF(s, v) for s, v in shown])
-            x_axis, y_axis = series.attachedAxes()
+            raw.replace([QPointF(s, v) for s, v in shown])
+            trend.replace([QPointF(s, v) for s, v in smoothed(shown)])
+            x_axis, y_axis = raw.attachedAxes()
             low, high = min(v for _, v in shown), max(v for _, v in shown)
             pad = (high - low) * 0.05 or abs(high) * 0.05 or 1.0
             x_axis.setRange(shown[0][0], max(shown[-1][0], shown[0][0] + 1))
             x_axis.applyNiceNumbers()
             y_axis.setRange(low - pad, high + pad)
+
+
+def smoothed(points: list[tuple[int, float]], weight: float = SMOOTHING) -> list[tuple[int, float]]:
+    """Exponential moving average of the values, debiased so the start is not pulled toward zero.
+
+    Example:
+        >>> smoothed([(0, 1.0), (1, 1.0)])
+        [(0, 1.0), (1, 1.0)]
+    """
+    out, average, norm = [], 0.0, 0.0
+    for step, value in points:
+        average = weight * average + (1 - weight) * value
+        norm = weight * norm + (1 - weight)
+        out.append((step, average / norm))
+    return out
 
 
 def _buckets(points: list[tuple[int, float]]) -> list[tuple[int, float]]:

@@ -14,7 +14,7 @@ from PySide6.QtCore import QSettings  # noqa: E402
 
 from desktop.training.config_form import ConfigForm  # noqa: E402
 from desktop.training.run_controller import RunController  # noqa: E402
-from desktop.training.run_page import RunPage  # noqa: E402
+from desktop.training.run_page import LossCurves, RunPage, smoothed  # noqa: E402
 from desktop.training.runs_list import SETTINGS_KEY, RunsList  # noqa: E402
 from engine.config import DataConfig, TrainConfig, to_dict  # noqa: E402
 from engine.registry import get_family, list_families  # noqa: E402
@@ -97,6 +97,21 @@ def test_start_pause_resume_use_and_kill(qtbot, tmp_path: Path, monkeypatch) -> 
     assert controller.state == "failed" and page.buttons["resume"].isEnabled()
     page.buttons["use"].click()  # the GUI still answers
     assert len(loaded) == 2
+
+
+def test_loss_charts_draw_a_smoothed_trend_over_the_raw_values(qtbot) -> None:
+    curves = LossCurves()
+    qtbot.addWidget(curves)
+    noisy = [(step, 1.0 + (0.5 if step % 2 else -0.5)) for step in range(400)]
+    for step, value in noisy:
+        curves.add(step, {"D": value})
+    curves.refresh()
+    _, raw, trend = curves.charts["D"]
+    assert raw.count() == trend.count() == 400
+    trend_values = [trend.at(i).y() for i in range(100, 400)]
+    assert max(trend_values) - min(trend_values) < 0.1  # the alternation is averaged away
+    assert abs(sum(trend_values) / len(trend_values) - 1.0) < 0.05
+    assert smoothed([(0, 3.0)]) == [(0, 3.0)]  # debiased: the first value is not pulled toward zero
 
 
 def test_suggested_steps_follow_dataset_size():
