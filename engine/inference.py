@@ -19,6 +19,7 @@ from engine.config import from_dict
 from engine.device import resolve_device
 from engine.errors import CheckpointError, ConfigError
 from engine.families.base import inference_mode
+from engine.guided_upsample import guided_upsample
 from engine.registry import get_family
 
 
@@ -73,6 +74,7 @@ class InferenceSession:
     """
 
     PREVIEW_SCALES = (1.0, 0.5, 0.25)
+    GUIDED_MAX_PIXELS = 512 * 512  # edge-following upsampling of previews up to this size (1-2 ms at 128², 1 thread)
     PREVIEW_REFRESH_EVERY = 6  # previews reuse slowly changing features; every 6th (and a stroke's first) refreshes
 
     def __init__(self, generator: nn.Module, card: ModelCard, device: torch.device) -> None:
@@ -126,8 +128,10 @@ class InferenceSession:
         """Like :meth:`translate_tensor`, but fast enough for live feedback: the pass runs at the largest of
         :attr:`PREVIEW_SCALES` expected to take at most :attr:`preview_budget_ms` (judged from the passes this
         session has timed) and is upsampled back; the family may reuse slowly changing features between
-        previews, refreshed every :attr:`PREVIEW_REFRESH_EVERY` passes and after a full pass. Families without a
-        preview pass run at full size.
+        previews, refreshed every :attr:`PREVIEW_REFRESH_EVERY` passes and after a full pass. For image inputs the
+        coarse output is enlarged to twice its size along the edges of the input
+        (:func:`~engine.guided_upsample.guided_upsample`, up to :attr:`GUIDED_MAX_PIXELS`), then bilinearly.
+        Families without a preview pass run at full size.
         """
         full = (batch.shape[-2], batch.shape[-1])
         size = self.preview_size(full)
@@ -138,6 +142,13 @@ class InferenceSession:
         self._previews_since_full += 1
         output = self._timed_pass(self.family.infer_preview, small, refreshed=refresh, state=self._preview_state,
                                   refresh=refresh, **options)
+        # Edges are restored up to twice the preview's size (the cost grows with the pixels filled in), the
+        # rest of the way is bilinear.
+        guided = (min(full[0], 2 * size[0]), min(full[1], 2 * size[1]))
+        if self.family.preview_guided and guided[0] * guided[1] <= self.GUIDED_MAX_PIXELS:
+            output = guided_upsample(output, small, batch, size=guided).clamp(-1, 1)
+            if guided == full:
+                return output
         return F.interpolate(output, size=full, mode="bilinear", align_corners=False)
 
     def preview_size(self, full: tuple[int, int]) -> tuple[int, int]:

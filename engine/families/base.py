@@ -89,6 +89,7 @@ class Family:
     resize_to_native: ClassVar[bool] = True  # inference resizes inputs to the training size
     default_canvas_mode: ClassVar[str] = "edges"  # what the app's canvas draws for image-input models
     inference_batch_stats: ClassVar[bool] = True  # batch norm at inference: the input's statistics (else running)
+    preview_guided: ClassVar[bool] = True  # previews upsample following the input's edges (it must be an image)
 
     # --- inference (used by engine.inference.InferenceSession) -------------------------------------------
     @classmethod

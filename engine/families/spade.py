@@ -343,6 +343,7 @@ class SPADE(Family):
 
     config_cls = SPADEConfig
     input_kind = "labels"
+    preview_guided = False  # label ids are no image to follow
     inference_batch_stats = False  # batch norm (param_free_norm="batch") uses its running statistics
     description = "SPADE/GauGAN semantic image synthesis: colour label maps (palette classes) -> photos"
 

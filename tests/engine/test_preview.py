@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
 from engine.families.base import inference_mode
+from engine.guided_upsample import _inverse3, guided_upsample
 from engine.inference import InferenceSession
 
 
@@ -24,11 +26,15 @@ def test_preview_drops_to_a_smaller_pass_when_the_full_one_is_over_budget(one_to
     assert session.preview_size((64, 64)) == (16, 16)
     assert all(p.shape == full.shape == (80, 80, 3) for p in previews)
     assert {key[:2] for key in session._pass_ms} >= {(64, 64), (16, 16)}  # the quarter-size pass really ran
-    # The preview is the U-Net's coarse pass on the area-downsampled input, upsampled back.
+    # The preview is the U-Net's coarse pass on the area-downsampled input, enlarged twice along the input's
+    # edges, then bilinearly.
     batch = session.family.prepare_input(image, session.card)
     session.translate_tensor(batch)  # after a full pass the next preview recomputes everything
+    small = F.interpolate(batch, size=(16, 16), mode="area")
     with inference_mode(session.generator):
-        expected = session.generator.preview(F.interpolate(batch, size=(16, 16), mode="area"))
+        coarse = session.generator.preview(small)
+    guide = F.interpolate(batch, size=(32, 32), mode="area")
+    expected = guided_upsample(coarse, small, guide).clamp(-1, 1)
     expected = F.interpolate(expected, size=(64, 64), mode="bilinear", align_corners=False)
     assert torch.allclose(session.preview_tensor(batch), expected, atol=1e-6)
 
@@ -78,3 +84,37 @@ def test_untimed_preview_sizes_are_tried_before_being_judged(one_torch_thread):
     assert session.preview_size((64, 64)) == (32, 32)
     session._pass_ms[(32, 32, False)] = 6.0
     assert session.preview_size((64, 64)) == (16, 16)
+
+
+def test_guided_upsampling_restores_edges_that_bilinear_blurs():
+    # Label-like input (flat regions, sharp edges) and an output that is a colour mapping of it.
+    ids = torch.randint(0, 4, (1, 1, 8, 8)).float()
+    guide = F.interpolate(torch.cat([ids / 3, (ids % 2), 1 - ids / 3], 1), size=(64, 64), mode="nearest") * 2 - 1
+    target = torch.tanh(0.7 * guide.flip(1) - 0.2)
+    small_guide = F.interpolate(guide, size=(16, 16), mode="area")
+    small_out = F.interpolate(target, size=(16, 16), mode="area")
+    guided = guided_upsample(small_out, small_guide, guide)
+    bilinear = F.interpolate(small_out, size=(64, 64), mode="bilinear", align_corners=False)
+    assert guided.shape == target.shape
+    assert (guided - target).abs().mean() < 0.5 * (bilinear - target).abs().mean()
+
+
+def test_guided_upsampling_keeps_a_flat_output_flat_and_checks_shapes():
+    guide = torch.rand(2, 1, 32, 32)
+    small = F.interpolate(guide, size=(8, 8), mode="area")
+    flat = torch.full((2, 3, 8, 8), 0.25)
+    assert torch.allclose(guided_upsample(flat, small, guide), torch.full((2, 3, 32, 32), 0.25), atol=1e-5)
+    with pytest.raises(ValueError, match="share"):
+        guided_upsample(flat, small[:, :, :4], guide)
+
+
+def test_guided_fit_inverts_colour_covariances_exactly_and_takes_any_channel_count():
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(4, 4, 3, 3)).astype(np.float32)
+    spd = m @ m.transpose(0, 1, 3, 2) + 0.1 * np.eye(3, dtype=np.float32)
+    inverse = _inverse3({(j, k): spd[..., j, k] for j in range(3) for k in range(j, 3)})
+    np.testing.assert_allclose(np.stack([np.stack(row, -1) for row in inverse], -2), np.linalg.inv(spd),
+                               rtol=1e-3, atol=1e-3)
+    guide = torch.rand(1, 2, 32, 32)  # two guide channels: the general solver
+    small = F.interpolate(guide, size=(8, 8), mode="area")
+    assert guided_upsample(small[:, :1] * 0.5, small, guide).shape == (1, 1, 32, 32)
