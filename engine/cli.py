@@ -174,7 +174,8 @@ def _render_progress(events: Any, quiet: bool = False) -> None:
             bar = tqdm(total=event.total, initial=event.step, unit="it", dynamic_ncols=True, disable=quiet)
         elif event.kind == "step" and bar is not None:
             bar.update(event.step - bar.n)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in event.losses.items()}, refresh=False)
+            seen = {"kimg": f"{event.images / 1000:.3g}"} if event.images else {}
+            bar.set_postfix({**seen, **{k: f"{v:.3g}" for k, v in event.losses.items()}}, refresh=False)
         elif event.kind in ("done", "stopped"):
             if bar is not None:
                 bar.close()

@@ -55,6 +55,7 @@ class Progress:
     lr_factor: float = 1.0
     path: str | None = None
     message: str = ""
+    images: int = 0  # real images shown so far (steps x batch size; StyleGAN reports it in kimg)
 
 
 def lr_factor(step: int, train: TrainConfig) -> float:
@@ -272,7 +273,8 @@ def train(
         write_image(run_dir / "samples" / "latest.png", grid)
         return str(path)
 
-    yield Progress("start", start, total, trainer.epochs_done,
+    batch = spec.train.batch_size
+    yield Progress("start", start, total, trainer.epochs_done, images=start * batch,
                    message=_start_message(spec.family, describe_device(device), trainer.describe_data()))
     times: deque[float] = deque(maxlen=50)
     last_time = time.perf_counter()
@@ -281,7 +283,7 @@ def train(
         if should_stop is not None and should_stop():
             path = save(step)
             yield Progress("stopped", step, total, trainer.epochs_done, log.last, path=path,
-                           message="stopped; checkpoint saved")
+                           message="stopped; checkpoint saved", images=step * batch)
             return
         factor = lr_factor(step, spec.train)
         trainer.set_lr_factor(factor)
@@ -294,14 +296,17 @@ def train(
         times.append(now - last_time)
         last_time = now
         rate = len(times) / sum(times)
-        yield Progress("step", step, total, trainer.epochs_done, log.last, rate, (total - step) / rate, factor)
+        yield Progress("step", step, total, trainer.epochs_done, log.last, rate, (total - step) / rate, factor,
+                       images=step * batch)
         if step % spec.train.sample_every == 0 or step == total:
-            yield Progress("sample", step, total, trainer.epochs_done, log.last, rate, path=sample(step))
+            yield Progress("sample", step, total, trainer.epochs_done, log.last, rate, path=sample(step),
+                           images=step * batch)
         if step % spec.train.checkpoint_every == 0 or step == total:
-            yield Progress("checkpoint", step, total, trainer.epochs_done, log.last, rate, path=save(step))
+            yield Progress("checkpoint", step, total, trainer.epochs_done, log.last, rate, path=save(step),
+                           images=step * batch)
         last_time = time.perf_counter()  # sample/checkpoint time does not count towards it/s
     yield Progress("done", step, total, trainer.epochs_done, log.last,
-                   path=str(checkpoints.latest), message="training finished")
+                   path=str(checkpoints.latest), message="training finished", images=step * batch)
 
 
 def run_training(

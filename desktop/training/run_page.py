@@ -313,6 +313,8 @@ class RunPage(QWidget):
             self.refresh_checkpoints()
             self.buttons["use"].setEnabled(self.latest_checkpoint() is not None)
         parts = []
+        if event.get("images"):
+            parts.append(f"{event['images'] / 1000:.3g} kimg seen")
         if event.get("it_per_s"):
             parts.append(f"{event['it_per_s']:.2f} it/s")
         if kind == "step" and event.get("eta_s") is not None:

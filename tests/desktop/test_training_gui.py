@@ -68,6 +68,7 @@ def test_start_pause_resume_use_and_kill(qtbot, tmp_path: Path, monkeypatch) -> 
     controller.start(_spec(data), run_dir)
     _wait_step(qtbot, controller, 1)
     assert page.progress.maximum() == 500 and page.curves.data
+    assert "kimg seen" in page.stats.text() and "it/s" in page.stats.text()
     with qtbot.waitSignal(controller.state_changed, check_params_cb=lambda s: s == "paused", timeout=30000):
         page.buttons["pause"].click()
     paused_at = controller.last_event["step"]

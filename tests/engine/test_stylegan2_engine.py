@@ -146,7 +146,7 @@ def test_exact_resume_bit_for_bit(tmp_path):
     run_training(_spec(data, 2), tmp_path / "straight")
     run_training(_spec(data, 1), tmp_path / "split")
     last = run_training(None, tmp_path / "split", resume=True, steps=2)
-    assert last.kind == "done" and last.step == 2
+    assert last.kind == "done" and last.step == 2 and last.images == 4  # progress counts images seen (kimg)
     a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "split")
     for prefix in ("net.G", "net.D", "net.G_ema", "optim.G", "optim.D", "extra"):
         assert state_equal(a.group(prefix), b.group(prefix)), prefix
