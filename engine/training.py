@@ -273,17 +273,18 @@ def train(
         write_image(run_dir / "samples" / "latest.png", grid)
         return str(path)
 
-    batch = spec.train.batch_size
-    yield Progress("start", start, total, trainer.epochs_done, images=start * batch,
-                   message=_start_message(spec.family, describe_device(device), trainer.describe_data()))
+    def event(kind: str, **fields: Any) -> Progress:
+        """An event at the current step, with the fields every event carries filled in."""
+        return Progress(kind, step, total, trainer.epochs_done, log.last, images=step * spec.train.batch_size,
+                        **fields)
+
+    step = start
+    yield event("start", message=_start_message(spec.family, describe_device(device), trainer.describe_data()))
     times: deque[float] = deque(maxlen=50)
     last_time = time.perf_counter()
-    step = start
     while step < total:
         if should_stop is not None and should_stop():
-            path = save(step)
-            yield Progress("stopped", step, total, trainer.epochs_done, log.last, path=path,
-                           message="stopped; checkpoint saved", images=step * batch)
+            yield event("stopped", path=save(step), message="stopped; checkpoint saved")
             return
         factor = lr_factor(step, spec.train)
         trainer.set_lr_factor(factor)
@@ -296,17 +297,13 @@ def train(
         times.append(now - last_time)
         last_time = now
         rate = len(times) / sum(times)
-        yield Progress("step", step, total, trainer.epochs_done, log.last, rate, (total - step) / rate, factor,
-                       images=step * batch)
+        yield event("step", it_per_s=rate, eta_s=(total - step) / rate, lr_factor=factor)
         if step % spec.train.sample_every == 0 or step == total:
-            yield Progress("sample", step, total, trainer.epochs_done, log.last, rate, path=sample(step),
-                           images=step * batch)
+            yield event("sample", it_per_s=rate, path=sample(step))
         if step % spec.train.checkpoint_every == 0 or step == total:
-            yield Progress("checkpoint", step, total, trainer.epochs_done, log.last, rate, path=save(step),
-                           images=step * batch)
+            yield event("checkpoint", it_per_s=rate, path=save(step))
         last_time = time.perf_counter()  # sample/checkpoint time does not count towards it/s
-    yield Progress("done", step, total, trainer.epochs_done, log.last,
-                   path=str(checkpoints.latest), message="training finished", images=step * batch)
+    yield event("done", path=str(checkpoints.latest), message="training finished")
 
 
 def run_training(

@@ -170,22 +170,16 @@ class SPADEGenerator(nn.Module):
                 f"choose one of {', '.join(UPSAMPLING_MODES)}"
             )
         n = UPSAMPLING_MODES[num_upsampling_layers]
-        height, width = size
-        if height <= 0 or width <= 0 or height % 2**n or width % 2**n:
-            raise ValueError(
-                f"size {tuple(size)} must be positive and divisible by 2^{n} = {2**n} "
-                f"for num_upsampling_layers={num_upsampling_layers!r}"
-            )
-        if height == width == 2**n:  # a 1x1 starting map cannot be normalised per instance
+        self.num_upsampling_layers, self.num_upsamplings = num_upsampling_layers, n
+        self.size = (size[0], size[1])
+        self.base_size = self._base_for(size)
+        if self.base_size == (1, 1):  # a 1x1 starting map cannot be normalised per instance
             raise ValueError(
                 f"size {tuple(size)} would start from a 1x1 map; use at least {2**n}x{2**(n + 1)} "
                 f"for num_upsampling_layers={num_upsampling_layers!r}"
             )
-        self.size = (height, width)
-        self.base_size = (height // 2**n, width // 2**n)
         self.use_encoder = use_encoder
         self.z_dim = z_dim
-        self.num_upsamplings = n
 
         top = 16 * ngf
         if use_encoder:
@@ -238,10 +232,12 @@ class SPADEGenerator(nn.Module):
         return torch.tanh(self.to_image(F.leaky_relu(x, 0.2)))
 
     def _base_for(self, size: tuple[int, int]) -> tuple[int, int]:
-        step = 2**self.num_upsamplings
-        if size[0] <= 0 or size[1] <= 0 or size[0] % step or size[1] % step:
-            raise ValueError(f"size {tuple(size)} must be positive and divisible by 2^{self.num_upsamplings}")
-        return size[0] // step, size[1] // step
+        """The starting map's size for an output of ``size``, which must be a multiple of ``2^n``."""
+        n = self.num_upsamplings
+        if size[0] <= 0 or size[1] <= 0 or size[0] % 2**n or size[1] % 2**n:
+            raise ValueError(f"size {tuple(size)} must be positive and divisible by 2^{n} = {2**n} "
+                             f"for num_upsampling_layers={self.num_upsampling_layers!r}")
+        return size[0] // 2**n, size[1] // 2**n
 
 
 class ConvEncoder(nn.Module):
