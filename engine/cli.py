@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--batch-size", type=int, help="images per step")
         p.add_argument("--device", help=f"one of {', '.join(DEVICE_CHOICES)} (default auto)")
         p.add_argument("--seed", type=int, help="random seed (default 0)")
-        p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
+        p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped (after the "
+                       "family name, retunable options such as stylegan2's --r1-gamma may change)")
         p.add_argument("--no-progress", action="store_true", help="print no progress bar")
 
     train = commands.add_parser("train", help="train a model (or --resume RUN_DIR)",
@@ -131,8 +132,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from engine.registry import get_family
     from engine.training import RunSpec, train
 
+    retune: dict[str, Any] = {}
     if args.resume:
         spec, run_dir = None, Path(args.resume)
+        given = set(config_overrides(args, TrainConfig)) | set(config_overrides(args, DataConfig))
+        ignored = sorted((given | {name for name in ("data", "out") if getattr(args, name, None) is not None})
+                         - {"steps"})
+        if ignored:
+            raise ConfigError(f"a resumed run keeps its settings; drop {', '.join(ignored)} "
+                              "(only --steps and the family's retunable options may change)")
+        if args.family:
+            retune = config_overrides(args, get_family(args.family).config_cls)
     else:
         if not args.family:
             raise ConfigError("name a family to train (ganvas train FAMILY --data DIR) or use --resume RUN_DIR")
@@ -158,7 +168,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         _render_progress(train(spec, run_dir, resume=bool(args.resume), steps=args.steps if args.resume else None,
-                               should_stop=lambda: bool(stop_requested)), quiet=args.no_progress)
+                               retune=retune, should_stop=lambda: bool(stop_requested)), quiet=args.no_progress)
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0

@@ -68,16 +68,19 @@ def lr_factor(step: int, train: TrainConfig) -> float:
 
 @dataclass
 class RunSpec:
-    """What a run is made of: family name and the three configs."""
+    """What a run is made of: family name and the three configs, and the model-config changes made on resume
+    (``{"step": N, "field": [old, new], ...}`` each)."""
 
     family: str
     model: Any
     train: TrainConfig
     data: DataConfig
+    retunes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"family": self.family, "model_config": to_dict(self.model), "train_config": to_dict(self.train),
-                "data_config": to_dict(self.data)}
+        out = {"family": self.family, "model_config": to_dict(self.model), "train_config": to_dict(self.train),
+               "data_config": to_dict(self.data)}
+        return {**out, "retunes": self.retunes} if self.retunes else out
 
     @classmethod
     def from_json(cls, meta: dict[str, Any]) -> RunSpec:
@@ -87,7 +90,30 @@ class RunSpec:
             model=from_dict(family.config_cls, meta["model_config"]),
             train=from_dict(TrainConfig, meta["train_config"]),
             data=from_dict(DataConfig, meta["data_config"]),
+            retunes=list(meta.get("retunes", [])),
         )
+
+    def retune(self, step: int, changes: dict[str, Any]) -> str:
+        """Change model-config fields the family lets a resumed run change; returns a note for the user.
+
+        Raises:
+            ConfigError: a field that cannot change on resume, or a value the config or family refuses.
+        """
+        family = get_family(self.family)
+        fixed = sorted(set(changes) - set(family.retunable))
+        if fixed:
+            allowed = ", ".join(family.retunable) or "none"
+            raise ConfigError(f"{', '.join(fixed)} cannot change when resuming a {self.family} run "
+                              f"(retunable: {allowed})")
+        new = replace(self.model, **changes)
+        family.check_retune(self.model, new)
+        diff = {name: [getattr(self.model, name), value] for name, value in changes.items()
+                if getattr(self.model, name) != value}
+        self.model = new
+        if not diff:
+            return ""
+        self.retunes.append({"step": step, **diff})
+        return "retuned " + ", ".join(f"{name} {old} -> {value}" for name, (old, value) in diff.items())
 
 
 class _LossLog:
@@ -120,6 +146,29 @@ class _LossLog:
             self.last = record
         self.pending.clear()
         self._append(lines)
+
+    def rewind(self, step: int) -> None:
+        """Keep one record per step up to ``step`` (the checkpoint a run resumes from).
+
+        A run killed after its last checkpoint logged steps it will train again; where the log goes back in
+        steps, the later records replace the earlier ones, so curves never double back.
+        """
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return
+        kept: list[tuple[int, str]] = []
+        for line in lines:
+            try:
+                record_step = int(json.loads(line)["step"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a line torn by a kill
+            while kept and kept[-1][0] >= record_step:
+                kept.pop()
+            kept.append((record_step, line))
+        text = "".join(line + "\n" for record_step, line in kept if record_step <= step)
+        if len(text) != sum(len(line) + 1 for line in lines):
+            atomic_write_bytes(self.path, text.encode("utf-8"))
 
     def _append(self, lines: list[str]) -> None:
         if lines:
@@ -212,6 +261,7 @@ def train(
     *,
     resume: bool = False,
     steps: int | None = None,
+    retune: dict[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[Progress]:
     """Train (or resume) a run, yielding :class:`Progress` events; stops cleanly when ``should_stop()``.
@@ -221,13 +271,15 @@ def train(
         run_dir: folder for ``latest.safetensors``, ``checkpoints/``, ``log.jsonl``, ``samples/``.
         resume: continue from ``run_dir/latest.safetensors`` with exact state (step, LR, moments, RNG).
         steps: when resuming, a new total step count (to train longer).
+        retune: when resuming, new values for the family's :attr:`~engine.families.base.Family.retunable`
+            model-config fields (e.g. a lower StyleGAN2 ``r1_gamma``); recorded in the run's ``retunes``.
         should_stop: polled between steps; when it returns True a checkpoint is saved and the run ends.
 
     Raises:
         TrainingError: a non-finite loss (the last good checkpoint is kept).
     """
     run_dir = Path(run_dir)
-    checkpoint = None
+    checkpoint, retune_note = None, ""
     if resume:
         checkpoint = load_checkpoint(run_dir)
         spec = RunSpec.from_json(checkpoint.meta)
@@ -235,6 +287,9 @@ def train(
             if steps < checkpoint.step:
                 raise ConfigError(f"--steps {steps} is below the step already reached ({checkpoint.step})")
             spec.train = replace(spec.train, steps=steps)
+        retune_note = spec.retune(checkpoint.step, retune or {})
+    elif retune:
+        raise ConfigError("retuning is for resumed runs; a new run takes these settings directly")
     elif spec is None:
         raise ConfigError("a new run needs a family and configs")
     elif (run_dir / "latest.safetensors").exists():
@@ -258,6 +313,8 @@ def train(
     atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
     checkpoints = RunCheckpoints(run_dir, keep_last=spec.train.keep_last)
     log = _LossLog(run_dir / LOG_FILE)
+    if resume:
+        log.rewind(start)
     total = spec.train.steps
     flush_every = spec.train.log_every if device.type == "cpu" else max(spec.train.log_every, 20)
 
@@ -279,7 +336,8 @@ def train(
                         **fields)
 
     step = start
-    yield event("start", message=_start_message(spec.family, describe_device(device), trainer.describe_data()))
+    message = _start_message(spec.family, describe_device(device), trainer.describe_data())
+    yield event("start", message=message + (f"; {retune_note}" if retune_note else ""))
     times: deque[float] = deque(maxlen=50)
     last_time = time.perf_counter()
     while step < total:

@@ -90,6 +90,8 @@ class Family:
     default_canvas_mode: ClassVar[str] = "edges"  # what the app's canvas draws for image-input models
     inference_batch_stats: ClassVar[bool] = True  # batch norm at inference: the input's statistics (else running)
     preview_guided: ClassVar[bool] = True  # previews upsample following the input's edges (it must be an image)
+    # Config fields a resumed run may change (loss weights and the like, never shapes): see check_retune.
+    retunable: ClassVar[tuple[str, ...]] = ()
 
     # --- inference (used by engine.inference.InferenceSession) -------------------------------------------
     @classmethod
@@ -176,6 +178,11 @@ class Family:
     def auto_config(cls, size: tuple[int, int], overrides: dict[str, Any]) -> Any:
         """The config for a training size with the user's overrides (families may derive fields from size)."""
         return cls.config_cls(**overrides)
+
+    @classmethod
+    def check_retune(cls, old: Any, new: Any) -> None:
+        """Raise :class:`ConfigError` if a resumed run cannot go from config ``old`` to ``new`` (both differ
+        only in :attr:`retunable` fields); by default every such change is allowed."""
 
     @classmethod
     def example_input(cls, config: Any, size: tuple[int, int], batch_size: int = 1) -> torch.Tensor:

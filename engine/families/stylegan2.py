@@ -407,6 +407,7 @@ class StyleGAN2(Family):
     input_kind = "latent"
     generator_key = "G_ema"
     description = "StyleGAN2 on any image folder: random images, truncation, style mixing, latent editing"
+    retunable = ("r1_gamma", "pl_weight", "style_mixing_prob", "ema_kimg", "diffaug")
 
     @classmethod
     def build_generator(cls, config: StyleGAN2Config) -> Generator:
@@ -415,6 +416,15 @@ class StyleGAN2(Family):
         if config.mapping_lr_mul != 0.01:
             _set_mapping_lr_mul(generator, config.mapping_lr_mul)
         return generator
+
+    @classmethod
+    def check_retune(cls, old: StyleGAN2Config, new: StyleGAN2Config) -> None:
+        """A regulariser may change weight but not turn on or off: lazy regularisation set the optimisers'
+        learning rate and betas from it when the run began."""
+        for name in ("r1_gamma", "pl_weight"):
+            if (getattr(old, name) > 0) != (getattr(new, name) > 0):
+                raise ConfigError(f"--{name.replace('_', '-')} cannot turn its regulariser on or off on resume "
+                                  f"(it was {getattr(old, name)}); start a new run for that", value=getattr(new, name))
 
     @classmethod
     def infer(cls, network: Generator, batch: torch.Tensor, **options: Any) -> torch.Tensor:

@@ -93,3 +93,17 @@ def test_cli_reference_covers_every_command():
     reference = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
     for name in subparsers(build_parser()):
         assert f"## `ganvas {name}`" in reference, f"docs/cli.md lacks {name}: run python -m engine.cli_docs"
+
+
+def test_resumed_log_keeps_one_record_per_step_up_to_the_checkpoint(tmp_path):
+    import json
+
+    from engine.training import _LossLog
+
+    path = tmp_path / "log.jsonl"
+    first = [{"step": s, "G": 1.0} for s in range(1, 6)]  # killed at step 5, last checkpoint at 2
+    second = [{"step": s, "G": 2.0} for s in range(3, 5)]  # resumed from 2, killed at 4, checkpoint at 3
+    path.write_text("".join(json.dumps(r) + "\n" for r in first + second) + '{"step": 5, "G"', encoding="utf-8")
+    _LossLog(path).rewind(3)
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(r["step"], r["G"]) for r in records] == [(1, 1.0), (2, 1.0), (3, 2.0)]

@@ -158,6 +158,25 @@ def test_exact_resume_bit_for_bit(tmp_path):
     assert session.generate([0]).shape == (1, 32, 32, 3)
 
 
+def test_resume_retunes_loss_weights_and_refuses_other_changes(tmp_path, capsys):
+    from engine.checkpoint import load_checkpoint
+    from engine.cli import main
+
+    data = StyleGAN2.write_synthetic_dataset(tmp_path / "data" / "sub", (40, 40), count=3).parent
+    run = tmp_path / "run"
+    run_training(_spec(data, 1), run)
+    assert main(["train", "stylegan2", "--resume", str(run), "--steps", "2", "--r1-gamma", "0.1",
+                 "--no-progress"]) == 0
+    meta = load_checkpoint(run).meta
+    assert meta["model_config"]["r1_gamma"] == 0.1 and meta["retunes"] == [{"step": 1, "r1_gamma": [1.0, 0.1]}]
+    for argv, problem in ((["--channel-max", "16"], "channel_max cannot change"),
+                          (["--pl-weight", "0"], "cannot turn its regulariser on or off"),
+                          (["--batch-size", "4"], "drop batch_size")):
+        assert main(["train", "stylegan2", "--resume", str(run), "--steps", "3", *argv]) != 0
+        assert problem in capsys.readouterr().err
+    assert load_checkpoint(run).step == 2  # refused retunes train nothing
+
+
 def test_cli_latent_commands(tmp_path, capsys):
     import argparse
 
