@@ -136,10 +136,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         spec, run_dir = None, Path(args.resume)
         given = set(config_overrides(args, TrainConfig)) | set(config_overrides(args, DataConfig))
-        ignored = sorted((given | {name for name in ("data", "out") if getattr(args, name, None) is not None})
+        refused = sorted((given | {name for name in ("data", "out") if getattr(args, name, None) is not None})
                          - {"steps"})
-        if ignored:
-            raise ConfigError(f"a resumed run keeps its settings; drop {', '.join(ignored)} "
+        if refused:
+            raise ConfigError(f"a resumed run keeps its settings; drop {', '.join(refused)} "
                               "(only --steps and the family's retunable options may change)")
         if args.family:
             retune = config_overrides(args, get_family(args.family).config_cls)

@@ -100,10 +100,10 @@ class RunSpec:
             ConfigError: a field that cannot change on resume, or a value the config or family refuses.
         """
         family = get_family(self.family)
-        fixed = sorted(set(changes) - set(family.retunable))
-        if fixed:
+        refused = sorted(set(changes) - set(family.retunable))
+        if refused:
             allowed = ", ".join(family.retunable) or "none"
-            raise ConfigError(f"{', '.join(fixed)} cannot change when resuming a {self.family} run "
+            raise ConfigError(f"{', '.join(refused)} cannot change when resuming a {self.family} run "
                               f"(retunable: {allowed})")
         new = replace(self.model, **changes)
         family.check_retune(self.model, new)
@@ -166,9 +166,9 @@ class _LossLog:
             while kept and kept[-1][0] >= record_step:
                 kept.pop()
             kept.append((record_step, line))
-        text = "".join(line + "\n" for record_step, line in kept if record_step <= step)
-        if len(text) != sum(len(line) + 1 for line in lines):
-            atomic_write_bytes(self.path, text.encode("utf-8"))
+        kept_lines = [line for record_step, line in kept if record_step <= step]
+        if kept_lines != lines:
+            atomic_write_bytes(self.path, "".join(line + "\n" for line in kept_lines).encode("utf-8"))
 
     def _append(self, lines: list[str]) -> None:
         if lines:
