@@ -4,6 +4,7 @@ Usage::
 
     python -m engine.train_process --spec spec.json RUN_DIR     # a new run (spec: RunSpec.to_json())
     python -m engine.train_process --resume RUN_DIR [--steps N]  # exact resume, optionally longer
+    python -m engine.train_process --resume RUN_DIR --retune '{"r1_gamma": 0.1}'  # resume with new loss weights
 
 Each :class:`~engine.training.Progress` event becomes one line ``{"kind": ..., "step": ..., ...}`` plus
 ``device`` and ``memory_mb`` (peak). SIGTERM, SIGINT or a file ``RUN_DIR/stop`` ask for a stop: the run saves a
@@ -92,7 +93,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             device_spec = read_metadata(run_dir / "latest.safetensors")["train_config"]["device"]
         device = resolve_device(device_spec)
         device_name = describe_device(device)
-        events = train(spec, run_dir, resume=resume, steps=args.steps,
+        retune = json.loads(args.retune) if args.retune else None
+        events = train(spec, run_dir, resume=resume, steps=args.steps, retune=retune,
                        should_stop=lambda: bool(stop_signal) or stop_file.exists())
         for event in events:
             record = dataclasses.asdict(event)
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--spec", help="JSON file with the RunSpec of a new run")
     source.add_argument("--resume", action="store_true", help="resume RUN_DIR from its latest checkpoint")
     parser.add_argument("--steps", type=int, default=None, help="new total step count when resuming")
+    parser.add_argument("--retune", default=None,
+                        help="JSON object of retunable model-config fields to change when resuming")
     parser.add_argument("run_dir", metavar="RUN_DIR")
     args = parser.parse_args(argv)
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)

@@ -112,7 +112,7 @@ def editor_value(widget: QWidget, tp: Any) -> Any:
     return numbers[0] if len(numbers) == 1 and "tuple" not in repr(tp) else tuple(numbers)
 
 
-def _changed_signal(widget: QWidget) -> Any:
+def changed_signal(widget: QWidget) -> Any:
     for name in ("toggled", "valueChanged", "currentTextChanged", "textEdited"):
         if hasattr(widget, name):
             return getattr(widget, name)
@@ -168,7 +168,7 @@ class ConfigForm(QWidget):
         self.size_box.valueChanged.connect(self._refresh_model)
         self.probe_button.clicked.connect(self.probe_speed)
         for widget, _ in (*self.train_editors.values(), *self.data_editors.values()):
-            _changed_signal(widget).connect(self._validate)
+            changed_signal(widget).connect(self._validate)
         self.set_family(self.family_combo.currentText())
 
     def _editors(self, cls: type, names: tuple[str, ...], defaults: Any) -> dict[str, tuple[QWidget, Any]]:
@@ -212,7 +212,7 @@ class ConfigForm(QWidget):
         for f in dataclasses.fields(self.family.config_cls):
             widget = make_editor(hints[f.name], getattr(config, f.name), docs.get(f.name, ""))
             self.model_editors[f.name] = (widget, hints[f.name])
-            _changed_signal(widget).connect(lambda *_, n=f.name: self._on_edit(n))
+            changed_signal(widget).connect(lambda *_, n=f.name: self._on_edit(n))
             self.model_layout.addRow(f.name.replace("_", " "), widget)
         self._validate()
 

@@ -58,12 +58,15 @@ class RunController(QObject):
         spec_path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
         self._launch(run_dir, ["--spec", str(spec_path)])
 
-    def resume(self, run_dir: str | Path | None = None, steps: int | None = None) -> None:
-        """Continue ``run_dir`` (default: the current run) from its latest checkpoint."""
+    def resume(self, run_dir: str | Path | None = None, steps: int | None = None,
+               retune: dict[str, Any] | None = None) -> None:
+        """Continue ``run_dir`` (default: the current run) from its latest checkpoint, optionally with a new
+        total step count and new values for the family's retunable fields (e.g. StyleGAN2's ``r1_gamma``)."""
         target = Path(run_dir) if run_dir is not None else self.run_dir
         if target is None:
             return
-        self._launch(target, ["--resume"] + ([] if steps is None else ["--steps", str(steps)]))
+        args = ["--resume"] + ([] if steps is None else ["--steps", str(steps)])
+        self._launch(target, args + (["--retune", json.dumps(retune)] if retune else []))
 
     def pause(self) -> None:
         """Save a checkpoint and end the process; :meth:`resume` continues exactly."""

@@ -31,7 +31,9 @@ from PySide6.QtWidgets import (
 
 from desktop.model_panel import ModelSource
 from desktop.training.config_form import format_duration
+from desktop.training.retune_dialog import RetuneDialog
 from desktop.training.run_controller import RunController
+from engine.errors import GanvasError
 
 MAX_POINTS = 1500  # per curve on screen; longer runs are averaged into buckets
 CHART_COLUMNS = 2
@@ -205,8 +207,10 @@ class RunPage(QWidget):
         self.error_box.setMaximumHeight(160)
         self.error_box.hide()
         self.buttons = {name: QPushButton(text) for name, text in (
-            ("pause", "Pause"), ("resume", "Resume"), ("stop", "Stop"), ("use", "Use in canvas"))}
+            ("pause", "Pause"), ("resume", "Resume"), ("retune", "Resume with changes..."), ("stop", "Stop"),
+            ("use", "Use in canvas"))}
         self.buttons["pause"].setToolTip("save a checkpoint and pause; Resume continues exactly")
+        self.buttons["retune"].setToolTip("resume with more steps or new loss weights (e.g. StyleGAN2's R1 gamma)")
         self.buttons["stop"].setToolTip("save a checkpoint and end the run (resumable from the Runs page)")
         self.buttons["use"].setToolTip("load the chosen checkpoint of the run into the drawing window")
         self.checkpoint_combo = QComboBox()
@@ -217,6 +221,8 @@ class RunPage(QWidget):
         self.buttons["pause"].clicked.connect(controller.pause)
         self.buttons["stop"].clicked.connect(controller.stop)
         self.buttons["resume"].clicked.connect(self.resume)
+        self.buttons["retune"].clicked.connect(self.open_retune)
+        self.retune_dialog: RetuneDialog | None = None
         self.buttons["use"].clicked.connect(self.use_in_canvas)
         controller.event.connect(self.on_event)
         controller.state_changed.connect(self.on_state)
@@ -258,6 +264,25 @@ class RunPage(QWidget):
         if self.run_dir is not None:
             self.show_run(self.run_dir)
             self.controller.resume(self.run_dir)
+
+    def open_retune(self) -> None:
+        """Ask for a new step count and retunable settings, then resume with them."""
+        if self.run_dir is None:
+            return
+        try:
+            self.retune_dialog = RetuneDialog(self.run_dir, self)
+        except GanvasError as exc:
+            self.on_failed(str(exc))
+            return
+        self.retune_dialog.accepted.connect(self._resume_with_changes)
+        self.retune_dialog.open()
+
+    def _resume_with_changes(self) -> None:
+        dialog = self.retune_dialog
+        if dialog is None or self.run_dir is None:
+            return
+        self.show_run(self.run_dir)
+        self.controller.resume(self.run_dir, steps=dialog.steps(), retune=dialog.changes())
 
     def use_in_canvas(self) -> None:
         chosen = self.checkpoint_combo.currentData()
@@ -332,6 +357,8 @@ class RunPage(QWidget):
         self.buttons["pause"].setEnabled(running)
         self.buttons["stop"].setEnabled(running)
         self.buttons["resume"].setEnabled(can_resume and not self.controller.running)
+        can_extend = can_resume or (state == "done" and self.latest_checkpoint() is not None)  # more steps
+        self.buttons["retune"].setEnabled(can_extend and not self.controller.running)
         self.buttons["use"].setEnabled(self.latest_checkpoint() is not None)
         self.checkpoint_combo.setEnabled(self.latest_checkpoint() is not None)
         if state == "running":

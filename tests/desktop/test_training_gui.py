@@ -122,3 +122,42 @@ def test_suggested_steps_follow_dataset_size():
     assert suggested_steps(10, 1) == 500
     assert suggested_steps(10**6, 1) == 200_000
     assert suggested_steps(1334, 4) == 6700
+
+
+def test_resume_with_changes_retunes_a_stylegan2_run(qtbot, tmp_path: Path, monkeypatch) -> None:
+    from engine.checkpoint import read_metadata
+    from engine.training import RunSpec, run_training
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    family = get_family("stylegan2")
+    data = family.write_synthetic_dataset(tmp_path / "data", (32, 32), count=2)
+    config = family.auto_config((32, 32), {"z_dim": 16, "w_dim": 16, "channel_base": 256, "channel_max": 16,
+                                           "mapping_layers": 1, "r1_interval": 2, "pl_interval": 2})
+    train = TrainConfig(steps=1, batch_size=2, size=(32, 32), device="cpu", sample_every=100, checkpoint_every=100)
+    run_dir = tmp_path / "run"
+    run_training(RunSpec("stylegan2", config, train, DataConfig(path=str(data))), run_dir)
+    controller = RunController()
+    page = RunPage(controller)
+    qtbot.addWidget(page)
+    page.show_run(run_dir)
+    assert page.buttons["retune"].isEnabled()
+    page.buttons["retune"].click()
+    dialog = page.retune_dialog
+    ok = dialog.buttons.buttons()[0]
+    assert set(dialog.editors) == set(family.retunable) and dialog.step == 1
+    gamma, pl_weight = dialog.editors["r1_gamma"][0], dialog.editors["pl_weight"][0]
+    assert gamma.value() == config.r1_gamma and ok.isEnabled() and dialog.changes() == {}
+    pl_weight.setValue(0.0)  # switching a regulariser off is refused before any process starts
+    assert "cannot turn its regulariser on or off" in dialog.error_label.text() and not ok.isEnabled()
+    pl_weight.setValue(config.pl_weight)
+    gamma.setValue(0.25)
+    dialog.steps_box.setValue(2)
+    assert ok.isEnabled() and dialog.changes() == {"r1_gamma": 0.25} and dialog.steps() == 2
+    with qtbot.waitSignal(controller.state_changed, check_params_cb=lambda s: s in ("done", "failed"), timeout=60000):
+        ok.click()
+    assert controller.state == "done", page.error_box.toPlainText()
+    meta = read_metadata(run_dir / "latest.safetensors")
+    assert meta["step"] == 2 and meta["model_config"]["r1_gamma"] == 0.25
+    assert meta["retunes"] == [{"step": 1, "r1_gamma": [config.r1_gamma, 0.25]}]
+    page.buttons["retune"].click()
+    assert "step 1: r1_gamma" in page.retune_dialog.history.text()
