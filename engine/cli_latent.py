@@ -1,4 +1,4 @@
-"""``ganvas generate | interpolate | directions | edit | project``: the StyleGAN2 latent tools on the command line.
+"""``ganvas generate | interpolate | directions | edit | project | nearest``: the StyleGAN2 latent tools on the command line.
 
 Wire-up in :mod:`engine.cli`: ``add_latent_commands(commands, COMMANDS)`` adds the sub-commands to the parser
 and their functions to the dispatch table. Heavy imports happen inside the commands, so ``ganvas --help`` stays
@@ -73,6 +73,16 @@ def add_latent_commands(subparsers: Any, registry: dict[str, Callable[[argparse.
     proj.add_argument("--seed", type=int, default=0)
     proj.add_argument("--out", required=True, help="output folder (target.png, projected.png, latent.npz)")
     proj.add_argument("--no-progress", action="store_true")
+    near = subparsers.add_parser("nearest", help="(stylegan2) samples beside their nearest training images",
+                                 description="Check that a StyleGAN2 makes new images rather than copies: each "
+                                 "sample of the seeds beside its nearest training image, with the pixel RMS "
+                                 "distance (0-255).")
+    _common(near)
+    near.add_argument("--data", help="training image folder (default: the one the checkpoint was trained on)")
+    near.add_argument("--seeds", default="0-15", help="seeds, e.g. 0-15 (default)")
+    near.add_argument("--psi", type=float, default=0.7, help="truncation (default 0.7)")
+    near.add_argument("--columns", type=int, default=4, help="sample|match pairs per grid row (default 4)")
+    near.add_argument("--out", required=True, help="output grid image, e.g. nearest.png")
     if registry is not None:
         registry.update(LATENT_COMMANDS)
 
@@ -204,7 +214,31 @@ def cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_nearest(args: argparse.Namespace) -> int:
+    from engine.errors import ConfigError
+    from engine.imageio import write_image
+    from engine.latent import parse_index_list
+    from engine.nearest import load_training_images, nearest_report, side_by_side
+
+    session = _session(args)
+    dataset = session.meta.get("dataset") or {}
+    folder = args.data or dataset.get("folder")
+    if not folder:
+        raise ConfigError("the checkpoint does not name its training folder: pass --data DIR")
+    seeds = parse_index_list(args.seeds)
+    samples = session.generate(seeds, psi=args.psi)
+    files, images = load_training_images(folder, session.resolution, tuple(dataset.get("background", (255,) * 3)))
+    report = nearest_report(samples, files, images)
+    for seed, path, rms in zip(seeds, report.files, report.rms, strict=True):
+        print(f"seed {seed:4d}  RMS {rms:6.1f}  {path}")
+    print(f"{len(files)} training images; RMS to the nearest: median {report.median:.1f}, "
+          f"min {report.minimum:.1f} (0 = a copy)")
+    path = write_image(args.out, side_by_side(samples, images[report.indices], columns=max(1, args.columns)))
+    print(f"ganvas: wrote {path}", file=sys.stderr)
+    return 0
+
+
 LATENT_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate, "interpolate": cmd_interpolate, "directions": cmd_directions, "edit": cmd_edit,
-    "project": cmd_project,
+    "project": cmd_project, "nearest": cmd_nearest,
 }

@@ -180,8 +180,10 @@ def test_resume_retunes_loss_weights_and_refuses_other_changes(tmp_path, capsys)
 def test_cli_latent_commands(tmp_path, capsys):
     import argparse
 
+    from engine.checkpoint import load_checkpoint
     from engine.cli_latent import LATENT_COMMANDS, add_latent_commands
-    from engine.imageio import read_image
+    from engine.errors import DatasetError
+    from engine.imageio import read_image, write_image
 
     data = StyleGAN2.write_synthetic_dataset(tmp_path / "data", (32, 32), count=2)
     run_training(_spec(data, 1), tmp_path / "run")
@@ -209,6 +211,19 @@ def test_cli_latent_commands(tmp_path, capsys):
     assert load_latent(tmp_path / "p" / "latent.npz").provenance["image"].endswith("seed_0000.png")
     assert run("interpolate", "--checkpoint", ck, "--seeds", "1,2", "--frames", "3", "--out",
                str(tmp_path / "i.gif")) == 0
+    # nearest: with a generated image added to the training folder, that seed's nearest image is the copy.
+    data_folder = Path(load_checkpoint(ck).meta["dataset"]["folder"])
+    write_image(data_folder / "copy_of_seed_2.png", read_image(tmp_path / "g" / "seed_0002.png"))
+    capsys.readouterr()
+    assert run("nearest", "--checkpoint", ck, "--seeds", "1-2", "--psi", "0.7", "--columns", "1",
+               "--out", str(tmp_path / "n.png")) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("seed    2  RMS    0.0") and lines[1].endswith("copy_of_seed_2.png")
+    assert lines[2].startswith("3 training images") and "min 0.0" in lines[2]
+    assert read_image(tmp_path / "n.png").shape[:2] == (2 * (32 + 4) + 4, 2 * 32 + 2 + 8)
+    with pytest.raises(DatasetError, match="no images found"):
+        (tmp_path / "empty").mkdir()
+        run("nearest", "--checkpoint", ck, "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "x.png"))
 
 
 @pytest.mark.realdata
