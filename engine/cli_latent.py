@@ -26,11 +26,14 @@ def add_latent_commands(subparsers: Any, registry: dict[str, Callable[[argparse.
                                 description="Render the images of seeds with a StyleGAN2 checkpoint.")
     _common(gen)
     gen.add_argument("--seeds", default="0-7", help="seeds, e.g. 0-7 or 1,5,9 (default 0-7)")
-    gen.add_argument("--psi", type=float, default=1.0, help="truncation: 1 = none, 0 = the average image")
+    gen.add_argument("--psi", default="1", help="truncation: 1 = none, 0 = the average image; several values "
+                     "(e.g. 1,0.7,0.4,0) make a truncation series, one grid column each")
     gen.add_argument("--cutoff", type=int, help="truncate only layers below this index (default all)")
     gen.add_argument("--noise-mode", default="const", choices=("const", "random", "none"))
     gen.add_argument("--out", required=True, help="output folder (seed_NNNN.png plus latents with --save-latents)")
     gen.add_argument("--save-latents", action="store_true", help="also write seed_NNNN.npz latents")
+    gen.add_argument("--grid", type=int, metavar="COLUMNS",
+                     help="also write grid.png with this many images per row (a series: one row per seed)")
 
     inter = subparsers.add_parser("interpolate", help="(stylegan2) GIF or MP4 walking between seeds or latents")
     _common(inter)
@@ -96,19 +99,42 @@ def _session(args: argparse.Namespace) -> Any:
     return LatentSession.from_checkpoint(args.checkpoint, device=args.device)
 
 
+def _psi_list(text: str) -> list[float]:
+    from engine.errors import ConfigError
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise ConfigError(f"invalid --psi {text!r}: expected a number or a list like 1,0.7,0.4,0")
+    return values
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine.families.common import image_grid
     from engine.imageio import write_image
     from engine.latent import parse_index_list, save_latent
 
     session = _session(args)
-    seeds = parse_index_list(args.seeds)
-    images = session.generate(seeds, psi=args.psi, cutoff=args.cutoff, noise_mode=args.noise_mode)
+    seeds, psis = parse_index_list(args.seeds), _psi_list(args.psi)
     out = Path(args.out)
-    for seed, image in zip(seeds, images, strict=True):
-        write_image(out / f"seed_{seed:04d}.png", image)
-        if args.save_latents:
-            save_latent(out / f"seed_{seed:04d}.npz", session.latent_from_seed(seed, args.psi, args.cutoff))
-    print(f"ganvas: wrote {len(seeds)} image(s) to {out}", file=sys.stderr)
+    rows: list[list[Any]] = [[] for _ in seeds]
+    for psi in psis:
+        suffix = f"_psi{psi:g}" if len(psis) > 1 else ""
+        images = session.generate(seeds, psi=psi, cutoff=args.cutoff, noise_mode=args.noise_mode)
+        for row, seed, image in zip(rows, seeds, images, strict=True):
+            write_image(out / f"seed_{seed:04d}{suffix}.png", image)
+            row.append(torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1)
+            if args.save_latents:
+                save_latent(out / f"seed_{seed:04d}{suffix}.npz", session.latent_from_seed(seed, psi, args.cutoff))
+    if args.grid:
+        cells = [cell for row in rows for cell in row]
+        columns = len(psis) if len(psis) > 1 else max(1, args.grid)
+        write_image(out / "grid.png", image_grid([cells[i: i + columns] for i in range(0, len(cells), columns)]))
+    print(f"ganvas: wrote {len(seeds) * len(psis)} image(s) to {out}", file=sys.stderr)
     return 0
 
 
@@ -187,11 +213,13 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_project(args: argparse.Namespace) -> int:
+    import torch
     from tqdm import tqdm
 
     from engine.families.stylegan2 import square_resize
     from engine.imageio import read_image, write_image
     from engine.latent import save_latent
+    from engine.metrics import image_metrics
 
     session = _session(args)
     image = read_image(args.image)
@@ -207,9 +235,13 @@ def cmd_project(args: argparse.Namespace) -> int:
                 final = event
     assert final is not None and final.latent is not None and final.image is not None
     final.latent.provenance["image"] = str(args.image)
-    write_image(out / "target.png", square_resize(image, session.resolution))
+    target = square_resize(image, session.resolution)
+    write_image(out / "target.png", target)
     write_image(out / "projected.png", final.image)
     save_latent(out / "latent.npz", final.latent)
+    scores = image_metrics(*(torch.from_numpy(x).permute(2, 0, 1)[None].float() / 127.5 - 1
+                             for x in (final.image, target)))
+    print("reconstruction: " + ", ".join(f"{name} {value.item():.4g}" for name, value in scores.items()))
     print(f"ganvas: projected {args.image} into {args.space} (loss {final.loss:.4g}); wrote {out}", file=sys.stderr)
     return 0
 

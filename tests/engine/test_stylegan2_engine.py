@@ -182,7 +182,7 @@ def test_cli_latent_commands(tmp_path, capsys):
 
     from engine.checkpoint import load_checkpoint
     from engine.cli_latent import LATENT_COMMANDS, add_latent_commands
-    from engine.errors import DatasetError
+    from engine.errors import ConfigError, DatasetError
     from engine.imageio import read_image, write_image
 
     data = StyleGAN2.write_synthetic_dataset(tmp_path / "data", (32, 32), count=2)
@@ -201,13 +201,28 @@ def test_cli_latent_commands(tmp_path, capsys):
     assert run("generate", "--checkpoint", ck, "--seeds", "0-2", "--psi", "0.7", "--out", str(tmp_path / "g"),
                "--save-latents") == 0
     assert read_image(tmp_path / "g" / "seed_0002.png").shape == (32, 32, 3)
+    assert run("generate", "--checkpoint", ck, "--seeds", "1-2", "--psi", "1,0.5,0", "--grid", "8",
+               "--out", str(tmp_path / "t")) == 0  # a truncation series: rows are seeds, columns psi
+    series = read_image(tmp_path / "t" / "grid.png")
+    assert series.shape == (2 + 2 * 34, 2 + 3 * 34, 3)
+    assert np.array_equal(series[2:34, 2:34], read_image(tmp_path / "t" / "seed_0001_psi1.png"))
+    assert np.array_equal(series[36:68, 70:102], read_image(tmp_path / "t" / "seed_0002_psi0.png"))
+    assert np.array_equal(read_image(tmp_path / "t" / "seed_0001_psi0.png"), series[36:68, 70:102])  # w_avg
+    with pytest.raises(ConfigError, match="invalid --psi"):
+        run("generate", "--checkpoint", ck, "--psi", "high", "--out", str(tmp_path / "x"))
     assert run("directions", "--checkpoint", ck, "--method", "sefa", "--k", "2", "--layers", "0-2") == 0
     assert (tmp_path / "run" / "directions_sefa.npz").is_file()
     assert run("edit", "--checkpoint", ck, "--latent", str(tmp_path / "g" / "seed_0001.npz"), "--directions",
                str(tmp_path / "run" / "directions_sefa.npz"), "--index", "1", "--out", str(tmp_path / "e")) == 0
     assert read_image(tmp_path / "e" / "direction_01.png").shape[1] > 3 * 32
+    capsys.readouterr()
     assert run("project", "--checkpoint", ck, str(tmp_path / "g" / "seed_0000.png"), "--steps", "3",
                "--out", str(tmp_path / "p"), "--no-progress") == 0
+    scores = dict(part.split() for part in capsys.readouterr().out.split(": ", 1)[1].split(", "))
+    target, projected = (read_image(tmp_path / "p" / f).astype(float) / 255 for f in ("target.png", "projected.png"))
+    assert float(scores["L1"]) == pytest.approx(np.abs(target - projected).mean(), rel=1e-3)
+    assert float(scores["PSNR"]) == pytest.approx(-10 * np.log10(((target - projected) ** 2).mean()), rel=1e-3)
+    assert 0 < float(scores["SSIM"]) <= 1
     assert load_latent(tmp_path / "p" / "latent.npz").provenance["image"].endswith("seed_0000.png")
     assert run("interpolate", "--checkpoint", ck, "--seeds", "1,2", "--frames", "3", "--out",
                str(tmp_path / "i.gif")) == 0
