@@ -65,6 +65,21 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, oom) or "out of memory" in str(exc).lower()
 
 
+def _retune_changes(text: str | None) -> dict[str, Any] | None:
+    """The ``--retune`` JSON object, or None; anything else is a ConfigError."""
+    from engine.errors import ConfigError
+
+    if not text:
+        return None
+    try:
+        changes = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--retune is not valid JSON ({exc})") from None
+    if not isinstance(changes, dict):
+        raise ConfigError("--retune must be a JSON object of field names and values")
+    return changes
+
+
 def run(args: argparse.Namespace, out: TextIO) -> int:
     stop_signal: list[int] = []
 
@@ -82,6 +97,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from engine.training import RunSpec, train
 
     try:
+        retune = _retune_changes(args.retune)
         if args.resume:
             spec, resume = None, True
         else:
@@ -93,7 +109,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             device_spec = read_metadata(run_dir / "latest.safetensors")["train_config"]["device"]
         device = resolve_device(device_spec)
         device_name = describe_device(device)
-        retune = json.loads(args.retune) if args.retune else None
         events = train(spec, run_dir, resume=resume, steps=args.steps, retune=retune,
                        should_stop=lambda: bool(stop_signal) or stop_file.exists())
         for event in events:

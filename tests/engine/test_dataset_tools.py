@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +130,18 @@ def test_train_process_emits_json_and_stops_on_file(tmp_path: Path) -> None:
     assert events[1]["device"].startswith("cpu") and events[1]["memory_mb"] > 0
     assert (run_dir / "latest.safetensors").is_file() and not (run_dir / "stop").exists()
     assert (run_dir / "samples" / "latest.png").is_file()
+
+
+def test_train_process_reports_a_malformed_retune_as_one_error_line(tmp_path: Path, capsys) -> None:
+    from engine.train_process import run
+
+    args = argparse.Namespace(resume=True, spec=None, steps=None, retune="{r1_gamma: 0.1", run_dir=str(tmp_path))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        assert run(args, sys.stdout) != 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["kind"] == "error" and record["error"] == "ConfigError"
+    assert record["message"].startswith("--retune is not valid JSON") and not record["oom"]
