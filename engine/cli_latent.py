@@ -99,6 +99,15 @@ def _session(args: argparse.Namespace) -> Any:
     return LatentSession.from_checkpoint(args.checkpoint, device=args.device)
 
 
+def _unit_image(image: Any) -> Any:
+    """An (H, W, 3) uint8 array as a (3, H, W) float tensor in [-1, 1], as the grid and metric helpers take."""
+    import torch
+
+    from engine.augment import to_unit_range
+
+    return to_unit_range(torch.from_numpy(image).permute(2, 0, 1))
+
+
 def _psi_list(text: str) -> list[float]:
     from engine.errors import ConfigError
 
@@ -112,8 +121,6 @@ def _psi_list(text: str) -> list[float]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import torch
-
     from engine.families.common import image_grid
     from engine.imageio import write_image
     from engine.latent import parse_index_list, save_latent
@@ -127,7 +134,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         images = session.generate(seeds, psi=psi, cutoff=args.cutoff, noise_mode=args.noise_mode)
         for row, seed, image in zip(rows, seeds, images, strict=True):
             write_image(out / f"seed_{seed:04d}{suffix}.png", image)
-            row.append(torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1)
+            row.append(_unit_image(image))
             if args.save_latents:
                 save_latent(out / f"seed_{seed:04d}{suffix}.npz", session.latent_from_seed(seed, psi, args.cutoff))
     if args.grid:
@@ -206,14 +213,13 @@ def cmd_edit(args: argparse.Namespace) -> int:
             edited = torch.stack([session.apply_direction(ws, directions.vectors[index], s, layers)
                                   for s in strengths])
             images = session.synthesize(edited, noise=noise)
-            rows.append([torch.from_numpy(im).permute(2, 0, 1).float() / 127.5 - 1 for im in images])
+            rows.append([_unit_image(im) for im in images])
         path = write_image(out / f"direction_{index:02d}.png", image_grid(rows))
         print(f"ganvas: wrote {path}", file=sys.stderr)
     return 0
 
 
 def cmd_project(args: argparse.Namespace) -> int:
-    import torch
     from tqdm import tqdm
 
     from engine.families.stylegan2 import square_resize
@@ -239,8 +245,7 @@ def cmd_project(args: argparse.Namespace) -> int:
     write_image(out / "target.png", target)
     write_image(out / "projected.png", final.image)
     save_latent(out / "latent.npz", final.latent)
-    scores = image_metrics(*(torch.from_numpy(x).permute(2, 0, 1)[None].float() / 127.5 - 1
-                             for x in (final.image, target)))
+    scores = image_metrics(_unit_image(final.image)[None], _unit_image(target)[None])
     print("reconstruction: " + ", ".join(f"{name} {value.item():.4g}" for name, value in scores.items()))
     print(f"ganvas: projected {args.image} into {args.space} (loss {final.loss:.4g}); wrote {out}", file=sys.stderr)
     return 0
