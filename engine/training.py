@@ -113,7 +113,12 @@ class RunSpec:
         if not diff:
             return ""
         self.retunes.append({"step": step, **diff})
-        return "retuned " + ", ".join(f"{name} {old} -> {value}" for name, (old, value) in diff.items())
+        return "retuned " + describe_retune(self.retunes[-1])
+
+
+def describe_retune(entry: dict[str, Any]) -> str:
+    """``r1_gamma 1.0 -> 0.1, ...`` for one :attr:`RunSpec.retunes` entry (its step left out)."""
+    return ", ".join(f"{name} {change[0]} -> {change[1]}" for name, change in entry.items() if name != "step")
 
 
 class _LossLog:

@@ -26,23 +26,13 @@ from engine.cli_args import field_docs
 from engine.errors import GanvasError
 
 
-def describe_retunes(retunes: list[dict[str, Any]]) -> str:
-    """``step 16153: r1_gamma 1.0 -> 0.1`` lines for a run's retune history."""
-    lines = []
-    for entry in retunes:
-        changes = ", ".join(f"{name} {old} -> {new}" for name, (old, new) in
-                            ((k, v) for k, v in entry.items() if k != "step"))
-        lines.append(f"step {entry['step']}: {changes}")
-    return "\n".join(lines)
-
-
 class RetuneDialog(QDialog):
     """Edit the total steps and the retunable fields of ``run_dir``; read :meth:`steps` and :meth:`changes`."""
 
     def __init__(self, run_dir: str | Path, parent: QWidget | None = None) -> None:
         from engine.checkpoint import read_metadata
         from engine.registry import get_family
-        from engine.training import RunSpec
+        from engine.training import RunSpec, describe_retune
 
         super().__init__(parent)
         self.setWindowTitle("Resume with changes")
@@ -68,7 +58,7 @@ class RetuneDialog(QDialog):
                         + ("These settings may change when it resumes; shapes and the optimiser stay."
                            if family.retunable else "This family has no settings that may change on resume."))
         header.setWordWrap(True)
-        history = describe_retunes(self.spec.retunes)
+        history = "\n".join(f"step {entry['step']}: {describe_retune(entry)}" for entry in self.spec.retunes)
         self.history = QLabel("Earlier changes:\n" + history if history else "")
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #b00020")
