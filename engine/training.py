@@ -33,9 +33,7 @@ from engine.errors import CheckpointError, ConfigError, TrainingError
 from engine.families.base import Trainer
 from engine.imageio import atomic_write_bytes, write_image
 from engine.registry import get_family
-
-LOG_FILE = "log.jsonl"
-CONFIG_FILE = "config.json"
+from engine.run_log import CONFIG_FILE, LOG_FILE
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ run's ``log.jsonl`` when a run is opened or resumed, so they survive restarts.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +33,7 @@ from desktop.training.config_form import format_duration
 from desktop.training.retune_dialog import RetuneDialog
 from desktop.training.run_controller import RunController
 from engine.errors import GanvasError
+from engine.run_log import read_log
 
 MAX_POINTS = 1500  # per curve on screen; longer runs are averaged into buckets
 CHART_COLUMNS = 2
@@ -139,21 +139,6 @@ def _buckets(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
         chunk = points[start: start + size]
         out.append((chunk[-1][0], sum(v for _, v in chunk) / len(chunk)))
     return out
-
-
-def read_log(run_dir: Path) -> list[dict[str, Any]]:
-    """The records of ``log.jsonl`` (a torn last line is skipped)."""
-    records = []
-    try:
-        lines = (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return records
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
 
 
 class ImageLabel(QLabel):

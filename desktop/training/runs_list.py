@@ -6,7 +6,6 @@ run (step < total) survives app restarts and is offered with a Resume button.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from engine.run_log import CONFIG_FILE, read_run_config
 
 SETTINGS_KEY = "training/runs_folder"
 DEFAULT_RUNS = Path.home() / "Ganvas" / "runs"
@@ -51,10 +52,10 @@ class RunInfo:
 
 
 def read_run(path: Path) -> RunInfo | None:
+    config = read_run_config(path) or {}
     try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         total = int(config["train_config"]["steps"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return None
     steps = [int(m.group(1)) for f in (path / "checkpoints").glob("step_*.safetensors")
              if (m := STEP_FILE.search(f.name))]
@@ -66,7 +67,7 @@ def list_runs(folder: Path) -> list[RunInfo]:
     if not folder.is_dir():
         return []
     runs = [info for sub in folder.iterdir() if sub.is_dir() and (info := read_run(sub)) is not None]
-    return sorted(runs, key=lambda r: (r.path / "config.json").stat().st_mtime, reverse=True)
+    return sorted(runs, key=lambda r: (r.path / CONFIG_FILE).stat().st_mtime, reverse=True)
 
 
 class RunsList(QWidget):
