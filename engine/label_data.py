@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from engine.augment import to_unit_range
 from engine.config import DataConfig
 from engine.datasets import (
     DecodedItems,
@@ -238,7 +239,7 @@ class LabelAugment:
 
 def split_item(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """uint8 (B, 4|5, H, W) -> photo in [-1, 1], label ids (long), edges (float) or None."""
-    photo = batch[:, :3].float().div_(127.5).sub_(1.0)
+    photo = to_unit_range(batch[:, :3])
     labels = batch[:, 3].long()
     edges = batch[:, 4:5].float() if batch.shape[1] > 4 else None
     return photo, labels, edges

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.augment import to_unit_range
 from engine.config import DataConfig, TrainConfig, check, check_choice, check_positive
 from engine.datasets import EpochSampler, split_folder
 from engine.errors import ConfigError, LabelError
@@ -322,8 +323,8 @@ class SPADETrainer(Trainer):
         with inference_mode(nets[-1]), inference_mode(self.G, batch_stats=False):
             z = self.E(photo)[0] if cfg.use_encoder else None
             fake = self.G(label, z).float()
-        colored = [torch.from_numpy(index_to_color(m.cpu().numpy().astype(np.uint8), self.palette))
-                   .permute(2, 0, 1).float().div(127.5).sub(1) for m in labels]
+        colored = [to_unit_range(torch.from_numpy(index_to_color(m.cpu().numpy().astype(np.uint8), self.palette))
+                                 .permute(2, 0, 1)) for m in labels]
         return image_grid([[c, f, p] for c, f, p in zip(colored, fake.cpu(), photo.cpu(), strict=True)])
 
 
@@ -533,5 +534,5 @@ def _style_tensor(style: Any, device: torch.device) -> torch.Tensor:
     if style.ndim == 3:
         style = style[None]
     if style.dtype == torch.uint8:
-        style = style.float().div(127.5).sub(1)
+        style = to_unit_range(style)
     return style.to(device).float()
