@@ -1,4 +1,5 @@
-"""``ganvas generate | interpolate | directions | edit | project | nearest``: the StyleGAN2 latent tools on the command line.
+"""``ganvas generate | interpolate | directions | edit | mix | project | nearest``: the StyleGAN2 latent tools on
+the command line.
 
 Wire-up in :mod:`engine.cli`: ``add_latent_commands(commands, COMMANDS)`` adds the sub-commands to the parser
 and their functions to the dispatch table. Heavy imports happen inside the commands, so ``ganvas --help`` stays
@@ -12,6 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+LAYER_NAMES = "coarse, middle or fine"  # engine.latent.LAYER_GROUPS (not imported here: it loads torch)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -50,7 +53,7 @@ def add_latent_commands(subparsers: Any, registry: dict[str, Callable[[argparse.
     _common(dirs)
     dirs.add_argument("--method", choices=("pca", "sefa"), default="sefa")
     dirs.add_argument("--k", type=int, default=8, help="number of directions (default 8)")
-    dirs.add_argument("--layers", help="layer range, inclusive, e.g. 0-4 (default all)")
+    dirs.add_argument("--layers", help=f"layer range, inclusive, e.g. 0-4, or {LAYER_NAMES} (default all)")
     dirs.add_argument("--samples", type=int, default=10_000, help="(pca) sampled latents (default 10000)")
     dirs.add_argument("--out", help="output .npz (default directions_<method>.npz beside the checkpoint)")
 
@@ -63,8 +66,21 @@ def add_latent_commands(subparsers: Any, registry: dict[str, Callable[[argparse.
     edit.add_argument("--directions", required=True, help="directions .npz (from ganvas directions)")
     edit.add_argument("--index", default="0", help="direction index(es), e.g. 0 or 0-3 (one grid per index)")
     edit.add_argument("--strengths", default="-3,0,3", help="comma-separated strengths (grid columns)")
-    edit.add_argument("--layers", help="layer range, inclusive (default: the directions' own, else all)")
+    edit.add_argument("--layers", help=f"layer range, inclusive, or {LAYER_NAMES} (default: the directions' own, "
+                      "else all)")
     edit.add_argument("--out", required=True, help="output folder")
+
+    mix = subparsers.add_parser("mix", help="(stylegan2) style mixing grid: row seeds take some layers of column "
+                                "seeds", description="Style mixing: each row seed keeps its own styles except on "
+                                "--layers, which come from the column seed. Writes one grid: the column seeds on top, "
+                                "the row seeds on the left, the mixes between.")
+    _common(mix)
+    mix.add_argument("--rows", default="0-3", help="seeds that give all other layers, one row each (default 0-3)")
+    mix.add_argument("--columns", default="4-7", help="seeds that give --layers, one column each (default 4-7)")
+    mix.add_argument("--layers", default="coarse", help=f"layer range taken from the column seeds, inclusive, e.g. "
+                     f"0-2, or {LAYER_NAMES} (default coarse)")
+    mix.add_argument("--psi", type=float, default=1.0, help="truncation of every seed (default 1)")
+    mix.add_argument("--out", required=True, help="output grid image, e.g. mix.png")
 
     proj = subparsers.add_parser("project", help="(stylegan2) find the latent of a real image")
     _common(proj)
@@ -219,6 +235,30 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mix(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine.families.common import image_grid
+    from engine.imageio import write_image
+    from engine.latent import parse_index_list, parse_layer_range
+
+    session = _session(args)
+    row_seeds, column_seeds = parse_index_list(args.rows), parse_index_list(args.columns)
+    layers = parse_layer_range(args.layers, session.num_ws)
+    row_ws = [session.w_from_seed(s, args.psi) for s in row_seeds]
+    column_ws = [session.w_from_seed(s, args.psi) for s in column_seeds]
+    corner = torch.ones(3, session.resolution, session.resolution)  # white
+    header = [_unit_image(im) for im in session.synthesize(torch.stack(column_ws))]
+    rows = [[corner, *header]]
+    for ws, source in zip(row_ws, session.synthesize(torch.stack(row_ws)), strict=True):
+        mixed = session.synthesize(torch.stack([session.mix(ws, other, layers) for other in column_ws]))
+        rows.append([_unit_image(source), *(_unit_image(im) for im in mixed)])
+    path = write_image(args.out, image_grid(rows))
+    print(f"ganvas: wrote {path} ({len(row_seeds)} x {len(column_seeds)} mixes, layers {layers[0]}-{layers[1] - 1} "
+          "from the column seeds)", file=sys.stderr)
+    return 0
+
+
 def cmd_project(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -277,5 +317,5 @@ def cmd_nearest(args: argparse.Namespace) -> int:
 
 LATENT_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate, "interpolate": cmd_interpolate, "directions": cmd_directions, "edit": cmd_edit,
-    "project": cmd_project, "nearest": cmd_nearest,
+    "project": cmd_project, "nearest": cmd_nearest, "mix": cmd_mix,
 }

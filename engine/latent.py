@@ -243,9 +243,35 @@ def parse_index_list(text: str) -> list[int]:
     return out
 
 
+# The StyleGAN paper's style groups, by the resolutions their layers draw at: coarse 4-8 px (pose, shape),
+# middle 16-32 px (features), fine 64 px and up (colour scheme, texture).
+LAYER_GROUPS = {"coarse": (4, 8), "middle": (16, 32), "fine": (64, 1024)}
+
+
+def layer_resolution(index: int, num_ws: int) -> int:
+    """The resolution of the conv that reads ``ws[index]``: 4 px reads 0, each 2^k px from 8 on reads 2k-5 and
+    2k-4; the last index feeds only the final ToRGB, at the output resolution."""
+    return min(4 if index == 0 else 2 ** ((index + 5) // 2), 2 ** ((num_ws + 2) // 2))
+
+
 def parse_layer_range(text: str | None, num_ws: int) -> tuple[int, int]:
-    """``"0-4"`` (inclusive) -> ``(0, 5)``; ``None``/``"all"`` -> ``(0, num_ws)``; checked against ``num_ws``."""
-    if text is None or str(text).strip().lower() in ("", "all"):
+    """``"0-4"`` (inclusive) -> ``(0, 5)``; ``None``/``"all"`` -> ``(0, num_ws)``; checked against ``num_ws``.
+
+    ``coarse``, ``middle`` and ``fine`` name the layers that draw at 4-8 px, 16-32 px and 64 px and up.
+
+    Example:
+        >>> [parse_layer_range(t, 10) for t in ("2-4", "coarse", "middle", "fine")]
+        [(2, 5), (0, 3), (3, 7), (7, 10)]
+    """
+    name = str(text).strip().lower() if text is not None else ""
+    if name in LAYER_GROUPS:
+        low, high = LAYER_GROUPS[name]
+        inside = [i for i in range(num_ws) if low <= layer_resolution(i, num_ws) <= high]
+        if not inside:
+            raise ConfigError(f"layers {name!r}: this generator draws nothing at {low}-{high} px; give a range "
+                              f"within 0-{num_ws - 1}", value=text)
+        return inside[0], inside[-1] + 1
+    if name in ("", "all"):
         return 0, num_ws
     indices = parse_index_list(text)
     start, end = min(indices), max(indices) + 1

@@ -224,6 +224,24 @@ def test_cli_latent_commands(tmp_path, capsys):
     assert float(scores["PSNR"]) == pytest.approx(-10 * np.log10(((target - projected) ** 2).mean()), rel=1e-3)
     assert 0 < float(scores["SSIM"]) <= 1
     assert load_latent(tmp_path / "p" / "latent.npz").provenance["image"].endswith("seed_0000.png")
+    # mix: column seeds on top, row seeds on the left; with every layer from the column seed, a mix is that seed.
+    assert run("mix", "--checkpoint", ck, "--rows", "1-2", "--columns", "3-5", "--layers", "all",
+               "--out", str(tmp_path / "mix_all.png")) == 0
+    grid = read_image(tmp_path / "mix_all.png")
+    assert grid.shape == (2 + 3 * 34, 2 + 4 * 34, 3)
+
+    def cell(row: int, column: int) -> np.ndarray:
+        return grid[2 + 34 * row: 34 * (row + 1), 2 + 34 * column: 34 * (column + 1)]
+
+    assert (cell(0, 0) == 255).all()
+    assert all(np.array_equal(cell(r, c), cell(0, c)) for r in (1, 2) for c in (1, 2, 3))
+    assert not np.array_equal(cell(1, 0), cell(0, 1))
+    assert run("mix", "--checkpoint", ck, "--rows", "1", "--columns", "3", "--layers", "middle",
+               "--out", str(tmp_path / "mix.png")) == 0
+    part = read_image(tmp_path / "mix.png")[36:68, 36:68]
+    assert not np.array_equal(part, cell(0, 1)) and not np.array_equal(part, cell(1, 0))
+    with pytest.raises(ConfigError, match="draws nothing at 64-1024 px"):
+        run("mix", "--checkpoint", ck, "--layers", "fine", "--out", str(tmp_path / "x.png"))
     assert run("interpolate", "--checkpoint", ck, "--seeds", "1,2", "--frames", "3", "--out",
                str(tmp_path / "i.gif")) == 0
     # nearest: with a generated image added to the training folder, that seed's nearest image is the copy.
