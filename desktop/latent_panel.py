@@ -224,7 +224,8 @@ class StrengthSlider(QWidget):
 
 
 class LayerRange(QWidget):
-    """Two spin boxes choosing an inclusive layer range ``from``-``to``; :meth:`half_open` gives the engine's."""
+    """Two spin boxes choosing an inclusive layer range ``from``-``to``, and a menu of the StyleGAN style groups
+    (coarse, middle, fine) that sets them; :meth:`half_open` gives the engine's range."""
 
     changed = Signal()
 
@@ -235,14 +236,36 @@ class LayerRange(QWidget):
         for box, tip in ((self.start, "first style layer"), (self.end, "last style layer (included)")):
             box.setToolTip(tip)
             box.valueChanged.connect(self._changed)
+        self.group = QComboBox(self)
+        self.group.setToolTip("Style groups by the resolution their layers draw at: coarse 4-8 px (pose, shape), "
+                              "middle 16-32 px, fine 64 px and up (colours)")
+        self.group.activated.connect(self._group_chosen)
+        self.groups: dict[str, tuple[int, int]] = {}
+        self.resolutions: list[int] = []
+        self.choices: list[tuple[int, int] | None] = []  # the menu's ranges, in its order (None: custom)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.start, 1)
         row.addWidget(QLabel("to", self))
         row.addWidget(self.end, 1)
+        row.addWidget(self.group, 2)
 
-    def set_layers(self, count: int, start: int, end: int) -> None:
-        """``count`` layers (0..count-1); select ``start``..``end`` inclusive, without emitting."""
+    def set_layers(self, count: int, start: int, end: int, groups: dict[str, tuple[int, int]] | None = None,
+                   resolutions: list[int] | None = None) -> None:
+        """``count`` layers (0..count-1); select ``start``..``end`` inclusive, without emitting.
+
+        ``groups`` maps group names to half-open ranges (``engine.latent.layer_groups``); ``resolutions`` gives
+        the pixels each layer draws at, shown in the menu.
+        """
+        self.groups, self.resolutions = dict(groups or {}), list(resolutions or [])
+        self.group.blockSignals(True)
+        self.group.clear()
+        self.group.addItem("custom")
+        self.choices = [None]
+        for name, (first, stop) in {**self.groups, "all": (0, count)}.items():
+            self.group.addItem(f"{name} ({self._pixels(first, stop)})" if self.resolutions else name)
+            self.choices.append((first, stop))
+        self.group.blockSignals(False)
         for box in (self.start, self.end):
             box.blockSignals(True)
             box.setRange(0, max(0, count - 1))
@@ -250,9 +273,29 @@ class LayerRange(QWidget):
         self.end.setValue(end)
         for box in (self.start, self.end):
             box.blockSignals(False)
+        self._show_group()
 
     def half_open(self) -> tuple[int, int]:
         return self.start.value(), self.end.value() + 1
+
+    def _pixels(self, first: int, stop: int) -> str:
+        low, high = self.resolutions[first], self.resolutions[stop - 1]
+        return f"{low} px" if low == high else f"{low}-{high} px"
+
+    def _show_group(self) -> None:
+        """Select the menu entry matching the spin boxes, or ``custom``."""
+        layers = self.half_open()
+        self.group.setCurrentIndex(self.choices.index(layers) if layers in self.choices else 0)
+
+    def _group_chosen(self, index: int) -> None:
+        layers = self.choices[index]
+        if layers is None:
+            return
+        for box, value in ((self.start, layers[0]), (self.end, layers[1] - 1)):
+            box.blockSignals(True)
+            box.setValue(value)
+            box.blockSignals(False)
+        self.changed.emit()
 
     def _changed(self) -> None:
         if self.start.value() > self.end.value():  # keep from <= to, moving the other end along
@@ -260,6 +303,7 @@ class LayerRange(QWidget):
             other.blockSignals(True)
             other.setValue(self.sender().value())
             other.blockSignals(False)
+        self._show_group()
         self.changed.emit()
 
 
@@ -502,8 +546,10 @@ class LatentPanel(QWidget):
         self.cutoff_box.setRange(1, num_ws)
         self.cutoff_box.setValue(num_ws)
         self.cutoff_box.blockSignals(False)
-        self.edit_layers.set_layers(num_ws, 0, num_ws - 1)
-        self.mix_layers.set_layers(num_ws, num_ws // 2, num_ws - 1)
+        groups = self._latent.layer_groups(num_ws)
+        resolutions = [self._latent.layer_resolution(i, num_ws) for i in range(num_ws)]
+        self.edit_layers.set_layers(num_ws, 0, num_ws - 1, groups, resolutions)
+        self.mix_layers.set_layers(num_ws, num_ws // 2, num_ws - 1, groups, resolutions)
         self.reset_edits(render=False)
         self._update_base_label()
         self._compute_directions()

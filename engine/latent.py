@@ -254,6 +254,21 @@ def layer_resolution(index: int, num_ws: int) -> int:
     return min(4 if index == 0 else 2 ** ((index + 5) // 2), 2 ** ((num_ws + 2) // 2))
 
 
+def layer_groups(num_ws: int) -> dict[str, tuple[int, int]]:
+    """The half-open ``ws`` ranges of :data:`LAYER_GROUPS` this generator has (a 32 px one has no ``fine``).
+
+    Example:
+        >>> layer_groups(8)
+        {'coarse': (0, 3), 'middle': (3, 8)}
+    """
+    groups = {}
+    for name, (low, high) in LAYER_GROUPS.items():
+        inside = [i for i in range(num_ws) if low <= layer_resolution(i, num_ws) <= high]
+        if inside:
+            groups[name] = (inside[0], inside[-1] + 1)
+    return groups
+
+
 def parse_layer_range(text: str | None, num_ws: int) -> tuple[int, int]:
     """``"0-4"`` (inclusive) -> ``(0, 5)``; ``None``/``"all"`` -> ``(0, num_ws)``; checked against ``num_ws``.
 
@@ -265,12 +280,12 @@ def parse_layer_range(text: str | None, num_ws: int) -> tuple[int, int]:
     """
     name = str(text).strip().lower() if text is not None else ""
     if name in LAYER_GROUPS:
-        low, high = LAYER_GROUPS[name]
-        inside = [i for i in range(num_ws) if low <= layer_resolution(i, num_ws) <= high]
-        if not inside:
+        groups = layer_groups(num_ws)
+        if name not in groups:
+            low, high = LAYER_GROUPS[name]
             raise ConfigError(f"layers {name!r}: this generator draws nothing at {low}-{high} px; give a range "
                               f"within 0-{num_ws - 1}", value=text)
-        return inside[0], inside[-1] + 1
+        return groups[name]
     if name in ("", "all"):
         return 0, num_ws
     indices = parse_index_list(text)

@@ -81,6 +81,25 @@ def test_saving_then_loading_a_latent_restores_the_image(qtbot, panel, tmp_path)
     assert "edited.npz" in panel.base_label.text()
 
 
+def test_style_group_menu_sets_the_mixed_layers(qtbot, panel):
+    layers = panel.mix_layers
+    names = [layers.group.itemText(i) for i in range(layers.group.count())]
+    assert names == ["custom", "coarse (4-8 px)", "middle (16-32 px)", "all (4-32 px)"]  # 32 px: no fine layers
+    panel.mix_group.setChecked(True)
+    qtbot.waitUntil(lambda: settled(panel), timeout=10000)
+    before = panel.shown_image()
+    with qtbot.waitSignal(layers.changed, timeout=1000):
+        layers.group.activated.emit(1)
+    assert layers.half_open() == (0, 3) == panel.state().mix_layers
+    changed_image(qtbot, panel, before)
+    layers.end.setValue(7)
+    assert layers.group.currentText() == "all (4-32 px)"
+    layers.start.setValue(3)
+    assert layers.group.currentText() == "middle (16-32 px)"
+    layers.end.setValue(5)
+    assert layers.group.currentText() == "custom"
+
+
 def test_projection_reports_progress_and_can_be_cancelled(qtbot, panel):
     panel.steps_box.setValue(500)
     before = panel.shown_image()
