@@ -90,6 +90,11 @@ def add_latent_commands(subparsers: Any, registry: dict[str, Callable[[argparse.
     proj.add_argument("--lr", type=float, default=0.1, help="Adam learning rate (default 0.1)")
     proj.add_argument("--no-noise", action="store_true", help="keep the constant noise instead of optimising it")
     proj.add_argument("--seed", type=int, default=0)
+    proj.add_argument("--lpips", metavar="VGG16.pth", help="add LPIPS to the loss, on this VGG16 backbone (e.g. "
+                      "torchvision's vgg16-397923af.pth; Ganvas downloads nothing)")
+    proj.add_argument("--lpips-linear", metavar="LIN.pth", help="LPIPS linear weights (the authors' vgg.pth); "
+                      "without them every feature channel weighs 1")
+    proj.add_argument("--lpips-weight", type=float, default=1.0, help="weight of LPIPS in the loss (default 1)")
     proj.add_argument("--out", required=True, help="output folder (target.png, projected.png, latent.npz)")
     proj.add_argument("--no-progress", action="store_true")
     near = subparsers.add_parser("nearest", help="(stylegan2) samples beside their nearest training images",
@@ -262,18 +267,27 @@ def cmd_mix(args: argparse.Namespace) -> int:
 def cmd_project(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from engine.errors import ConfigError
     from engine.families.stylegan2 import square_resize
     from engine.imageio import read_image, write_image
     from engine.latent import save_latent
     from engine.metrics import image_metrics
 
+    if args.lpips_linear and not args.lpips:
+        raise ConfigError("--lpips-linear needs --lpips VGG16.pth (the backbone)")
     session = _session(args)
     image = read_image(args.image)
     out = Path(args.out)
+    perceptual = None
+    if args.lpips:
+        from engine.perceptual import load_lpips
+
+        perceptual = load_lpips(args.lpips, args.lpips_linear, session.device)
     final = None
     with tqdm(total=args.steps, unit="step", dynamic_ncols=True, disable=args.no_progress) as bar:
         for event in session.project(image, steps=args.steps, space=args.space, lr=args.lr,
-                                     optimize_noise=not args.no_noise, seed=args.seed):
+                                     optimize_noise=not args.no_noise, seed=args.seed, perceptual=perceptual,
+                                     perceptual_weight=args.lpips_weight):
             if event.kind == "step":
                 bar.update(event.step - bar.n)
                 bar.set_postfix({"loss": f"{event.loss:.4g}", "mse": f"{event.mse:.4g}"}, refresh=False)
@@ -286,6 +300,9 @@ def cmd_project(args: argparse.Namespace) -> int:
     write_image(out / "projected.png", final.image)
     save_latent(out / "latent.npz", final.latent)
     scores = image_metrics(_unit_image(final.image)[None], _unit_image(target)[None])
+    if perceptual is not None:
+        scores["LPIPS"] = perceptual(_unit_image(final.image)[None].to(session.device),
+                                     _unit_image(target)[None].to(session.device))[0].cpu()
     print("reconstruction: " + ", ".join(f"{name} {value.item():.4g}" for name, value in scores.items()))
     print(f"ganvas: projected {args.image} into {args.space} (loss {final.loss:.4g}); wrote {out}", file=sys.stderr)
     return 0

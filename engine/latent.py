@@ -549,7 +549,8 @@ class LatentSession:
     def project(self, image: np.ndarray, steps: int = 300, space: str = "w", lr: float = 0.1,
                 optimize_noise: bool = True, noise_weight: float = 1e5, ssim_weight: float = 1.0,
                 initial_noise: float = 0.05, should_stop: Callable[[], bool] | None = None,
-                seed: int = 0) -> Iterator[ProjectionProgress]:
+                seed: int = 0, perceptual: torch.nn.Module | None = None,
+                perceptual_weight: float = 1.0) -> Iterator[ProjectionProgress]:
         """Find the latent whose image matches ``image`` (RGB uint8, any size: centre-cropped and resized).
 
         Minimises pixel MSE + ``ssim_weight`` * (1 - multi-scale SSIM) with Adam on ``w`` (one vector,
@@ -557,16 +558,19 @@ class LatentSession:
         multi-scale autocorrelation penalty (``noise_weight``) that keeps them noise-like. The learning rate
         ramps up over the first 5 % of steps and down with a cosine over the last 25 %; small Gaussian
         perturbations of w (``initial_noise`` x the spread of w, fading out by 75 %) help leave poor starts.
-        LPIPS is not used (it would need pretrained backbone weights).
+        With ``perceptual`` (an LPIPS module, see :func:`engine.perceptual.load_lpips`; its weights are the
+        user's), ``perceptual_weight`` x its distance joins the loss.
 
         Yields:
-            ``step`` events (``loss`` = MSE + ssim_weight * (1 - MS-SSIM), without the noise penalty), then one ``done`` or ``stopped`` event carrying the latent and
-            the reconstruction.
+            ``step`` events (``loss`` = MSE + ssim_weight * (1 - MS-SSIM) [+ perceptual_weight * LPIPS], without
+            the noise penalty), then one ``done`` or ``stopped`` event carrying the latent and the reconstruction.
         """
         if space not in SPACES:
             raise ConfigError(f"projection space must be one of {', '.join(SPACES)}", value=space)
         if steps < 1:
             raise ConfigError("projection needs at least one step", value=steps)
+        if perceptual is not None:
+            perceptual = perceptual.to(self.device)
         res = self.resolution
         target = to_unit_range(torch.from_numpy(square_resize(image, res)).permute(2, 0, 1)[None]).to(self.device)
         generator = torch.Generator().manual_seed(seed)
@@ -602,6 +606,9 @@ class LatentSession:
                     mse = F.mse_loss(synth, target)
                     dssim = _ms_ssim_loss(synth, target)
                     loss = mse + ssim_weight * dssim
+                    if perceptual is not None:
+                        loss = loss + perceptual_weight * perceptual(synth, target).mean()
+                    reported = float(loss.detach())
                     if optimize_noise:
                         loss = loss + noise_weight * _noise_regularisation(noises)
                     optimizer.zero_grad(set_to_none=True)
@@ -611,7 +618,7 @@ class LatentSession:
                     with torch.no_grad():
                         for n in noises:
                             n.sub_(n.mean()).div_(n.std() + 1e-8)
-                last_recon = float(mse.detach()) + ssim_weight * float(dssim.detach())
+                last_recon = reported
                 yield ProjectionProgress("step", step, steps, last_recon, float(mse.detach()),
                                          1 - 2 * float(dssim.detach()))
             w_final = w_opt.detach()

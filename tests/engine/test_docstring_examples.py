@@ -1,4 +1,4 @@
-"""The ``Example:`` blocks in engine docstrings run and print what they say."""
+"""The ``Example:`` blocks in engine and model docstrings run and print what they say."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-ENGINE = Path(__file__).resolve().parents[2] / "engine"
-MODULES = sorted(f"engine.{p.stem}" for p in ENGINE.glob("*.py") if ">>>" in p.read_text(encoding="utf-8"))
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = sorted(f"{p.parent.name}.{p.stem}" for package in ("engine", "models") for p in (ROOT / package).glob("*.py")
+                 if ">>>" in p.read_text(encoding="utf-8"))
 
 
 def test_examples_were_found():
-    assert "engine.nearest" in MODULES and len(MODULES) >= 5
+    assert {"engine.nearest", "engine.run_log", "models.lpips"} <= set(MODULES) and len(MODULES) >= 5
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -224,6 +224,12 @@ def test_cli_latent_commands(tmp_path, capsys):
     assert float(scores["PSNR"]) == pytest.approx(-10 * np.log10(((target - projected) ** 2).mean()), rel=1e-3)
     assert 0 < float(scores["SSIM"]) <= 1
     assert load_latent(tmp_path / "p" / "latent.npz").provenance["image"].endswith("seed_0000.png")
+    from models.lpips import vgg16_features  # LPIPS on the user's VGG16 file (random weights here)
+
+    torch.save({f"features.{k}": v for k, v in vgg16_features().state_dict().items()}, tmp_path / "vgg16.pth")
+    assert run("project", "--checkpoint", ck, str(tmp_path / "g" / "seed_0000.png"), "--steps", "2",
+               "--lpips", str(tmp_path / "vgg16.pth"), "--out", str(tmp_path / "pl"), "--no-progress") == 0
+    assert float(capsys.readouterr().out.split("LPIPS ")[1].split()[0]) > 0
     # mix: column seeds on top, row seeds on the left; with every layer from the column seed, a mix is that seed.
     assert run("mix", "--checkpoint", ck, "--rows", "1-2", "--columns", "3-5", "--layers", "all",
                "--out", str(tmp_path / "mix_all.png")) == 0
