@@ -497,16 +497,41 @@ class LatentPanel(QWidget):
         options = QHBoxLayout()
         options.addWidget(self.steps_box, 1)
         options.addWidget(self.space_combo, 1)
+        self.lpips_check = QCheckBox("LPIPS", group)
+        self.lpips_check.setEnabled(False)
+        self.lpips_check.setToolTip("Add the LPIPS perceptual distance to the loss (needs VGG16 weights)")
+        self.lpips_button = QPushButton("VGG16 weights...", group)
+        self.lpips_button.setToolTip("A VGG16 state dict such as torchvision's vgg16-397923af.pth; Ganvas "
+                                     "downloads nothing")
+        self.lpips_backbone: str | None = None
+        lpips_row = QHBoxLayout()
+        lpips_row.addWidget(self.lpips_check)
+        lpips_row.addWidget(self.lpips_button, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.project_button, 1)
         buttons.addWidget(self.cancel_button)
         form = QFormLayout(group)
         form.addRow(options)
+        form.addRow(lpips_row)
         form.addRow(buttons)
         form.addRow(self.progress)
         self.project_button.clicked.connect(self.project_photo)
         self.cancel_button.clicked.connect(self.cancel_projection)
+        self.lpips_button.clicked.connect(self.choose_lpips_weights)
         return group
+
+    def choose_lpips_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "VGG16 weights for LPIPS", "",
+                                              "PyTorch weights (*.pth *.pt *.safetensors);;All files (*)")
+        if path:
+            self.set_lpips_weights(path)
+
+    def set_lpips_weights(self, path: str | None) -> None:
+        """Use this VGG16 file for LPIPS in the next projections (None: no LPIPS); it is read when one starts."""
+        self.lpips_backbone = path
+        self.lpips_check.setEnabled(path is not None)
+        self.lpips_check.setChecked(path is not None)
+        self.lpips_button.setText(Path(path).name if path else "VGG16 weights...")
 
     def _files_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox("Files", parent)
@@ -841,10 +866,15 @@ class LatentPanel(QWidget):
         if self.session is None or self.projection is not None:
             return None
         session, steps, space = self.session, self.steps_box.value(), self.space_combo.currentData()
+        backbone = self.lpips_backbone if self.lpips_check.isChecked() else None
         self.stop_playback()
-        job = StoppableJob(lambda should_stop: session.project(image, steps=steps, space=space,
-                                                               should_stop=should_stop),
-                           "ganvas-latent-projection", self)
+
+        def run(should_stop: Callable[[], bool]) -> Any:
+            # The weights load in the job's thread; a bad file fails the job with its name in the message.
+            perceptual = importlib.import_module("engine.perceptual").load_lpips(backbone) if backbone else None
+            return session.project(image, steps=steps, space=space, should_stop=should_stop, perceptual=perceptual)
+
+        job = StoppableJob(run, "ganvas-latent-projection", self)
         job.setProperty("photo", name)
         job.progress.connect(self._on_projection_progress)
         job.finished.connect(self._on_projection_finished)

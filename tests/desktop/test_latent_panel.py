@@ -117,6 +117,39 @@ def test_projection_reports_progress_and_can_be_cancelled(qtbot, panel):
     np.testing.assert_array_equal(panel.shown_image(), before)  # a cancelled projection is discarded
 
 
+def test_projection_with_lpips_weights_and_a_refused_weight_file(qtbot, panel, tmp_path, monkeypatch):
+    import torch
+
+    from models.lpips import vgg16_features
+
+    vgg = {f"features.{k}": v for k, v in vgg16_features().state_dict().items()}
+    torch.save(vgg, tmp_path / "vgg16.pth")
+    panel.set_lpips_weights(str(tmp_path / "vgg16.pth"))
+    assert panel.lpips_check.isChecked() and panel.lpips_button.text() == "vgg16.pth"
+    used = []
+    project = panel.session.project
+
+    def spy(*args, **kwargs):
+        used.append(kwargs.get("perceptual"))
+        return project(*args, **kwargs)
+
+    monkeypatch.setattr(panel.session, "project", spy)
+    panel.steps_box.setValue(3)
+    job = panel.start_projection(np.full((40, 40, 3), 200, np.uint8), "grey")
+    qtbot.waitUntil(lambda: panel.projection is None, timeout=40000)
+    assert job is not None and panel.last_projection_event.kind == "done"
+    assert torch.equal(used[0].features[28].weight, vgg["features.28.weight"])  # the user's file, in the loss
+    errors: list[str] = []
+    monkeypatch.setattr(latent_panel.QMessageBox, "critical", lambda parent, title, text: errors.append(text))
+    torch.save({"conv1.weight": torch.zeros(8, 3, 7, 7)}, tmp_path / "resnet.pth")
+    panel.set_lpips_weights(str(tmp_path / "resnet.pth"))
+    panel.start_projection(np.full((40, 40, 3), 200, np.uint8), "grey")
+    qtbot.waitUntil(lambda: panel.projection is None, timeout=20000)
+    assert len(errors) == 1 and "resnet.pth" in errors[0] and "VGG16" in errors[0]
+    panel.set_lpips_weights(None)
+    assert not panel.lpips_check.isEnabled() and not panel.lpips_check.isChecked()
+
+
 def test_interpolation_plays_and_exports_a_gif(qtbot, panel, tmp_path, monkeypatch):
     panel.frames_box.setValue(4)
     shown = []
