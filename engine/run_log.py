@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import numpy as np
 from engine.errors import ConfigError, DatasetError
 from engine.imageio import read_image
 
+SMOOTHING = 0.95  # weight of the past in the trend line drawn over each raw curve
 LOG_FILE = "log.jsonl"
 CONFIG_FILE = "config.json"
 SAMPLE_NAME = re.compile(r"step_(\d+)\.png")
@@ -184,3 +186,99 @@ def progress_figure(run_dir: str | Path, steps: Sequence[int], batch_size: int |
     if len({row.shape[1] for row in rows}) > 1:
         raise DatasetError(f"{run_dir}: the sample grids differ in width, so they cannot be stacked")
     return np.concatenate(rows, 0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Loss curves
+
+
+def smoothed(points: Sequence[tuple[int, float]], weight: float = SMOOTHING) -> list[tuple[int, float]]:
+    """Exponential moving average of the values, debiased so the start is not pulled toward zero.
+
+    Example:
+        >>> smoothed([(0, 1.0), (1, 1.0)])
+        [(0, 1.0), (1, 1.0)]
+    """
+    out, average, norm = [], 0.0, 0.0
+    for step, value in points:
+        average = weight * average + (1 - weight) * value
+        norm = weight * norm + (1 - weight)
+        out.append((step, average / norm))
+    return out
+
+
+def bucket_means(points: Sequence[tuple[int, float]], max_points: int) -> list[tuple[int, float]]:
+    """At most ``max_points`` points: consecutive runs averaged, each at its last step (all when few enough).
+
+    Example:
+        >>> bucket_means([(1, 1.0), (2, 3.0), (3, 5.0), (4, 7.0)], 2)
+        [(2, 2.0), (4, 6.0)]
+    """
+    if len(points) <= max_points:
+        return list(points)
+    size = math.ceil(len(points) / max_points)
+    return [(points[min(i + size, len(points)) - 1][0], float(np.mean([v for _, v in points[i: i + size]])))
+            for i in range(0, len(points), size)]
+
+
+CURVE_RAW = (170, 200, 235)  # RGB: light blue raw values
+CURVE_TREND = (25, 80, 170)  # RGB: dark blue trend
+
+
+def loss_curves(records: Sequence[dict[str, Any]], panel: tuple[int, int] = (440, 220), columns: int = 2
+                ) -> np.ndarray:
+    """One chart per logged loss (raw values light, smoothed trend dark, step on x), as a uint8 RGB image.
+
+    The y range covers the 1st to 99th percentile of the values; values beyond it are drawn (and smoothed) at
+    its edge, so a few spikes neither flatten the chart nor lift the trend after them.
+
+    Raises:
+        DatasetError: no records.
+    """
+    if not records:
+        raise DatasetError("no loss records to draw")
+    names = [name for name in records[0] if name not in NOT_LOSSES]
+    width, height = panel
+    rows = -(-len(names) // columns)
+    image = np.full((rows * height, columns * width, 3), 255, np.uint8)
+    for index, name in enumerate(names):
+        points = [(int(r["step"]), float(r[name])) for r in records if name in r and math.isfinite(r[name])]
+        top, left = (index // columns) * height, (index % columns) * width
+        _draw_chart(image[top: top + height, left: left + width], name, points)
+    return image
+
+
+def _draw_chart(canvas: np.ndarray, name: str, points: list[tuple[int, float]]) -> None:
+    height, width = canvas.shape[:2]
+    x0, x1, y0, y1 = 64, width - 12, 26, height - 28  # plot area
+    font, grey = cv2.FONT_HERSHEY_SIMPLEX, (110, 110, 110)
+    cv2.putText(canvas, name, (x0, 17), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.rectangle(canvas, (x0, y0), (x1, y1), (200, 200, 200), 1)
+    if not points:
+        return
+    values = np.array([v for _, v in points])
+    low, high = np.percentile(values, 1), np.percentile(values, 99)
+    pad = (high - low) * 0.05 or abs(high) * 0.05 or 1.0
+    low, high = low - pad, high + pad
+    # Values outside the range are drawn at its edge, and enter the trend there too, so a spike stays local.
+    raw = bucket_means([(s, min(max(v, low), high)) for s, v in points], x1 - x0)
+    first, last = points[0][0], max(points[-1][0], points[0][0] + 1)
+
+    def pixel(step: int, value: float) -> tuple[int, int]:
+        x = x0 + (step - first) / (last - first) * (x1 - x0)
+        y = y1 - (min(max(value, low), high) - low) / (high - low) * (y1 - y0)
+        return round(x), round(y)
+
+    for series, colour, thickness in ((raw, CURVE_RAW, 1), (smoothed(raw), CURVE_TREND, 2)):
+        line = np.array([pixel(s, v) for s, v in series], np.int32)
+        cv2.polylines(canvas, [line], False, colour, thickness, cv2.LINE_AA)
+    for value in (low + pad, (low + high) / 2, high - pad):
+        y = pixel(first, value)[1]
+        cv2.putText(canvas, f"{value:.3g}", (4, y + 4), font, 0.38, grey, 1, cv2.LINE_AA)
+        cv2.line(canvas, (x0 - 3, y), (x0, y), grey, 1)
+    for step in (first, (first + last) // 2, last):
+        x = pixel(step, low)[0]
+        label = f"{step}"
+        size = cv2.getTextSize(label, font, 0.38, 1)[0][0]
+        cv2.putText(canvas, label, (min(max(x - size // 2, 0), width - size), y1 + 16), font, 0.38, grey, 1,
+                    cv2.LINE_AA)

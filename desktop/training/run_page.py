@@ -33,11 +33,10 @@ from desktop.training.config_form import format_duration
 from desktop.training.retune_dialog import RetuneDialog
 from desktop.training.run_controller import RunController
 from engine.errors import GanvasError
-from engine.run_log import read_log
+from engine.run_log import bucket_means, read_log, smoothed
 
 MAX_POINTS = 1500  # per curve on screen; longer runs are averaged into buckets
 CHART_COLUMNS = 2
-SMOOTHING = 0.95  # weight of the past in the trend line drawn over each raw curve
 RAW_COLOUR, TREND_COLOUR = QColor(150, 190, 230), QColor(20, 90, 170)
 
 
@@ -104,7 +103,7 @@ class LossCurves(QWidget):
             if not points:
                 continue
             view, raw, trend = self._chart(name)
-            shown = _buckets(points)
+            shown = bucket_means(points, MAX_POINTS)
             raw.replace([QPointF(s, v) for s, v in shown])
             trend.replace([QPointF(s, v) for s, v in smoothed(shown)])
             x_axis, y_axis = raw.attachedAxes()
@@ -113,32 +112,6 @@ class LossCurves(QWidget):
             x_axis.setRange(shown[0][0], max(shown[-1][0], shown[0][0] + 1))
             x_axis.applyNiceNumbers()
             y_axis.setRange(low - pad, high + pad)
-
-
-def smoothed(points: list[tuple[int, float]], weight: float = SMOOTHING) -> list[tuple[int, float]]:
-    """Exponential moving average of the values, debiased so the start is not pulled toward zero.
-
-    Example:
-        >>> smoothed([(0, 1.0), (1, 1.0)])
-        [(0, 1.0), (1, 1.0)]
-    """
-    out, average, norm = [], 0.0, 0.0
-    for step, value in points:
-        average = weight * average + (1 - weight) * value
-        norm = weight * norm + (1 - weight)
-        out.append((step, average / norm))
-    return out
-
-
-def _buckets(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    if len(points) <= MAX_POINTS:
-        return points
-    size = math.ceil(len(points) / MAX_POINTS)
-    out = []
-    for start in range(0, len(points), size):
-        chunk = points[start: start + size]
-        out.append((chunk[-1][0], sum(v for _, v in chunk) / len(chunk)))
-    return out
 
 
 class ImageLabel(QLabel):

@@ -14,10 +14,11 @@ from PySide6.QtCore import QSettings  # noqa: E402
 
 from desktop.training.config_form import ConfigForm  # noqa: E402
 from desktop.training.run_controller import RunController  # noqa: E402
-from desktop.training.run_page import LossCurves, RunPage, smoothed  # noqa: E402
+from desktop.training.run_page import LossCurves, RunPage  # noqa: E402
 from desktop.training.runs_list import SETTINGS_KEY, RunsList  # noqa: E402
 from engine.config import DataConfig, TrainConfig, to_dict  # noqa: E402
 from engine.registry import get_family, list_families  # noqa: E402
+from engine.run_log import smoothed  # noqa: E402
 from tests.engine.helpers import write_aligned_dataset  # noqa: E402
 
 pytestmark = pytest.mark.gui

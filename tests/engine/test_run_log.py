@@ -12,7 +12,9 @@ from engine.cli import main
 from engine.errors import ConfigError, DatasetError
 from engine.imageio import read_image, write_image
 from engine.run_log import (
+    CURVE_TREND,
     format_windows,
+    loss_curves,
     loss_windows,
     parse_windows,
     progress_figure,
@@ -80,14 +82,30 @@ def test_progress_figure_stacks_labelled_grids(tmp_path: Path) -> None:
         progress_figure(run, [10, 15])
 
 
+def test_loss_curves_draw_one_chart_per_loss_with_its_trend() -> None:
+    records = [{"step": s, "lr_factor": 1.0, "D": 10.0 - s / 100 + (0.5 if s % 2 else -0.5), "G": 1.0}
+               for s in range(1, 1001)]
+    records[500]["D"] = 1e6  # one spike does not flatten the chart
+    image = loss_curves(records, panel=(300, 160), columns=2)
+    assert image.shape == (160, 600, 3)
+    chart = image[:, :300]
+    rows, columns = np.nonzero(np.abs(chart.astype(int) - CURVE_TREND).sum(axis=2) < 60)
+    left, right = rows[columns < 90], rows[columns > 270]
+    assert left.size and right.size and left.mean() < right.mean() - 60  # falling D: the trend goes down
+    assert (np.abs(image[:, 300:].astype(int) - CURVE_TREND).sum(axis=2) < 60).any()  # G is drawn too
+    with pytest.raises(DatasetError):
+        loss_curves([])
+
+
 def test_history_command_prints_the_table_and_writes_the_figure(tmp_path: Path, capsys) -> None:
     run = _fake_run(tmp_path / "run")
     assert main(["history", str(run), "--windows", "1-10,11-30", "--markdown", "--figure",
-                 str(tmp_path / "history.png")]) == 0
+                 str(tmp_path / "history.png"), "--curves", str(tmp_path / "curves.png")]) == 0
     out = capsys.readouterr()
     assert "| 11-30 | 0-0 | 20.5 | 41 |" in out.out
     assert "10, 20, 30" in out.err
     assert read_image(tmp_path / "history.png").shape == (36, 130, 3)
+    assert read_image(tmp_path / "curves.png").shape == (220, 880, 3)  # D and G side by side
     assert main(["history", str(run), "--figure", str(tmp_path / "two.png"), "--figure-steps", "20,30"]) == 0
     assert read_image(tmp_path / "two.png").shape[0] == 24
     assert main(["history", str(tmp_path / "missing")]) == DatasetError.exit_code
