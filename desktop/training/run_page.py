@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QSlider,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -33,7 +34,7 @@ from desktop.training.config_form import format_duration
 from desktop.training.retune_dialog import RetuneDialog
 from desktop.training.run_controller import RunController
 from engine.errors import GanvasError
-from engine.run_log import bucket_means, read_log, smoothed
+from engine.run_log import SAMPLE_NAME, bucket_means, read_log, sample_steps, smoothed
 
 MAX_POINTS = 1500  # per curve on screen; longer runs are averaged into buckets
 CHART_COLUMNS = 2
@@ -142,6 +143,67 @@ class ImageLabel(QLabel):
         self._rescale()
 
 
+class SampleHistory(QWidget):
+    """The run's sample grids with a slider over their steps: it follows the newest grid until moved back.
+
+    ``image`` shows the chosen grid; ``slider`` indexes :attr:`steps` (from ``samples/step_N.png``).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.run_dir: Path | None = None
+        self.steps: list[int] = []
+        self.image = ImageLabel("The sample grid appears here (input | output | target).", self)
+        self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.setToolTip("scrub through the sample grids saved during training")
+        self.caption = QLabel("", self)
+        row = QHBoxLayout()
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.caption)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.image, 1)
+        layout.addLayout(row)
+        self.slider.valueChanged.connect(self._show)
+        self._update_slider()
+
+    def show_run(self, run_dir: Path) -> None:
+        """Every saved grid of ``run_dir``, showing the newest (or ``latest.png`` when none is numbered)."""
+        self.run_dir = run_dir
+        self.steps = sample_steps(run_dir)
+        self._update_slider(follow=True)
+        if not self.steps:
+            self.image.set_image(run_dir / "samples" / "latest.png")
+
+    def add_sample(self, path: Path) -> None:
+        """A grid saved during training: shown at once when the slider is at the newest, else only added."""
+        match = SAMPLE_NAME.fullmatch(path.name)
+        if self.run_dir is None or match is None:
+            self.image.set_image(path)
+            return
+        following = self.slider.value() == self.slider.maximum()
+        self.steps = sorted(set(self.steps) | {int(match[1])})
+        self._update_slider(follow=following)
+
+    def _update_slider(self, follow: bool = False) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(0, len(self.steps) - 1))
+        if follow:
+            self.slider.setValue(self.slider.maximum())
+        self.slider.blockSignals(False)
+        self.slider.setEnabled(len(self.steps) > 1)
+        self._show(self.slider.value())
+
+    def _show(self, index: int) -> None:
+        if self.run_dir is None or not self.steps:
+            self.caption.setText("")
+            return
+        step = self.steps[index]
+        self.image.set_image(self.run_dir / "samples" / f"step_{step:08d}.png")
+        newest = " (newest)" if index == len(self.steps) - 1 else ""
+        self.caption.setText(f"step {step}{newest}, {index + 1} of {len(self.steps)}")
+
+
 class RunPage(QWidget):
     """Watch and steer the controller's run; "Use in canvas" hands the checkpoint chosen beside it (``latest``
     by default, or one of the run's ``checkpoints/step_*.safetensors``) to ``load_model``."""
@@ -155,7 +217,7 @@ class RunPage(QWidget):
         self.title = QLabel("No run yet: configure one and press Start.")
         self.title.setStyleSheet("font-weight: bold")
         self.curves = LossCurves()
-        self.sample = ImageLabel("The sample grid appears here (input | output | target).")
+        self.samples = SampleHistory()
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m steps")
         self.stats = QLabel("")
@@ -190,7 +252,7 @@ class RunPage(QWidget):
     def _layout(self) -> None:
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.curves)
-        splitter.addWidget(self.sample)
+        splitter.addWidget(self.samples)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
         buttons = QHBoxLayout()
@@ -214,7 +276,7 @@ class RunPage(QWidget):
         self.curves.clear()
         for record in read_log(self.run_dir):
             self.curves.add(int(record.pop("step")), {k: v for k, v in record.items() if k != "lr_factor"})
-        self.sample.set_image(self.run_dir / "samples" / "latest.png")
+        self.samples.show_run(self.run_dir)
         self.refresh_checkpoints()
         self.on_state(self.controller.state)
 
@@ -291,7 +353,7 @@ class RunPage(QWidget):
         if kind == "step":
             self.curves.add(step, event.get("losses") or {})
         if kind == "sample" and event.get("path"):
-            self.sample.set_image(Path(event["path"]).parent / "latest.png")
+            self.samples.add_sample(Path(event["path"]))
         if kind in ("checkpoint", "stopped", "done"):
             self.refresh_checkpoints()
             self.buttons["use"].setEnabled(self.latest_checkpoint() is not None)

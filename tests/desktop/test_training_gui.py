@@ -74,7 +74,7 @@ def test_start_pause_resume_use_and_kill(qtbot, tmp_path: Path, monkeypatch) -> 
         page.buttons["pause"].click()
     paused_at = controller.last_event["step"]
     assert controller.last_event["kind"] == "stopped" and paused_at >= 2
-    assert page.buttons["resume"].isEnabled() and page.sample.original is not None
+    assert page.buttons["resume"].isEnabled() and page.samples.image.original is not None
     page.buttons["use"].click()
     assert loaded and loaded[0].path == str(run_dir / "latest.safetensors")
 
@@ -114,6 +114,34 @@ def test_loss_charts_draw_a_smoothed_trend_over_the_raw_values(qtbot) -> None:
     assert max(trend_values) - min(trend_values) < 0.1  # the alternation is averaged away
     assert abs(sum(trend_values) / len(trend_values) - 1.0) < 0.05
     assert smoothed([(0, 3.0)]) == [(0, 3.0)]  # debiased: the first value is not pulled toward zero
+
+
+def test_sample_history_follows_the_newest_grid_until_moved_back(qtbot, tmp_path: Path) -> None:
+    import numpy as np
+
+    from desktop.training.run_page import SampleHistory
+    from engine.imageio import write_image
+
+    def grid(step: int) -> Path:
+        return write_image(tmp_path / "samples" / f"step_{step:08d}.png", np.full((8, 12, 3), step, np.uint8))
+
+    for step in (10, 20, 30):
+        grid(step)
+    history = SampleHistory()
+    qtbot.addWidget(history)
+    history.show_run(tmp_path)
+
+    def shown() -> int:
+        return history.image.original.toImage().pixelColor(0, 0).red()
+
+    assert shown() == 30 and history.caption.text() == "step 30 (newest), 3 of 3"
+    history.slider.setValue(0)
+    assert shown() == 10 and history.caption.text() == "step 10, 1 of 3"
+    history.add_sample(grid(40))  # moved back: stays on step 10
+    assert shown() == 10 and history.slider.maximum() == 3
+    history.slider.setValue(3)
+    history.add_sample(grid(50))  # at the newest: follows
+    assert shown() == 50 and history.caption.text() == "step 50 (newest), 5 of 5"
 
 
 def test_suggested_steps_follow_dataset_size():
