@@ -240,6 +240,7 @@ class LayerRange(QWidget):
         self.group.setToolTip("Style groups by the resolution their layers draw at: coarse 4-8 px (pose, shape), "
                               "middle 16-32 px, fine 64 px and up (colours)")
         self.group.activated.connect(self._group_chosen)
+        self.group.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.groups: dict[str, tuple[int, int]] = {}
         self.resolutions: list[int] = []
         self.choices: list[tuple[int, int] | None] = []  # the menu's ranges, in its order (None: custom)
@@ -248,7 +249,7 @@ class LayerRange(QWidget):
         row.addWidget(self.start, 1)
         row.addWidget(QLabel("to", self))
         row.addWidget(self.end, 1)
-        row.addWidget(self.group, 2)
+        row.addWidget(self.group)
 
     def set_layers(self, count: int, start: int, end: int, groups: dict[str, tuple[int, int]] | None = None,
                    resolutions: list[int] | None = None) -> None:
