@@ -241,8 +241,6 @@ class LayerRange(QWidget):
                               "middle 16-32 px, fine 64 px and up (colours)")
         self.group.activated.connect(self._group_chosen)
         self.group.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.groups: dict[str, tuple[int, int]] = {}
-        self.resolutions: list[int] = []
         self.choices: list[tuple[int, int] | None] = []  # the menu's ranges, in its order (None: custom)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
@@ -258,13 +256,12 @@ class LayerRange(QWidget):
         ``groups`` maps group names to half-open ranges (``engine.latent.layer_groups``); ``resolutions`` gives
         the pixels each layer draws at, shown in the menu.
         """
-        self.groups, self.resolutions = dict(groups or {}), list(resolutions or [])
         self.group.blockSignals(True)
         self.group.clear()
         self.group.addItem("custom")
         self.choices = [None]
-        for name, (first, stop) in {**self.groups, "all": (0, count)}.items():
-            self.group.addItem(f"{name} ({self._pixels(first, stop)})" if self.resolutions else name)
+        for name, (first, stop) in {**(groups or {}), "all": (0, count)}.items():
+            self.group.addItem(f"{name} ({_pixel_span(resolutions, first, stop)})" if resolutions else name)
             self.choices.append((first, stop))
         self.group.blockSignals(False)
         for box in (self.start, self.end):
@@ -278,10 +275,6 @@ class LayerRange(QWidget):
 
     def half_open(self) -> tuple[int, int]:
         return self.start.value(), self.end.value() + 1
-
-    def _pixels(self, first: int, stop: int) -> str:
-        low, high = self.resolutions[first], self.resolutions[stop - 1]
-        return f"{low} px" if low == high else f"{low}-{high} px"
 
     def _show_group(self) -> None:
         """Select the menu entry matching the spin boxes, or ``custom``."""
@@ -306,6 +299,12 @@ class LayerRange(QWidget):
             other.blockSignals(False)
         self._show_group()
         self.changed.emit()
+
+
+def _pixel_span(resolutions: list[int], first: int, stop: int) -> str:
+    """``4-8 px``: the resolutions that layers ``first``..``stop - 1`` draw at."""
+    low, high = resolutions[first], resolutions[stop - 1]
+    return f"{low} px" if low == high else f"{low}-{high} px"
 
 
 def _seed_box(parent: QWidget, value: int) -> QSpinBox:

@@ -299,10 +299,10 @@ def cmd_project(args: argparse.Namespace) -> int:
     write_image(out / "target.png", target)
     write_image(out / "projected.png", final.image)
     save_latent(out / "latent.npz", final.latent)
-    scores = image_metrics(_unit_image(final.image)[None], _unit_image(target)[None])
+    projected, wanted = _unit_image(final.image)[None], _unit_image(target)[None]
+    scores = image_metrics(projected, wanted)
     if perceptual is not None:
-        scores["LPIPS"] = perceptual(_unit_image(final.image)[None].to(session.device),
-                                     _unit_image(target)[None].to(session.device))[0].cpu()
+        scores["LPIPS"] = perceptual(projected.to(session.device), wanted.to(session.device))[0].cpu()
     print("reconstruction: " + ", ".join(f"{name} {value.item():.4g}" for name, value in scores.items()))
     print(f"ganvas: projected {args.image} into {args.space} (loss {final.loss:.4g}); wrote {out}", file=sys.stderr)
     return 0

@@ -569,10 +569,12 @@ class LatentSession:
             raise ConfigError(f"projection space must be one of {', '.join(SPACES)}", value=space)
         if steps < 1:
             raise ConfigError("projection needs at least one step", value=steps)
-        if perceptual is not None:
-            perceptual = perceptual.to(self.device)
         res = self.resolution
         target = to_unit_range(torch.from_numpy(square_resize(image, res)).permute(2, 0, 1)[None]).to(self.device)
+        if perceptual is not None:
+            perceptual = perceptual.to(self.device)
+            with torch.no_grad():
+                target_taps = perceptual.tapped(target)  # the target is fixed: its features once, not every step
         generator = torch.Generator().manual_seed(seed)
         with self._lock:
             w_avg = self.generator.w_avg.detach().clone()
@@ -607,7 +609,8 @@ class LatentSession:
                     dssim = _ms_ssim_loss(synth, target)
                     loss = mse + ssim_weight * dssim
                     if perceptual is not None:
-                        loss = loss + perceptual_weight * perceptual(synth, target).mean()
+                        loss = loss + perceptual_weight * perceptual.distance(perceptual.tapped(synth),
+                                                                              target_taps).mean()
                     reported = float(loss.detach())
                     if optimize_noise:
                         loss = loss + noise_weight * _noise_regularisation(noises)

@@ -54,7 +54,7 @@ def linear_weights(state: dict[str, torch.Tensor], path: str | Path) -> list[tor
     """The five per-channel weight tensors ``lin0`` ... ``lin4`` of an LPIPS weight file, in order.
 
     Raises:
-        CheckpointError: a layer is missing or has the wrong channel count (the file is named).
+        CheckpointError: a layer is missing (the file is named).
     """
     found = {}
     for key, value in state.items():
@@ -62,14 +62,11 @@ def linear_weights(state: dict[str, torch.Tensor], path: str | Path) -> list[tor
         if match and key.endswith("weight"):
             found[int(match[1])] = value
     weights = []
-    for index, channels in enumerate(TAP_CHANNELS):
+    for index in range(len(TAP_CHANNELS)):
         if index not in found:
             raise CheckpointError(f"holds no LPIPS weight 'lin{index}.model.1.weight' (expected the LPIPS authors' "
                                   "vgg.pth)", path=path)
-        if found[index].numel() != channels:
-            raise CheckpointError(f"LPIPS weight lin{index} has shape {tuple(found[index].shape)}, a VGG16 LPIPS "
-                                  f"needs {channels} channels", path=path)
-        weights.append(found[index])
+        weights.append(found[index])  # its width is checked by LPIPS.set_linear_weights
     return weights
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,8 @@ def loss_windows(records: Sequence[dict[str, Any]], every: int | None = None,
                  windows: Sequence[tuple[int, int]] | None = None) -> list[LossWindow]:
     """Mean losses over consecutive blocks of ``every`` steps, or over the given ``(first, last)`` windows.
 
+    ``records`` are in step order, as :func:`read_log` returns them.
+
     Windows with no records are left out. Without either argument, the whole log is split into ten blocks.
 
     Raises:
@@ -110,9 +113,10 @@ def loss_windows(records: Sequence[dict[str, Any]], every: int | None = None,
         if every < 1:
             raise ConfigError(f"--every must be at least 1, not {every}")
         windows = [(first, first + every - 1) for first in range(1, last_step + 1, every)]
+    steps = [int(r["step"]) for r in records]  # ascending, as read_log returns them
     out = []
     for first, last in windows:
-        rows = [r for r in records if first <= int(r["step"]) <= last]
+        rows = records[bisect_left(steps, first): bisect_right(steps, last)]
         if not rows:
             continue
         names = [name for name in rows[0] if name not in NOT_LOSSES]

@@ -92,7 +92,11 @@ class LPIPS(nn.Module):
                              f"{tuple(y.shape)}")
         if min(x.shape[-2:]) < 16:
             raise ValueError(f"LPIPS needs images of at least 16x16 pixels, got {tuple(x.shape[-2:])}")
-        total = x.new_zeros(x.shape[0])
-        for weight, fx, fy in zip(self.linear, self.tapped(x), self.tapped(y), strict=True):
+        return self.distance(self.tapped(x), self.tapped(y))
+
+    def distance(self, x_taps: list[torch.Tensor], y_taps: list[torch.Tensor]) -> torch.Tensor:
+        """The distance from :meth:`tapped` activations, so a fixed image's can be computed once and reused."""
+        total = x_taps[0].new_zeros(x_taps[0].shape[0])
+        for weight, fx, fy in zip(self.linear, x_taps, y_taps, strict=True):
             total = total + ((fx - fy).square() * weight.view(1, -1, 1, 1)).sum(dim=1).mean(dim=(1, 2))
         return total
