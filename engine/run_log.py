@@ -145,6 +145,11 @@ def format_windows(windows: Sequence[LossWindow], batch_size: int | None = None,
                      for line in [header, *rows])
 
 
+def sample_path(run_dir: str | Path, step: int) -> Path:
+    """Where training saves the sample grid of ``step``: ``samples/step_NNNNNNNN.png``."""
+    return Path(run_dir) / "samples" / f"step_{step:08d}.png"
+
+
 def sample_steps(run_dir: str | Path) -> list[int]:
     """The steps that have a saved sample grid (``samples/step_N.png``), ascending."""
     folder = Path(run_dir) / "samples"
@@ -178,7 +183,7 @@ def progress_figure(run_dir: str | Path, steps: Sequence[int], batch_size: int |
         raise DatasetError(f"{run_dir}: no sample grids to show (samples/step_N.png)")
     rows = []
     for step in steps:
-        path = Path(run_dir) / "samples" / f"step_{step:08d}.png"
+        path = sample_path(run_dir, step)
         if not path.is_file():
             raise DatasetError(f"{path}: no sample grid at step {step}")
         grid = read_image(path)

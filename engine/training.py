@@ -33,7 +33,7 @@ from engine.errors import CheckpointError, ConfigError, TrainingError
 from engine.families.base import Trainer
 from engine.imageio import atomic_write_bytes, write_image
 from engine.registry import get_family
-from engine.run_log import CONFIG_FILE, LOG_FILE
+from engine.run_log import CONFIG_FILE, LOG_FILE, sample_path
 
 
 @dataclass(frozen=True)
@@ -329,7 +329,7 @@ def train(
 
     def sample(step: int) -> str:
         grid = trainer.sample_grid()
-        path = write_image(run_dir / "samples" / f"step_{step:08d}.png", grid)
+        path = write_image(sample_path(run_dir, step), grid)
         write_image(run_dir / "samples" / "latest.png", grid)
         return str(path)
 

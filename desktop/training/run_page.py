@@ -34,7 +34,7 @@ from desktop.training.config_form import format_duration
 from desktop.training.retune_dialog import RetuneDialog
 from desktop.training.run_controller import RunController
 from engine.errors import GanvasError
-from engine.run_log import SAMPLE_NAME, bucket_means, read_log, sample_steps, smoothed
+from engine.run_log import SAMPLE_NAME, bucket_means, read_log, sample_path, sample_steps, smoothed
 
 MAX_POINTS = 1500  # per curve on screen; longer runs are averaged into buckets
 CHART_COLUMNS = 2
@@ -199,7 +199,7 @@ class SampleHistory(QWidget):
             self.caption.setText("")
             return
         step = self.steps[index]
-        self.image.set_image(self.run_dir / "samples" / f"step_{step:08d}.png")
+        self.image.set_image(sample_path(self.run_dir, step))
         newest = " (newest)" if index == len(self.steps) - 1 else ""
         self.caption.setText(f"step {step}{newest}, {index + 1} of {len(self.steps)}")
 
