@@ -145,14 +145,24 @@ def format_windows(windows: Sequence[LossWindow], batch_size: int | None = None,
                      for line in [header, *rows])
 
 
+def samples_dir(run_dir: str | Path) -> Path:
+    """The folder of a run's sample grids: ``samples``."""
+    return Path(run_dir) / "samples"
+
+
 def sample_path(run_dir: str | Path, step: int) -> Path:
     """Where training saves the sample grid of ``step``: ``samples/step_NNNNNNNN.png``."""
-    return Path(run_dir) / "samples" / f"step_{step:08d}.png"
+    return samples_dir(run_dir) / f"step_{step:08d}.png"
+
+
+def latest_sample_path(run_dir: str | Path) -> Path:
+    """The copy of the newest sample grid that training keeps: ``samples/latest.png``."""
+    return samples_dir(run_dir) / "latest.png"
 
 
 def sample_steps(run_dir: str | Path) -> list[int]:
     """The steps that have a saved sample grid (``samples/step_N.png``), ascending."""
-    folder = Path(run_dir) / "samples"
+    folder = samples_dir(run_dir)
     if not folder.is_dir():
         return []
     return sorted(int(m[1]) for p in folder.iterdir() if (m := SAMPLE_NAME.fullmatch(p.name)))

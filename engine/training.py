@@ -33,7 +33,7 @@ from engine.errors import CheckpointError, ConfigError, TrainingError
 from engine.families.base import Trainer
 from engine.imageio import atomic_write_bytes, write_image
 from engine.registry import get_family
-from engine.run_log import CONFIG_FILE, LOG_FILE, sample_path
+from engine.run_log import CONFIG_FILE, LOG_FILE, latest_sample_path, sample_path, samples_dir
 
 
 @dataclass(frozen=True)
@@ -312,7 +312,7 @@ def train(
         start = checkpoint.step
         del checkpoint
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "samples").mkdir(exist_ok=True)
+    samples_dir(run_dir).mkdir(exist_ok=True)
     atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
     checkpoints = RunCheckpoints(run_dir, keep_last=spec.train.keep_last)
     log = _LossLog(run_dir / LOG_FILE)
@@ -330,7 +330,7 @@ def train(
     def sample(step: int) -> str:
         grid = trainer.sample_grid()
         path = write_image(sample_path(run_dir, step), grid)
-        write_image(run_dir / "samples" / "latest.png", grid)
+        write_image(latest_sample_path(run_dir), grid)
         return str(path)
 
     def event(kind: str, **fields: Any) -> Progress:

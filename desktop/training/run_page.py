@@ -34,7 +34,15 @@ from desktop.training.config_form import format_duration
 from desktop.training.retune_dialog import RetuneDialog
 from desktop.training.run_controller import RunController
 from engine.errors import GanvasError
-from engine.run_log import SAMPLE_NAME, bucket_means, read_log, sample_path, sample_steps, smoothed
+from engine.run_log import (
+    SAMPLE_NAME,
+    bucket_means,
+    latest_sample_path,
+    read_log,
+    sample_path,
+    sample_steps,
+    smoothed,
+)
 
 MAX_POINTS = 1500  # per curve on screen; longer runs are averaged into buckets
 CHART_COLUMNS = 2
@@ -173,7 +181,7 @@ class SampleHistory(QWidget):
         self.steps = sample_steps(run_dir)
         self._update_slider(follow=True)
         if not self.steps:
-            self.image.set_image(run_dir / "samples" / "latest.png")
+            self.image.set_image(latest_sample_path(run_dir))
 
     def add_sample(self, path: Path) -> None:
         """A grid saved during training: shown at once when the slider is at the newest, else only added."""
