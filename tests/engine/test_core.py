@@ -107,3 +107,20 @@ def test_resumed_log_keeps_one_record_per_step_up_to_the_checkpoint(tmp_path):
     _LossLog(path).rewind(3)
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [(r["step"], r["G"]) for r in records] == [(1, 1.0), (2, 1.0), (3, 2.0)]
+
+
+def test_config_flags_parse_optional_numbers_and_sizes():
+    """``int | None`` fields parse as numbers, and a (height, width) field takes N or HxW."""
+    import argparse
+
+    from engine.cli_args import add_config_flags, config_overrides
+    from engine.config import DataConfig, TrainConfig
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, TrainConfig, skip=("size",))
+    add_config_flags(parser, DataConfig, skip=("path",))
+    args = parser.parse_args(["--decay-start", "6000", "--load-size", "270", "--background", "0,0,0"])
+    assert config_overrides(args, TrainConfig) == {"decay_start": 6000}
+    data = config_overrides(args, DataConfig)
+    assert data["load_size"] == (270, 270) and data["background"] == (0, 0, 0)
+    assert TrainConfig(steps=8000, **config_overrides(args, TrainConfig)).decay_from == 6000
