@@ -110,7 +110,9 @@ def test_latent_and_directions_files_round_trip(session, tmp_path):
 def test_animation_files_have_the_right_frame_count(session, tmp_path, suffix):
     ws = session.interpolate([1, 2, 3], frames=7, space="z" if suffix == ".gif" else "w")
     assert ws.shape == (7, session.num_ws, 32)
-    assert torch.allclose(ws[0], session.w_from_seed(1)) and torch.allclose(ws[-1], session.w_from_seed(3))
+    # the ends are the seeds' latents: exactly in w; in z up to float32 rounding of the slerp (measured <= 7e-7)
+    assert torch.allclose(ws[0], session.w_from_seed(1), atol=1e-6)
+    assert torch.allclose(ws[-1], session.w_from_seed(3), atol=1e-6)
     path = write_animation(tmp_path / f"walk{suffix}", session.synthesize(ws))
     if suffix == ".gif":
         ok, animation = cv2.imreadanimation(str(path))
