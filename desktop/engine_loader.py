@@ -44,6 +44,7 @@ class EngineApi:
     palette: ModuleType | None  # engine.palette, when that module exists
     canvas_input: ModuleType | None  # engine.canvas_input: imported images made into drawings
     families: tuple[FamilyInfo, ...]
+    bundled: tuple[Any, ...] = ()  # engine.bundled.BundledModel: name, title, path, family, card, error
 
     def family(self, name: str) -> FamilyInfo | None:
         return next((f for f in self.families if f.name == name), None)
@@ -78,9 +79,10 @@ def import_engine(threads: int = 0) -> EngineApi:
     for name in registry.list_families():
         family = registry.get_family(name)
         families.append(FamilyInfo(name, family.input_kind, family.description, family.default_canvas_mode))
+    bundled = tuple(importlib.import_module("engine.bundled").list_bundled())
     return EngineApi(inference, registry, importlib.import_module("engine.imageio"),
                      importlib.import_module("engine.device"), palette,
-                     importlib.import_module("engine.canvas_input"), tuple(families))
+                     importlib.import_module("engine.canvas_input"), tuple(families), bundled)
 
 
 def error_message(exc: BaseException) -> str:

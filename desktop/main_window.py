@@ -42,7 +42,7 @@ from desktop.engine_loader import (
 from desktop.files import IMAGE_FILTER, dropped_image
 from desktop.inference_worker import InferenceResult, InferenceWorker
 from desktop.latent_panel import LatentEditor, build_latent_session, is_latent_session
-from desktop.model_panel import UNTRAINED_SIZE, ModelPanel, ModelSource, bundled_checkpoints, untrained_source
+from desktop.model_panel import UNTRAINED_SIZE, ModelPanel, ModelSource, sample_drawing, untrained_source
 from desktop.output_view import OutputPanel, qimage_from_array
 from desktop.palette_dock import PalettePanel, palette_for_model, palette_name_of
 from desktop.preferences import Preferences, PreferencesDialog
@@ -53,6 +53,7 @@ from engine.errors import GanvasError
 
 MAX_RECENT = 8
 DEFAULT_LABEL_PALETTE = "facades"
+DEFAULT_BUNDLED_MODEL = "facades"  # the bundled model a first launch opens on
 
 
 class MainWindow(QMainWindow):
@@ -236,6 +237,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Engine ready", 3000)
         self.device_label.setText(f"device: {api.device_name(self.preferences.device)}")
         self.model_panel.set_families([(f.name, f.input_kind) for f in api.families])
+        self.model_panel.set_bundled(list(api.bundled))
+        damaged = [m.error for m in api.bundled if m.error]
+        if damaged:
+            self.statusBar().showMessage("Damaged bundled model: " + "; ".join(damaged), 15000)
         if self.session is None:
             self.output_view.set_message("Choose a model in the Model panel")
         self.engine_ready.emit(api)
@@ -251,8 +256,9 @@ class MainWindow(QMainWindow):
         last = ModelSource.from_key(str(self.settings.value("model/last", "")))
         if last is not None and (last.untrained or Path(last.path).is_file()):
             return last
-        bundled = bundled_checkpoints()
-        return ModelSource(bundled[0].stem, str(bundled[0])) if bundled else untrained_source("pix2pix")
+        bundled = [m for m in (self.engine.bundled if self.engine else ()) if not m.error]
+        first = next((m for m in bundled if m.name == DEFAULT_BUNDLED_MODEL), bundled[0] if bundled else None)
+        return ModelSource(first.title, str(first.path)) if first else untrained_source("pix2pix")
 
     # --- models -----------------------------------------------------------------------------------
     def load_model(self, source: ModelSource) -> None:
@@ -308,7 +314,7 @@ class MainWindow(QMainWindow):
         self.model_panel.show_card(card.lines())
         self.style_panel.set_supported(self._options_of(card))
         self.style_panel.setEnabled(True)
-        name = Path(card.path).stem if card.path else f"untrained {card.family}"
+        name = card.title or (Path(card.path).stem if card.path else f"untrained {card.family}")
         self.model_label.setText(f"model: {name}")
         self.setWindowTitle(f"Ganvas - {name}")
         self.device_label.setText(f"device: {getattr(session, 'device', '-')}")
@@ -341,6 +347,7 @@ class MainWindow(QMainWindow):
             default = info.canvas_mode if info is not None else "edges"
             chosen = self.model_panel.draw_mode if self.model_panel.mode_combo.isEnabled() else default
             mode = default if default == "photo" else chosen  # photo models start on a photo canvas
+            mode = card.draw_mode or mode  # a model card that names its drawing mode decides
         self.model_panel.set_draw_mode(mode, locked=labels)
         height, width = card.size
         size = self.canvas.document.size()
@@ -349,6 +356,12 @@ class MainWindow(QMainWindow):
             self.canvas.resize_canvas(width, height)
         elif changed:
             self.canvas.clear()
+        if card.sample and self._canvas_is_blank():
+            self.import_image(sample_drawing(card.sample))
+
+    def _canvas_is_blank(self) -> bool:
+        pixels = self.canvas.to_numpy()
+        return bool((pixels == pixels[0, 0]).all())
 
     def _set_canvas_mode(self, mode: str, clear: bool = True) -> bool:
         """Switch the canvas's drawing mode; a fresh page (undoable) unless told otherwise.

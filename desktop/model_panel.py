@@ -39,6 +39,8 @@ UNTRAINED_CONFIGS: dict[str, dict[str, Any]] = {
     "stylegan2": {"resolution": 64, "z_dim": 128, "w_dim": 128, "mapping_layers": 4, "channel_base": 2048,
                   "channel_max": 64},
 }
+BUNDLED_GROUP = "Bundled models"
+UNTRAINED_GROUP = "Untrained (for testing controls)"
 DRAW_MODES = [("label map (palette)", "label"), ("edges", "edges"), ("sketch", "sketch"),
               ("photo (colour brush)", "photo")]
 
@@ -91,6 +93,11 @@ def bundled_checkpoints() -> list[Path]:
         return []
 
 
+def sample_drawing(name: str) -> Path:
+    """A drawing shipped in ``assets/samples`` (bundled models open on one, named in their card)."""
+    return Path(str(importlib.resources.files("assets"))) / "samples" / name
+
+
 def user_checkpoints(folder: str | Path) -> list[Path]:
     """Checkpoints directly in ``folder`` plus the ``latest`` checkpoint of each run folder inside it."""
     folder = Path(folder).expanduser()
@@ -116,6 +123,7 @@ class ModelPanel(QWidget):
         super().__init__(parent)
         self._models_folder = Path("~/Ganvas/models")
         self._families: list[tuple[str, str]] = []  # (name, input_kind)
+        self._bundled: list[Any] | None = None  # engine.bundled.BundledModel, once the engine has read them
         self.tree = QTreeWidget(self)
         self.tree.setHeaderHidden(True)
         self.tree.setRootIsDecorated(True)
@@ -176,6 +184,15 @@ class ModelPanel(QWidget):
         self._families = list(families)
         self.refresh()
 
+    def set_bundled(self, models: list[Any]) -> None:
+        """The bundled models as the engine read them (name, title, path, error); damaged ones are listed
+        greyed out with their error, and named in the status line."""
+        self._bundled = list(models)
+        self.refresh()
+        damaged = [m for m in self._bundled if m.error]
+        if damaged:
+            self.status.setText("Damaged bundled model(s): " + "; ".join(m.error for m in damaged))
+
     def set_models_folder(self, folder: str | Path) -> None:
         self._models_folder = Path(folder)
         self.refresh()
@@ -208,17 +225,29 @@ class ModelPanel(QWidget):
 
     def refresh(self) -> None:
         self.tree.clear()
-        self._add_group("Bundled models", [ModelSource(checkpoint_label(p), str(p)) for p in bundled_checkpoints()])
+        self._add_bundled()
         user = [ModelSource(checkpoint_label(p), str(p)) for p in user_checkpoints(self._models_folder)]
         self._add_group("Your models", user,
                         empty="none yet: put checkpoints or run folders here")
-        self._add_group("Untrained (to try the controls)",
+        self._add_group(UNTRAINED_GROUP,
                         [untrained_source(name) for name, _ in self._families],
                         empty="" if self._families else "waiting for the engine...")
 
-    def _add_group(self, title: str, sources: list[ModelSource], empty: str = "") -> None:
-        if not sources and not empty:
+    def _add_bundled(self) -> None:
+        """Bundled models by their card titles (file names until the engine has read the cards)."""
+        if self._bundled is None:
+            self._add_group(BUNDLED_GROUP, [ModelSource(checkpoint_label(p), str(p)) for p in bundled_checkpoints()])
             return
+        group = self._add_group(BUNDLED_GROUP, [ModelSource(m.title, str(m.path)) for m in self._bundled
+                                                if not m.error])
+        for model in (m for m in self._bundled if m.error):
+            item = QTreeWidgetItem(group if group is not None else self.tree, [f"{model.name} (damaged)"])
+            item.setFlags(Qt.ItemFlag.NoItemFlags)
+            item.setToolTip(0, model.error)
+
+    def _add_group(self, title: str, sources: list[ModelSource], empty: str = "") -> QTreeWidgetItem | None:
+        if not sources and not empty:
+            return None
         group = QTreeWidgetItem(self.tree, [title])
         group.setFlags(Qt.ItemFlag.ItemIsEnabled)
         group.setToolTip(0, str(self._models_folder) if title == "Your models" else title)
@@ -230,6 +259,7 @@ class ModelPanel(QWidget):
             item = QTreeWidgetItem(group, [empty])
             item.setFlags(Qt.ItemFlag.NoItemFlags)
         group.setExpanded(True)
+        return group
 
     # --- requests ---------------------------------------------------------------------------------
     def open_checkpoint(self) -> None:

@@ -15,6 +15,7 @@ last N step checkpoints in ``checkpoints/``. Nothing is ever unpickled; ``.pth``
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import shutil
@@ -149,8 +150,23 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in checkpoint metadata")
 
 
+def models_folder() -> Path:
+    """``assets/models`` of the installed package, where bundled models live (it may not exist)."""
+    return Path(str(importlib.resources.files("assets"))) / "models"
+
+
+def bundled_path(name: str) -> Path | None:
+    """The file of the bundled model called ``name`` (its file stem, e.g. ``facades``), or None."""
+    if not name or any(sep in name for sep in ("/", "\\")) or name.startswith("."):
+        return None
+    path = models_folder() / f"{name}{SUFFIX}"
+    return path if path.is_file() else None
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or a run folder meaning its ``latest`` checkpoint."""
+    """A checkpoint file, a run folder meaning its ``latest`` checkpoint, or a bundled model's name."""
+    if not Path(path).exists():
+        path = bundled_path(str(path)) or path
     path = Path(path)
     if path.is_dir():
         latest = path / LATEST
@@ -158,7 +174,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
             return latest
         raise CheckpointError(f"run folder has no {LATEST} (has training saved a checkpoint yet?)", path=path)
     if not path.exists():
-        raise CheckpointError("checkpoint not found", path=path)
+        raise CheckpointError("checkpoint not found (nor a bundled model: see `ganvas models`)", path=path)
     return path
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.cli_history import add_history_command
 from engine.cli_latent import add_latent_commands
+from engine.cli_models import add_models_commands
 from engine.cli_palette import add_palette_commands
 from engine.errors import GanvasError
 
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     translate = commands.add_parser("translate", help="run a trained generator on images")
     translate.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    translate.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
+    translate.add_argument("--checkpoint", required=True, help="checkpoint file, run folder or bundled model name")
     translate.add_argument("--out", required=True, help="output folder")
     translate.add_argument("--device", default="auto")
     translate.add_argument("--half", choices=("left", "right"),
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_latent_commands(commands, COMMANDS)
     add_palette_commands(commands, COMMANDS)
     add_history_command(commands, COMMANDS)
+    add_models_commands(commands, COMMANDS)
     return parser
 
 

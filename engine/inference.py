@@ -36,9 +36,13 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     trained: bool = True
     path: str | None = None
+    title: str = ""  # a bundled model's name for people (its card's title)
+    draw_mode: str = ""  # what the canvas draws for it (label, edges, sketch, photo), when the card says
+    sample: str = ""  # a drawing in assets/samples the app opens this model on
 
     def lines(self) -> list[str]:
-        out = [f"family:   {self.family}" + ("" if self.trained else "  (UNTRAINED: random weights)"),
+        out = [f"model:    {self.title}"] if self.title else []
+        out += [f"family:   {self.family}" + ("" if self.trained else "  (UNTRAINED: random weights)"),
                f"input:    {self.input_kind}", f"size:     {self.size[0]}x{self.size[1]}", f"steps:    {self.step}"]
         if self.dataset:
             out.append("data:     " + ", ".join(f"{k}={v}" for k, v in self.dataset.items()))
@@ -58,8 +62,10 @@ def card_from_meta(meta: dict[str, Any], path: str | None) -> ModelCard:
     """The card of a checkpoint whose header is ``meta``."""
     family = get_family(meta["family"])
     size = tuple(meta.get("train_config", {}).get("size", (256, 256)))
+    card = meta.get("card") if isinstance(meta.get("card"), dict) else {}
     return ModelCard(meta["family"], family.input_kind, size, int(meta.get("step", 0)), meta["model_config"],
-                     meta.get("dataset", {}), meta.get("metrics", {}), bool(meta.get("step", 0)), path)
+                     meta.get("dataset", {}), meta.get("metrics", {}), bool(meta.get("step", 0)), path,
+                     str(card.get("title", "")), str(card.get("draw_mode", "")), str(card.get("sample", "")))
 
 
 class InferenceSession:

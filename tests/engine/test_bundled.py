@@ -1,0 +1,126 @@
+"""Bundled models: making them from runs (fp16, no machine paths), finding them by name, and the shipped ones
+still giving the outputs they gave when they were bundled."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine import bundled, checkpoint
+from engine.cli import main as cli
+from engine.config import DataConfig, TrainConfig
+from engine.errors import ConfigError
+from engine.imageio import read_image, write_image
+from engine.inference import InferenceSession
+from engine.training import RunSpec, run_training
+from tests.engine.helpers import write_aligned_dataset
+from tests.engine.test_pix2pix_engine import TINY
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCES = ROOT / "tests" / "fixtures" / "bundled"
+CARD = {"title": "Tiny test model", "task": "test", "draw_mode": "label", "dataset": "synthetic pairs",
+        "licence": "CC0", "recipe": "ganvas train pix2pix --steps 2", "wall_time": "1 s",
+        "metrics": {"facade_score_pixel_acc": 0.5}}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bundle")
+    data = write_aligned_dataset(root / "data")
+    spec = RunSpec("pix2pix", TINY, TrainConfig(steps=2, size=(32, 32), device="cpu", sample_every=2,
+                                                checkpoint_every=2), DataConfig(path=str(data.resolve())))
+    assert run_training(spec, root / "run").kind == "done"
+    return root / "run"
+
+
+def test_bundle_is_fp16_generator_with_its_discriminator_beside_and_no_machine_path(tiny_run, tmp_path):
+    out = bundled.make_bundle(tiny_run, tmp_path / "tiny.safetensors", CARD)
+    model = checkpoint.load_checkpoint(out)
+    assert {name.split(".")[1] for name in model.tensors} == {"G"}
+    assert all(t.dtype == torch.float16 for t in model.tensors.values() if t.is_floating_point())
+    disc = checkpoint.load_checkpoint(bundled.discriminator_path(out))
+    assert {name.split(".")[1] for name in disc.tensors} == {"D"}
+    header = json.dumps(model.meta)
+    assert str(tmp_path.parent) not in header and str(tiny_run) not in header
+    assert model.meta["data_config"]["path"] == "" and model.meta["dataset"]["name"] == "synthetic pairs"
+    assert model.meta["card"]["title"] == "Tiny test model" and "optimizers" not in model.meta
+    # loads as float32 and answers like the training checkpoint it came from
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    session = InferenceSession.from_checkpoint(out, device="cpu")
+    assert next(session.generator.parameters()).dtype == torch.float32
+    assert session.card.title == "Tiny test model" and session.card.draw_mode == "label"
+    original = InferenceSession.from_checkpoint(tiny_run, device="cpu").translate(image)
+    assert psnr(session.translate(image), original) >= 40.0
+
+
+def test_bundle_refuses_incomplete_cards_and_machine_paths(tiny_run, tmp_path):
+    with pytest.raises(ConfigError, match="lacks licence"):
+        bundled.make_bundle(tiny_run, tmp_path / "a.safetensors", {k: v for k, v in CARD.items() if k != "licence"})
+    with pytest.raises(ConfigError, match="paths of this machine"):
+        bundled.make_bundle(tiny_run, tmp_path / "b.safetensors", {**CARD, "recipe": f"train --data {tmp_path}"})
+    assert not (tmp_path / "a.safetensors").exists() and not (tmp_path / "b.safetensors").exists()
+
+
+def test_bundled_models_are_found_by_name_and_damaged_ones_are_named(tiny_run, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "models"
+    bundled.make_bundle(tiny_run, folder / "tiny.safetensors", CARD)
+    (folder / "broken.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    monkeypatch.setattr(checkpoint, "models_folder", lambda: folder)
+    monkeypatch.setattr(bundled, "models_folder", lambda: folder)
+    assert checkpoint.resolve_checkpoint("tiny") == folder / "tiny.safetensors"
+    models = {m.name: m for m in bundled.list_bundled()}
+    assert models["tiny"].title == "Tiny test model" and models["tiny"].error is None
+    assert "broken.safetensors" in models["broken"].error
+    assert cli(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "tiny: Tiny test model" in listing and "broken: DAMAGED" in listing
+    assert cli(["translate", "--checkpoint", "tiny", str(ROOT / "assets/samples/facade_labels.png"),
+                "--out", str(tmp_path / "out")]) == 0
+    assert read_image(tmp_path / "out" / "facade_labels.png").shape == (32, 32, 3)
+    assert cli(["info", "nonexistent-model"]) == 5
+    assert "nor a bundled model" in capsys.readouterr().err
+
+
+# --- the shipped models --------------------------------------------------------------------------------------
+# A fixed input per shipped model (a bundled drawing, or a real photo the model never trained on) and the
+# inference options; the stored output in tests/fixtures/bundled was written when the model was bundled
+# (GANVAS_WRITE_REFERENCES=1 rewrites it). A code change that silently alters a model's output fails here.
+def reference_cases(shared: Path) -> dict[str, list[tuple[str, Path, dict]]]:
+    horse = shared / "horse2zebra" / "trainA" / "n02381460_8088.jpg"  # held back from the bundled model's training
+    zebra = shared / "horse2zebra" / "trainB" / "n02391049_9136.jpg"
+    return {
+        "facades": [("sample", ROOT / "assets/samples/facade_labels.png", {})],
+        "horse2zebra": [("horse", horse, {"direction": "AtoB"}), ("zebra", zebra, {"direction": "BtoA"})],
+    }
+
+
+@pytest.mark.realdata
+def test_every_shipped_model_loads_and_reproduces_its_reference_output(shared_data):
+    shipped = bundled.list_bundled()
+    assert shipped, "no bundled models in assets/models"
+    cases = reference_cases(shared_data)
+    for model in shipped:
+        assert model.error is None, model.error
+        assert model.path.stat().st_size <= 25 * 10**6, f"{model.name} is over 25 MB"
+        assert model.name in cases, f"add a reference input for bundled model {model.name!r}"
+        session = InferenceSession.from_checkpoint(model.name, device="cpu")
+        for label, source, options in cases[model.name]:
+            output = session.translate(read_image(source), **options)
+            reference = REFERENCES / f"{model.name}-{label}.png"
+            if os.environ.get("GANVAS_WRITE_REFERENCES") == "1":
+                write_image(reference, output)
+            assert psnr(output, read_image(reference)) >= 40.0, f"{model.name} {label} drifted from its reference"
+    total = sum(m.path.stat().st_size for m in shipped)
+    total += sum(p.stat().st_size for p in (bundled.models_folder() / bundled.DISCRIMINATORS).glob("*"))
+    assert total <= 100 * 10**6
