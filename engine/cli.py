@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, help="random seed (default 0)")
         p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped (after the "
                        "family name, retunable options such as stylegan2's --r1-gamma may change)")
+        p.add_argument("--init", metavar="CHECKPOINT", help="start a new run from this model's weights (a run "
+                       "folder, checkpoint or bundled model name; its network config is kept): fine-tuning")
         p.add_argument("--no-progress", action="store_true", help="print no progress bar")
 
     train = commands.add_parser("train", help="train a model (or --resume RUN_DIR)",
@@ -137,6 +139,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from engine.training import RunSpec, train
 
     retune: dict[str, Any] = {}
+    init = None
+    if args.resume and args.init:
+        raise ConfigError("--init starts a new run; a resumed run already has its weights (drop --init)")
     if args.resume:
         spec, run_dir = None, Path(args.resume)
         given = set(config_overrides(args, TrainConfig)) | set(config_overrides(args, DataConfig))
@@ -153,13 +158,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if not args.data:
             raise ConfigError("--data DIR is required for a new run")
         family = get_family(args.family)
-        size = parse_size(args.size) if args.size else (256, 256)
+        model_fields = config_overrides(args, family.config_cls)
+        if args.init:
+            from engine.finetune import init_model_config, read_source
+
+            init = read_source(args.init)
+            model_config = init_model_config(args.family, init, model_fields)
+            init_size = tuple(init.meta.get("train_config", {}).get("size", (256, 256)))
+            size = parse_size(args.size) if args.size else init_size
+        else:
+            size = parse_size(args.size) if args.size else (256, 256)
+            model_config = family.auto_config(size, model_fields)
         train_fields = config_overrides(args, TrainConfig)
         train_fields.update({k: v for k, v in {"size": size, "steps": args.steps, "batch_size": args.batch_size,
                                                 "device": args.device, "seed": args.seed}.items() if v is not None})
         data_fields = config_overrides(args, DataConfig)
-        spec = RunSpec(args.family, family.auto_config(size, config_overrides(args, family.config_cls)),
-                       TrainConfig(**train_fields), DataConfig(path=str(args.data), **data_fields))
+        spec = RunSpec(args.family, model_config, TrainConfig(**train_fields),
+                       DataConfig(path=str(args.data), **data_fields))
         run_dir = Path(args.out or f"runs/{args.family}")
     stop_requested = []
 
@@ -172,7 +187,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         _render_progress(train(spec, run_dir, resume=bool(args.resume), steps=args.steps if args.resume else None,
-                               retune=retune, should_stop=lambda: bool(stop_requested)), quiet=args.no_progress)
+                               retune=retune, should_stop=lambda: bool(stop_requested), init=init),
+                         quiet=args.no_progress)
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0

@@ -31,6 +31,7 @@ from engine.config import DataConfig, TrainConfig, from_dict, replace, to_dict
 from engine.device import describe_device, resolve_device, seed_everything, set_deterministic
 from engine.errors import CheckpointError, ConfigError, TrainingError
 from engine.families.base import Trainer
+from engine.finetune import describe_init, load_initial_weights
 from engine.imageio import atomic_write_bytes, write_image
 from engine.registry import get_family
 from engine.run_log import CONFIG_FILE, LOG_FILE, latest_sample_path, sample_path, samples_dir
@@ -74,10 +75,13 @@ class RunSpec:
     train: TrainConfig
     data: DataConfig
     retunes: list[dict[str, Any]] = field(default_factory=list)
+    init: dict[str, Any] | None = None  # the model a fine-tuning run started from (engine.finetune)
 
     def to_json(self) -> dict[str, Any]:
         out = {"family": self.family, "model_config": to_dict(self.model), "train_config": to_dict(self.train),
                "data_config": to_dict(self.data)}
+        if self.init:
+            out["init"] = self.init
         return {**out, "retunes": self.retunes} if self.retunes else out
 
     @classmethod
@@ -89,6 +93,7 @@ class RunSpec:
             train=from_dict(TrainConfig, meta["train_config"]),
             data=from_dict(DataConfig, meta["data_config"]),
             retunes=list(meta.get("retunes", [])),
+            init=meta.get("init"),
         )
 
     def retune(self, step: int, changes: dict[str, Any]) -> str:
@@ -266,6 +271,7 @@ def train(
     steps: int | None = None,
     retune: dict[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    init: Any = None,
 ) -> Iterator[Progress]:
     """Train (or resume) a run, yielding :class:`Progress` events; stops cleanly when ``should_stop()``.
 
@@ -277,6 +283,7 @@ def train(
         retune: when resuming, new values for the family's :attr:`~engine.families.base.Family.retunable`
             model-config fields (e.g. a lower StyleGAN2 ``r1_gamma``); recorded in the run's ``retunes``.
         should_stop: polled between steps; when it returns True a checkpoint is saved and the run ends.
+        init: a new run starts from this checkpoint's networks (:func:`engine.finetune.read_source`).
 
     Raises:
         TrainingError: a non-finite loss (the last good checkpoint is kept).
@@ -311,6 +318,8 @@ def train(
             raise CheckpointError(f"cannot resume from this checkpoint ({exc})", path=checkpoint.path) from exc
         start = checkpoint.step
         del checkpoint
+    elif init is not None:
+        spec.init = load_initial_weights(trainer, init)
     run_dir.mkdir(parents=True, exist_ok=True)
     samples_dir(run_dir).mkdir(exist_ok=True)
     atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
@@ -340,6 +349,8 @@ def train(
 
     step = start
     message = _start_message(spec.family, describe_device(device), trainer.describe_data())
+    if spec.init and start == 0:
+        message += "; " + describe_init(spec.init)
     yield event("start", message=message + (f"; {retune_note}" if retune_note else ""))
     times: deque[float] = deque(maxlen=50)
     last_time = time.perf_counter()

@@ -124,3 +124,29 @@ def test_every_shipped_model_loads_and_reproduces_its_reference_output(shared_da
     total = sum(m.path.stat().st_size for m in shipped)
     total += sum(p.stat().st_size for p in (bundled.models_folder() / bundled.DISCRIMINATORS).glob("*"))
     assert total <= 100 * 10**6
+
+
+def test_a_new_run_starts_from_a_bundled_model_with_its_discriminator(tiny_run, tmp_path, monkeypatch, capsys):
+    from engine.families.pix2pix import Pix2Pix
+    from engine.finetune import load_initial_weights, read_source
+
+    folder = tmp_path / "models"
+    bundled.make_bundle(tiny_run, folder / "tiny.safetensors", CARD)
+    monkeypatch.setattr(checkpoint, "models_folder", lambda: folder)
+    source = read_source("tiny")
+    assert {name.split(".")[1] for name in source.tensors} == {"G", "D"}
+    trainer = Pix2Pix.make_trainer(TINY, TrainConfig(steps=2, size=(32, 32), device="cpu"),
+                                   DataConfig(path=str(write_aligned_dataset(tmp_path / "own"))), torch.device("cpu"))
+    record = load_initial_weights(trainer, source)
+    assert record == {"source": "tiny", "step": 2, "networks": ["G", "D"], "fresh": []}
+    for name in ("G", "D"):
+        for key, value in trainer.nets[name].state_dict().items():
+            assert torch.equal(value, source.tensors[f"net.{name}.{key}"].to(value.dtype)), key
+    # through the CLI: the run records where it started; a model of another family is refused
+    data = write_aligned_dataset(tmp_path / "own2")
+    assert cli(["train", "pix2pix", "--data", str(data), "--init", "tiny", "--steps", "2", "--size", "32",
+                "--device", "cpu", "--out", str(tmp_path / "ft"), "--no-progress"]) == 0
+    meta = checkpoint.read_metadata(tmp_path / "ft")
+    assert meta["init"]["source"] == "tiny" and meta["model_config"]["ngf"] == TINY.ngf and meta["step"] == 2
+    assert cli(["train", "cyclegan", "--data", str(data), "--init", "tiny", "--out", str(tmp_path / "x")]) == 2
+    assert "is a pix2pix model" in capsys.readouterr().err
