@@ -48,3 +48,23 @@ def test_first_launch_opens_on_the_bundled_facades_model_and_its_sample(qtbot, t
     assert "Facades: label map -> photo" in titles
     untrained = api.inference.InferenceSession.untrained("pix2pix", size=(256, 256), device="cpu", ngf=16, ndf=16)
     assert label_structure(drawing, untrained.translate(drawing)) < 0.1  # the check tells noise from a photo
+
+
+def test_a_damaged_bundled_model_is_named_and_the_app_still_opens(qtbot, tmp_path):
+    import dataclasses
+
+    from engine.bundled import read_bundled
+
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00garbage!")
+    settings = QSettings(str(tmp_path / "ganvas.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, start_engine=False, autoload=False)
+    qtbot.addWidget(window)
+    window.show()
+    api = import_engine()
+    window.on_engine_ready(dataclasses.replace(api, bundled=(*api.bundled, read_bundled(broken))))
+    assert "broken.safetensors" in window.statusBar().currentMessage()
+    assert "broken.safetensors" in window.model_panel.status.text()
+    group = window.model_panel.tree.topLevelItem(0)
+    names = [group.child(i).text(0) for i in range(group.childCount())]
+    assert "broken (damaged)" in names and window.isVisible()

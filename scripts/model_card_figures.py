@@ -1,0 +1,83 @@
+"""Figures for the bundled models' cards (docs/models/*.md): input | untrained | trained | real rows.
+
+Run from the repository root with the project's venv, after the model is in assets/models:
+
+    python scripts/model_card_figures.py facades docs/images/model-facades.png
+    python scripts/model_card_figures.py horse2zebra docs/images/model-horse2zebra.png
+
+The untrained column is the same network config with fresh weights (seed 0), so the card shows what training
+added. Inputs are validation images (facades) or horses and zebras held back from training.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.checkpoint import read_metadata, resolve_checkpoint
+from engine.imageio import read_image, write_image
+from engine.inference import InferenceSession
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+FACADES_VAL = [1, 7, 23, 42, 77]
+HORSES = ["n02381460_8088", "n02381460_8104", "n02381460_835", "n02381460_8449"]  # held back from training
+ZEBRAS = ["n02391049_9136", "n02391049_9137", "n02391049_9193", "n02391049_924"]
+
+
+def title_band(text: str, width: int) -> np.ndarray:
+    band = np.full((22, width, 3), 255, np.uint8)
+    cv2.putText(band, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return band
+
+
+def stack(images: list[np.ndarray], axis: int, gap: int = 4) -> np.ndarray:
+    """Concatenate along ``axis`` (0 rows, 1 columns) with white gaps."""
+    parts: list[np.ndarray] = []
+    for image in images:
+        if parts:
+            shape = list(image.shape)
+            shape[axis] = gap
+            parts.append(np.full(shape, 255, np.uint8))
+        parts.append(image)
+    return np.concatenate(parts, axis=axis)
+
+
+def grid(rows: list[list[np.ndarray]], titles: list[str], side: int = 192) -> np.ndarray:
+    """A titled grid of ``side``-pixel cells."""
+    header = stack([title_band(t, side) for t in titles], axis=1)
+    lines = [stack([cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA) for img in row], axis=1)
+             for row in rows]
+    return stack([header, *lines], axis=0)
+
+
+def untrained_like(name: str) -> InferenceSession:
+    meta = read_metadata(resolve_checkpoint(name))
+    size = tuple(meta["train_config"]["size"])
+    return InferenceSession.untrained(meta["family"], size=size, device="cpu", **meta["model_config"])
+
+
+def facades(out: Path) -> None:
+    trained, untrained = InferenceSession.from_checkpoint("facades", "cpu"), untrained_like("facades")
+    rows = []
+    for index in FACADES_VAL:
+        pair = read_image(SHARED / "facades" / "val" / f"{index}.jpg")
+        photo, labels = pair[:, :256], pair[:, 256:]
+        rows.append([labels, untrained.translate(labels), trained.translate(labels), photo])
+    write_image(out, grid(rows, ["label map (val)", "untrained", "trained", "real photo"]))
+
+
+def horse2zebra(out: Path) -> None:
+    trained, untrained = InferenceSession.from_checkpoint("horse2zebra", "cpu"), untrained_like("horse2zebra")
+    rows = []
+    for stem, direction, folder in [(h, "AtoB", "trainA") for h in HORSES] + [(z, "BtoA", "trainB") for z in ZEBRAS]:
+        photo = read_image(SHARED / "horse2zebra" / folder / f"{stem}.jpg")
+        rows.append([photo, untrained.translate(photo, direction=direction),
+                     trained.translate(photo, direction=direction)])
+    write_image(out, grid(rows, ["held-back photo", "untrained", "trained"]))
+
+
+if __name__ == "__main__":
+    {"facades": facades, "horse2zebra": horse2zebra}[sys.argv[1]](Path(sys.argv[2]))
