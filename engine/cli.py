@@ -90,14 +90,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("families", help="list the model families")
 
+    reference = commands.add_parser(
+        "import", help="import a pix2pix/CycleGAN reference run folder (train_opt.txt + *_net_G*.pth) safely",
+        description="Write one Ganvas checkpoint from a run folder of the PyTorch pix2pix/CycleGAN reference "
+        "implementation: networks configured from its train_opt.txt, both CycleGAN generators, the "
+        "discriminators when present. A lone .pth is configured from its tensors. See docs/import.md.")
+    reference.add_argument("source", help="reference run folder, or a *_net_G*.pth file (read with weights_only=True)")
+    reference.add_argument("--out", required=True, help="checkpoint file to write (.safetensors)")
+    reference.add_argument("--epoch", default="latest", help="which saved weights: latest (default) or an epoch number")
+    reference.add_argument("--batch-norm", choices=("input", "running"), default="input",
+                           help="batch norm at inference: the input's statistics (default, as the reference's "
+                           "test.py and Ganvas's pix2pix) or the running averages (as test.py --eval)")
+
     importer = commands.add_parser("import-pth", help="import generator weights from a .pth state dict (safely)")
-    importer.add_argument("pth", help="PyTorch state dict file (read with weights_only=True)")
+    importer.add_argument("pth", help="PyTorch state dict file (read with weights_only=True); for CycleGAN the "
+                          "A->B generator (the reference's latest_net_G_A.pth)")
     importer.add_argument("--out", required=True, help="checkpoint file to write (.safetensors)")
     import_families = importer.add_subparsers(dest="family", metavar="FAMILY", required=True)
     for name in _family_names():
         family = get_family(name)
         fp = import_families.add_parser(name, help=family.description)
         fp.add_argument("--size", default="256", help="the size the weights were trained at (N or HxW)")
+        if name == "cyclegan":
+            fp.add_argument("--pth-b", help="the B->A generator's state dict (the reference's latest_net_G_B.pth)")
         add_config_flags(fp, family.config_cls)
 
     bench = commands.add_parser("bench", help="measure training it/s or inference ms per image")
@@ -298,14 +313,25 @@ def _cmd_import_pth(args: argparse.Namespace) -> int:
 
     family = get_family(args.family)
     size = parse_size(args.size)
-    path = import_pth(args.pth, args.family, family.auto_config(size, config_overrides(args, family.config_cls)),
+    files = [args.pth, *([args.pth_b] if getattr(args, "pth_b", None) else [])]
+    path = import_pth(files, args.family, family.auto_config(size, config_overrides(args, family.config_cls)),
                       size, args.out)
     print(f"ganvas: wrote {path}", file=sys.stderr)
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from engine.importing import import_reference
+    from engine.inference import model_card
+
+    path = import_reference(args.source, args.out, epoch=args.epoch, batch_norm=args.batch_norm)
+    card = model_card(path)
+    print(f"ganvas: wrote {path} ({card.family}, {card.size[0]}x{card.size[1]})", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"train": _cmd_train, "translate": _cmd_translate, "eval": _cmd_eval, "info": _cmd_info,
-            "families": _cmd_families, "bench": _cmd_bench,
+            "families": _cmd_families, "bench": _cmd_bench, "import": _cmd_import,
             "import-pth": _cmd_import_pth}
 
 
