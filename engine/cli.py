@@ -75,8 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--style", help="(SPADE with an encoder) style reference image")
     translate.add_argument("--seed", type=int, help="(SPADE with an encoder) style seed (default 0)")
 
-    evaluate = commands.add_parser("eval", help="L1, PSNR and SSIM of a checkpoint on a dataset split")
-    evaluate.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
+    evaluate = commands.add_parser(
+        "eval", help="L1/PSNR/SSIM, FID/KID, LPIPS of a checkpoint on a dataset split; a results page",
+        description="Metrics of a checkpoint on a dataset split: pixel metrics against paired targets, FID and "
+        "KID of generated against real images (StyleGAN2: samples against the training folder), LPIPS, and a "
+        "static results page. Weights for FID and LPIPS come from files you supply (see docs/evaluation.md).")
+    evaluate.add_argument("--checkpoint", required=True, help="checkpoint file or run folder (or a reference "
+                          "pix2pix/CycleGAN run folder)")
     evaluate.add_argument("--data", required=True, help="dataset folder")
     evaluate.add_argument("--split", default="val", help="split folder name (default val; falls back to test)")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N items")
@@ -84,6 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--untrained", action="store_true",
                           help="evaluate a freshly initialised network of the same config instead (baseline)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.add_argument("--fid", action="store_true", help="FID and KID of generated against real images "
+                          "(needs --inception)")
+    evaluate.add_argument("--inception", metavar="FILE", help="Inception-v3 weights: pytorch-fid's "
+                          "pt_inception-2015-12-05-6726825d.pth (standard FID), or torchvision's inception_v3 "
+                          "weights (other numbers); implies --fid")
+    evaluate.add_argument("--samples", type=int, default=50_000,
+                          help="(StyleGAN2) generated images for FID/KID (default 50000, the standard; fewer for a "
+                          "quick look)")
+    evaluate.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (default 100)")
+    evaluate.add_argument("--kid-subset-size", type=int, default=1000,
+                          help="images per KID subset (default 1000, or all when fewer)")
+    evaluate.add_argument("--lpips", metavar="VGG16_FILE", help="LPIPS of outputs against paired targets, with "
+                          "this VGG16 backbone (e.g. torchvision's vgg16-397923af.pth)")
+    evaluate.add_argument("--lpips-linear", metavar="FILE", help="the LPIPS authors' vgg.pth linear weights "
+                          "(without them: a plain VGG feature distance)")
+    evaluate.add_argument("--html", metavar="DIR", help="write a results page (input | output | target rows and "
+                          "the metrics) to DIR/index.html")
+    evaluate.add_argument("--html-rows", type=int, default=50, help="rows on the results page (default 50)")
 
     info = commands.add_parser("info", help="show a checkpoint's model card")
     info.add_argument("checkpoint", help="checkpoint file or run folder")
@@ -251,10 +274,13 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from engine.evaluation import evaluate_checkpoint
+    from engine.evaluation import EvalExtras, evaluate_checkpoint
 
+    extras = EvalExtras(fid=args.fid, inception=args.inception, samples=args.samples, kid_subsets=args.kid_subsets,
+                        kid_subset_size=args.kid_subset_size, lpips=args.lpips, lpips_linear=args.lpips_linear,
+                        html=args.html, html_rows=args.html_rows)
     result = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, limit=args.limit,
-                                 device=args.device, untrained=args.untrained)
+                                 device=args.device, untrained=args.untrained, extras=extras)
     if args.json:
         print(json.dumps(result))
     else:
