@@ -42,7 +42,7 @@ from engine.families.common import (
     refuse_shared_adam_flags,
 )
 from engine.imageio import write_image
-from engine.label_data import LabelAugment, LabelImages, split_item
+from engine.label_data import LabelAugment, LabelFolders, LabelImages, official_label_folders, split_item
 from engine.labels import index_to_color, one_hot, snap_to_palette
 from engine.palette import Palette
 from engine.registry import register_family
@@ -458,6 +458,12 @@ class SPADE(Family):
                 generator = torch.Generator().manual_seed(int(seed or 0))
                 z = torch.randn(label.shape[0], cfg.z_dim, generator=generator).to(device)
         return network.G(label, z, size=size)
+
+    @classmethod
+    def resolve_split(cls, data_path: str | Path, split: str) -> Path | LabelFolders:
+        """An official SPADE layout's split (``val_label/``..., ``annotations/validation/``...), else the split
+        folder."""
+        return official_label_folders(data_path, split) or split_folder(data_path, split)
 
     @classmethod
     def evaluate(cls, session: Any, data: DataConfig, split_dir: Path, limit: int | None) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def test_inception_features_and_weight_files(tmp_path):
 def _checkpoint(path, family: str, size: int, **config):
     """A checkpoint of an untrained network (the metrics' plumbing does not need a trained one)."""
     session = InferenceSession.untrained(family, size=(size, size), device="cpu", **config)
-    key = {"pix2pix": "G.", "cyclegan": "", "stylegan2": "G_ema."}[family]
+    key = {"pix2pix": "G.", "stylegan2": "G_ema."}.get(family, "")  # cyclegan and spade hold named networks
     tensors = {f"net.{key}{k}": v.contiguous() for k, v in session.generator.state_dict().items()}
     meta = {"family": family, "model_config": session.card.config, "step": 1,
             "train_config": to_dict(TrainConfig(size=(size, size))), "data_config": to_dict(DataConfig())}
