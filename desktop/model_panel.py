@@ -113,6 +113,17 @@ def checkpoint_label(path: Path) -> str:
     return f"{path.parent.name} (latest)" if path.stem == "latest" else path.stem
 
 
+def checkpoint_source(path: str | Path) -> ModelSource:
+    """The source a chosen file stands for: a reference run's ``train_opt.txt`` means its folder, a ``.pth`` in a
+    reference run folder is labelled after the run (the engine imports the whole folder either way)."""
+    path = Path(path)
+    if path.name == "train_opt.txt":
+        return ModelSource(f"{path.parent.name} (reference run)", str(path.parent))
+    if path.suffix.lower() == ".pth" and (path.parent / "train_opt.txt").is_file():
+        return ModelSource(f"{path.parent.name} (reference run)", str(path))
+    return ModelSource(path.name, str(path))
+
+
 class ModelPanel(QWidget):
     """Choose a model; see its card; choose how the canvas draws for image models."""
 
@@ -263,10 +274,14 @@ class ModelPanel(QWidget):
 
     # --- requests ---------------------------------------------------------------------------------
     def open_checkpoint(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", str(self._models_folder.expanduser()),
-                                              "Checkpoints (*.safetensors);;All files (*)")
+        """Ask for a Ganvas checkpoint, or a pix2pix/CycleGAN reference run: one of its ``.pth`` files or its
+        ``train_opt.txt`` (the whole run folder is imported by the engine as it loads)."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open checkpoint", str(self._models_folder.expanduser()),
+            "Checkpoints and reference runs (*.safetensors *.pth train_opt.txt);;Ganvas checkpoints (*.safetensors);;"
+            "Reference run folders (train_opt.txt);;PyTorch state dicts (*.pth);;All files (*)")
         if path:
-            self.model_requested.emit(ModelSource(Path(path).name, path))
+            self.model_requested.emit(checkpoint_source(path))
 
     def _selected_source(self) -> ModelSource | None:
         items = self.tree.selectedItems()

@@ -201,7 +201,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", prefix
 def _open(path: Path, device: str | torch.device, with_tensors: bool, prefixes: tuple[str, ...] = ()) -> Checkpoint:
     if path.suffix.lower() in (".pth", ".pt", ".ckpt", ".pkl"):
         raise CheckpointError(
-            "is a PyTorch pickle, not a Ganvas checkpoint; import its weights with `ganvas import-pth`", path=path)
+            "is a PyTorch pickle, not a Ganvas checkpoint; import its weights with `ganvas import` (a reference "
+            "run) or `ganvas import-pth`", path=path)
     if path.stat().st_size == 0:
         raise CheckpointError("checkpoint file is empty (0 bytes)", path=path)
     try:

@@ -78,8 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--style", help="(SPADE with an encoder) style reference image")
     translate.add_argument("--seed", type=int, help="(SPADE with an encoder) style seed (default 0)")
 
-    evaluate = commands.add_parser("eval", help="L1, PSNR and SSIM of a checkpoint on a dataset split")
-    evaluate.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
+    evaluate = commands.add_parser(
+        "eval", help="L1/PSNR/SSIM, FID/KID, LPIPS of a checkpoint on a dataset split; a results page",
+        description="Metrics of a checkpoint on a dataset split: pixel metrics against paired targets, FID and "
+        "KID of generated against real images (StyleGAN2: samples against the training folder), LPIPS, and a "
+        "static results page. Weights for FID and LPIPS come from files you supply (see docs/evaluation.md).")
+    evaluate.add_argument("--checkpoint", required=True, help="checkpoint file or run folder (or a reference "
+                          "pix2pix/CycleGAN run folder)")
     evaluate.add_argument("--data", required=True, help="dataset folder")
     evaluate.add_argument("--split", default="val", help="split folder name (default val; falls back to test)")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N items")
@@ -87,20 +92,53 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--untrained", action="store_true",
                           help="evaluate a freshly initialised network of the same config instead (baseline)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.add_argument("--fid", action="store_true", help="FID and KID of generated against real images "
+                          "(needs --inception)")
+    evaluate.add_argument("--inception", metavar="FILE", help="Inception-v3 weights: pytorch-fid's "
+                          "pt_inception-2015-12-05-6726825d.pth (standard FID), or torchvision's inception_v3 "
+                          "weights (other numbers); implies --fid")
+    evaluate.add_argument("--samples", type=int, default=50_000,
+                          help="(StyleGAN2) generated images for FID/KID (default 50000, the standard; fewer for a "
+                          "quick look)")
+    evaluate.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (default 100)")
+    evaluate.add_argument("--kid-subset-size", type=int, default=1000,
+                          help="images per KID subset (default 1000, or all when fewer)")
+    evaluate.add_argument("--lpips", metavar="VGG16_FILE", help="LPIPS of outputs against paired targets, with "
+                          "this VGG16 backbone (e.g. torchvision's vgg16-397923af.pth)")
+    evaluate.add_argument("--lpips-linear", metavar="FILE", help="the LPIPS authors' vgg.pth linear weights "
+                          "(without them: a plain VGG feature distance)")
+    evaluate.add_argument("--html", metavar="DIR", help="write a results page (input | output | target rows and "
+                          "the metrics) to DIR/index.html")
+    evaluate.add_argument("--html-rows", type=int, default=50, help="rows on the results page (default 50)")
 
     info = commands.add_parser("info", help="show a checkpoint's model card")
     info.add_argument("checkpoint", help="checkpoint file or run folder")
 
     commands.add_parser("families", help="list the model families")
 
+    reference = commands.add_parser(
+        "import", help="import a pix2pix/CycleGAN reference run folder (train_opt.txt + *_net_G*.pth) safely",
+        description="Write one Ganvas checkpoint from a run folder of the PyTorch pix2pix/CycleGAN reference "
+        "implementation: networks configured from its train_opt.txt, both CycleGAN generators, the "
+        "discriminators when present. A lone .pth is configured from its tensors. See docs/import.md.")
+    reference.add_argument("source", help="reference run folder, or a *_net_G*.pth file (read with weights_only=True)")
+    reference.add_argument("--out", required=True, help="checkpoint file to write (.safetensors)")
+    reference.add_argument("--epoch", default="latest", help="which saved weights: latest (default) or an epoch number")
+    reference.add_argument("--batch-norm", choices=("input", "running"), default="input",
+                           help="batch norm at inference: the input's statistics (default, as the reference's "
+                           "test.py and Ganvas's pix2pix) or the running averages (as test.py --eval)")
+
     importer = commands.add_parser("import-pth", help="import generator weights from a .pth state dict (safely)")
-    importer.add_argument("pth", help="PyTorch state dict file (read with weights_only=True)")
+    importer.add_argument("pth", help="PyTorch state dict file (read with weights_only=True); for CycleGAN the "
+                          "A->B generator (the reference's latest_net_G_A.pth)")
     importer.add_argument("--out", required=True, help="checkpoint file to write (.safetensors)")
     import_families = importer.add_subparsers(dest="family", metavar="FAMILY", required=True)
     for name in _family_names():
         family = get_family(name)
         fp = import_families.add_parser(name, help=family.description)
         fp.add_argument("--size", default="256", help="the size the weights were trained at (N or HxW)")
+        if name == "cyclegan":
+            fp.add_argument("--pth-b", help="the B->A generator's state dict (the reference's latest_net_G_B.pth)")
         add_config_flags(fp, family.config_cls)
 
     bench = commands.add_parser("bench", help="measure training it/s or inference ms per image")
@@ -254,10 +292,13 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from engine.evaluation import evaluate_checkpoint
+    from engine.evaluation import EvalExtras, evaluate_checkpoint
 
+    extras = EvalExtras(fid=args.fid, inception=args.inception, samples=args.samples, kid_subsets=args.kid_subsets,
+                        kid_subset_size=args.kid_subset_size, lpips=args.lpips, lpips_linear=args.lpips_linear,
+                        html=args.html, html_rows=args.html_rows)
     result = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, limit=args.limit,
-                                 device=args.device, untrained=args.untrained)
+                                 device=args.device, untrained=args.untrained, extras=extras)
     if args.json:
         print(json.dumps(result))
     else:
@@ -316,14 +357,25 @@ def _cmd_import_pth(args: argparse.Namespace) -> int:
 
     family = get_family(args.family)
     size = parse_size(args.size)
-    path = import_pth(args.pth, args.family, family.auto_config(size, config_overrides(args, family.config_cls)),
+    files = [args.pth, *([args.pth_b] if getattr(args, "pth_b", None) else [])]
+    path = import_pth(files, args.family, family.auto_config(size, config_overrides(args, family.config_cls)),
                       size, args.out)
     print(f"ganvas: wrote {path}", file=sys.stderr)
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from engine.importing import import_reference
+    from engine.inference import model_card
+
+    path = import_reference(args.source, args.out, epoch=args.epoch, batch_norm=args.batch_norm)
+    card = model_card(path)
+    print(f"ganvas: wrote {path} ({card.family}, {card.size[0]}x{card.size[1]})", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"train": _cmd_train, "translate": _cmd_translate, "eval": _cmd_eval, "info": _cmd_info,
-            "families": _cmd_families, "bench": _cmd_bench,
+            "families": _cmd_families, "bench": _cmd_bench, "import": _cmd_import,
             "import-pth": _cmd_import_pth}
 
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.augment import from_unit_range
-from engine.checkpoint import load_checkpoint, load_weights, read_metadata
+from engine.checkpoint import load_weights
 from engine.config import from_dict
 from engine.device import resolve_device
 from engine.errors import CheckpointError, ConfigError
@@ -54,7 +54,9 @@ class ModelCard:
 
 def model_card(path: str | Path) -> ModelCard:
     """Read a checkpoint's card from its header only."""
-    meta = read_metadata(path)
+    from engine.importing import open_metadata
+
+    meta = open_metadata(path)
     return card_from_meta(meta, str(path))
 
 
@@ -63,8 +65,9 @@ def card_from_meta(meta: dict[str, Any], path: str | None) -> ModelCard:
     family = get_family(meta["family"])
     size = tuple(meta.get("train_config", {}).get("size", (256, 256)))
     card = meta.get("card") if isinstance(meta.get("card"), dict) else {}
+    trained = bool(meta.get("step", 0)) or "imported" in meta  # imported weights were trained elsewhere
     return ModelCard(meta["family"], family.input_kind, size, int(meta.get("step", 0)), meta["model_config"],
-                     meta.get("dataset", {}), meta.get("metrics", {}), bool(meta.get("step", 0)), path,
+                     meta.get("dataset", {}), meta.get("metrics", {}), trained, path,
                      str(card.get("title", "")), str(card.get("draw_mode", "")), str(card.get("sample", "")))
 
 
@@ -83,10 +86,14 @@ class InferenceSession:
     GUIDED_MAX_PIXELS = 512 * 512  # edge-following upsampling of previews up to this size (1-2 ms at 128², 1 thread)
     PREVIEW_REFRESH_EVERY = 6  # previews reuse slowly changing features; every 6th (and a stroke's first) refreshes
 
-    def __init__(self, generator: nn.Module, card: ModelCard, device: torch.device) -> None:
+    def __init__(self, generator: nn.Module, card: ModelCard, device: torch.device,
+                 batch_stats: bool | None = None) -> None:
         self.generator = generator.to(device)
         self.card = card
         self.family = get_family(card.family)
+        # Batch norm normalises with the input's statistics (True) or its running averages (False); the
+        # family's default unless the checkpoint says (imported reference weights may ask for either).
+        self.batch_stats = self.family.inference_batch_stats if batch_stats is None else batch_stats
         self.device = device
         self.preview_budget_ms = 25.0  # a preview pass aims to take at most this long
         self._lock = threading.Lock()
@@ -96,8 +103,14 @@ class InferenceSession:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> InferenceSession:
-        """Rebuild the generator from the checkpoint's own config and load its weights."""
-        checkpoint = load_checkpoint(path, prefixes=("net.",))
+        """Rebuild the generator from the checkpoint's own config and load its weights.
+
+        ``path`` may also be a run folder or ``.pth`` of the pix2pix/CycleGAN reference implementation, imported
+        in memory (:func:`engine.importing.open_checkpoint`).
+        """
+        from engine.importing import open_checkpoint
+
+        checkpoint = open_checkpoint(path)
         family = get_family(checkpoint.family)
         try:
             config = from_dict(family.config_cls, checkpoint.meta["model_config"])
@@ -106,7 +119,9 @@ class InferenceSession:
         generator = family.inference_network(config)
         weights = family.inference_weights(checkpoint)
         load_weights(generator, weights, f"the {checkpoint.family} network", checkpoint.path)
-        return cls(generator, card_from_meta(checkpoint.meta, str(checkpoint.path)), resolve_device(device))
+        batch_norm = checkpoint.meta.get("inference", {}).get("batch_norm")
+        return cls(generator, card_from_meta(checkpoint.meta, str(checkpoint.path)), resolve_device(device),
+                   batch_stats=None if batch_norm is None else batch_norm == "input")
 
     @classmethod
     def untrained(cls, family_name: str, size: tuple[int, int] = (256, 256), device: str = "auto",
@@ -198,7 +213,7 @@ class InferenceSession:
 
     def _timed_pass(self, run: Any, batch: torch.Tensor, refreshed: bool = True, **options: Any) -> torch.Tensor:
         """Run the network under the lock, timing it by input size and kind (``refreshed``: nothing reused)."""
-        with self._lock, inference_mode(self.generator, self.family.inference_batch_stats):
+        with self._lock, inference_mode(self.generator, self.batch_stats):
             start = time.perf_counter()
             output = run(self.generator, batch.to(self.device), **options).float()
             if self.device.type == "cuda":

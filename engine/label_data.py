@@ -8,6 +8,9 @@ Layouts (see ``docs/spade.md``):
 * ``labels``: folders ``labels/`` and ``images/`` whose files match by name (stem); labels are index PNGs
   (one channel of class ids) or colour maps. An optional ``instances/`` folder holds instance-id maps (any
   integer PNG, 8 or 16 bit) with the same names.
+* the official SPADE layouts, read where they lie in the dataset folder: ``spade`` (COCO-Stuff as the SPADE
+  repo prepares it: ``train_label/`` + ``train_img/`` [+ ``train_inst/``], ``val_*`` for validation) and
+  ``ade20k`` (``ADEChallengeData2016/``: ``annotations/training/`` + ``images/training/``, ``validation``).
 
 Every label map is decoded, snapped to the palette and checked when the dataset is opened, so a map with
 foreign colours or ids stops the run before the first step with a :class:`~engine.errors.LabelError` naming
@@ -52,9 +55,88 @@ class LabelFiles:
     instance: Path | None = None
 
 
-def label_files(folder: str | Path, layout: str = "auto", use_instance: bool = False) -> tuple[str, list[LabelFiles]]:
-    """List the examples of a split folder; unmatched names are a :class:`DatasetError`."""
+@dataclass(frozen=True)
+class LabelFolders:
+    """One split of an official SPADE dataset layout, read where it lies.
+
+    Attributes:
+        root: the dataset folder.
+        layout: ``spade`` (COCO-Stuff and the SPADE repo's ``<split>_label/`` + ``<split>_img/`` [+
+            ``<split>_inst/``]) or ``ade20k`` (``annotations/<training|validation>/`` + ``images/...``).
+        labels, images, instances: the folders (``instances`` None when absent).
+    """
+
+    root: Path
+    layout: str
+    labels: Path
+    images: Path
+    instances: Path | None = None
+
+
+OFFICIAL_LAYOUTS = ("spade", "ade20k")
+
+
+def official_label_folders(root: str | Path, split: str = "train") -> LabelFolders | None:
+    """The folders of ``split`` (``train``; ``val`` or ``test`` -> the validation split) when ``root`` has an
+    official SPADE layout, None when it has none.
+
+    Raises:
+        DatasetError: the layout is there but a folder of this split is missing (all missing ones are listed).
+    """
+    root = Path(root)
+    phase = "train" if split == "train" else "val"
+    if any((root / f"{p}_{kind}").is_dir() for p in ("train", "val") for kind in ("label", "img", "inst")):
+        missing = [f"{phase}_{kind}/" for kind in ("label", "img") if not (root / f"{phase}_{kind}").is_dir()]
+        if missing:
+            raise DatasetError(f"SPADE/COCO-Stuff layout ({phase}_label/ + {phase}_img/, optional {phase}_inst/): "
+                               f"missing {', '.join(missing)}", path=root)
+        instances = root / f"{phase}_inst"
+        return LabelFolders(root, "spade", root / f"{phase}_label", root / f"{phase}_img",
+                            instances if instances.is_dir() else None)
+    base = root / "ADEChallengeData2016" if (root / "ADEChallengeData2016").is_dir() else root
+    if (base / "annotations").is_dir() or (base / "images").is_dir():
+        ade = "training" if phase == "train" else "validation"
+        missing = [f"{kind}/{ade}/" for kind in ("annotations", "images") if not (base / kind / ade).is_dir()]
+        if missing:
+            raise DatasetError(f"ADE20K layout (annotations/{ade}/ + images/{ade}/): missing {', '.join(missing)}",
+                               path=base)
+        return LabelFolders(base, "ade20k", base / "annotations" / ade, base / "images" / ade)
+    return None
+
+
+def _official_files(folders: LabelFolders, use_instance: bool) -> list[LabelFiles]:
+    """Label maps, photos (and instance maps) of an official layout matched by file name."""
+    root = folders.root
+    labels, images = match_by_stem(root, str(folders.labels.relative_to(root)), str(folders.images.relative_to(root)))
+    instances: dict[str, Path] = {}
+    if use_instance:
+        if folders.instances is None:
+            name = folders.labels.name.replace("_label", "_inst")
+            raise DatasetError(f"use_instance is on but there is no {name}/ folder"
+                               + (" (ADE20K has no instance maps)" if folders.layout == "ade20k" else ""), path=root)
+        instances = {p.stem: p for p in list_images(folders.instances)}
+        missing = sorted(set(labels) - set(instances))
+        if missing:
+            raise DatasetError(f"{len(missing)} label map(s) have no instance map (e.g. "
+                               f"{', '.join(f'{folders.instances.name}/{n}' for n in missing[:5])})", path=root)
+    return [LabelFiles(images[k], labels[k], instances.get(k)) for k in sorted(labels)]
+
+
+def label_files(folder: str | Path | LabelFolders, layout: str = "auto",
+                use_instance: bool = False) -> tuple[str, list[LabelFiles]]:
+    """List the examples of a split folder (or of an official layout's split); unmatched names are a
+    :class:`DatasetError`."""
+    if isinstance(folder, LabelFolders):
+        return folder.layout, _official_files(folder, use_instance)
     folder = Path(folder)
+    if layout in ("auto", *OFFICIAL_LAYOUTS):
+        official = official_label_folders(folder, "train")
+        if official is not None and layout in ("auto", official.layout):
+            return official.layout, _official_files(official, use_instance)
+        if layout in OFFICIAL_LAYOUTS:
+            raise DatasetError(f"no {layout} layout here (expected "
+                               + ("train_label/ + train_img/" if layout == "spade" else
+                                  "annotations/training/ + images/training/") + ")", path=folder)
     if layout == "auto":
         layout = "labels" if (folder / "labels").is_dir() and (folder / "images").is_dir() else detect_layout(folder)
     if layout == "aligned":
@@ -75,8 +157,9 @@ def label_files(folder: str | Path, layout: str = "auto", use_instance: bool = F
                                    f"{', '.join('instances/' + n for n in missing[:5])})", path=folder)
         files = [LabelFiles(images[k], labels[k], instances.get(k)) for k in sorted(labels)]
     else:
-        raise DatasetError(f"layout {layout!r} holds no label maps; SPADE reads 'aligned' (photo | label map) "
-                           "or 'labels' (labels/ + images/ folders)", path=folder)
+        raise DatasetError(f"layout {layout!r} holds no label maps; SPADE reads 'aligned' (photo | label map), "
+                           "'labels' (labels/ + images/ folders), 'spade' (train_label/ + train_img/, as COCO-Stuff) "
+                           "or 'ade20k' (annotations/training/ + images/training/)", path=folder)
     if not files:
         raise DatasetError("no label maps found", path=folder)
     return layout, files
@@ -146,11 +229,12 @@ class LabelImages(DecodedItems):
         LabelError: a label map with foreign colours or ids (checked for every file before training).
     """
 
-    def __init__(self, folder: str | Path, data: DataConfig, size: tuple[int, int], palette: Palette,
+    def __init__(self, folder: str | Path | LabelFolders, data: DataConfig, size: tuple[int, int], palette: Palette,
                  use_instance: bool = False, limit: int | None = None) -> None:
-        self.folder, self.data, self.size, self.palette = Path(folder), data, size, palette
+        self.folder = folder.root if isinstance(folder, LabelFolders) else Path(folder)
+        self.data, self.size, self.palette = data, size, palette
         self.use_instance = use_instance
-        self.layout, self.files = label_files(self.folder, data.layout, use_instance)
+        self.layout, self.files = label_files(folder, data.layout, use_instance)
         if limit is not None:
             self.files = self.files[:limit]
         self.label_half = detect_label_half(self.files[0].image, palette) if self.layout == "aligned" else None

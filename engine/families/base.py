@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -74,6 +75,25 @@ class Trainer:
                 group["lr"] = self.base_lrs[name] * factor
 
 
+@dataclass
+class EvalBatch:
+    """Images in [-1, 1] for distribution metrics and the results page.
+
+    Attributes:
+        outputs: generated images (B, 3, H, W), or None.
+        targets: real images of the output domain, or None; paired with ``outputs`` row by row when ``paired``.
+        inputs: what the outputs were made from, shown on the results page (None for noise).
+        group: which comparison the batch belongs to (CycleGAN: ``AtoB`` / ``BtoA``; empty otherwise).
+        paired: ``targets[i]`` is the ground truth of ``outputs[i]`` (LPIPS compares them).
+    """
+
+    outputs: torch.Tensor | None
+    targets: torch.Tensor | None
+    inputs: torch.Tensor | None = None
+    group: str = ""
+    paired: bool = True
+
+
 class Family:
     """A registered model family: its config class, how to build its networks and its trainer.
 
@@ -89,6 +109,7 @@ class Family:
     resize_to_native: ClassVar[bool] = True  # inference resizes inputs to the training size
     default_canvas_mode: ClassVar[str] = "edges"  # what the app's canvas draws for image-input models
     inference_batch_stats: ClassVar[bool] = True  # batch norm at inference: the input's statistics (else running)
+    paired_metrics: ClassVar[bool] = True  # evaluate() compares outputs with targets (False: noise -> images)
     preview_guided: ClassVar[bool] = True  # previews upsample following the input's edges (it must be an image)
     # Config fields a resumed run may change (loss weights and the like, never shapes): see check_retune.
     retunable: ClassVar[tuple[str, ...]] = ()
@@ -165,6 +186,15 @@ class Family:
         from engine.evaluation import evaluate_paired
 
         return evaluate_paired(session, data, split_dir, limit)
+
+    @classmethod
+    def eval_batches(cls, session: Any, data: DataConfig, split_dir: Any, limit: int | None,
+                     samples: int) -> Iterator[EvalBatch]:
+        """Generated and real images for FID/KID, LPIPS and the results page (default: paired inputs, outputs and
+        targets of ``split_dir``). ``samples`` is for families that generate from noise."""
+        from engine.evaluation import paired_batches
+
+        yield from paired_batches(session, data, split_dir, limit)
 
     @classmethod
     def build_generator(cls, config: Any) -> nn.Module:

@@ -17,7 +17,7 @@ and random generator are checkpointed, so a resumed run is exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from engine.augment import PairedAugment, to_unit_range
 from engine.config import DataConfig, TrainConfig, check, check_choice, check_positive, replace
 from engine.datasets import EpochSampler
 from engine.errors import ConfigError
-from engine.families.base import Family, Trainer, inference_mode, set_requires_grad
+from engine.families.base import EvalBatch, Family, Trainer, inference_mode, set_requires_grad
 from engine.families.common import autocast, center_crop, image_grid, make_adam, prepare_module
 from engine.imageio import write_image
 from engine.metrics import l1
@@ -366,6 +366,28 @@ class CycleGAN(Family):
         return result
 
     @classmethod
+    def eval_batches(cls, session: Any, data: DataConfig, split_dir: Any, limit: int | None,
+                     samples: int) -> Iterator[EvalBatch]:
+        """Per direction (group ``AtoB`` / ``BtoA``): real images in, translations out, and the real images of
+        the other domain as targets (unpaired: distribution metrics only)."""
+        split = split_dir if isinstance(split_dir, UnalignedSplit) else unaligned_split(split_dir, "val")
+        if split.fallback and limit is None:
+            limit = EVAL_FALLBACK_LIMIT
+        folders = {"A": split.folder_a, "B": split.folder_b}
+        if data.direction == "BtoA":
+            folders = {"A": split.folder_b, "B": split.folder_a}
+        data = replace(data, preprocess="resize_and_crop", load_size=session.size, flip=False, cache=False)
+        domains = {name: ImageDomain(folder, data, session.size, cache=False) for name, folder in folders.items()}
+        for source, target, direction in (("A", "B", "AtoB"), ("B", "A", "BtoA")):
+            inputs, reals = domains[source], domains[target]
+            count_in, count_real = (len(d) if limit is None else min(limit, len(d)) for d in (inputs, reals))
+            for start in range(0, max(count_in, count_real), 4):
+                real_in = _unit_batch(inputs, start, min(count_in, start + 4))
+                output = None if real_in is None else session.translate_tensor(real_in, direction=direction).cpu()
+                yield EvalBatch(output, _unit_batch(reals, start, min(count_real, start + 4)), real_in,
+                                group=direction, paired=False)
+
+    @classmethod
     def auto_config(cls, size: tuple[int, int], overrides: dict[str, Any]) -> CycleGANConfig:
         """9 residual blocks from 256 px up, 6 below (as in the paper), unless ``n_blocks`` is given."""
         return CycleGANConfig(**{"n_blocks": 9 if min(size) >= 256 else 6, **overrides})
@@ -389,6 +411,11 @@ class CycleGAN(Family):
     def make_trainer(cls, config: CycleGANConfig, train: TrainConfig, data: DataConfig,
                      device: torch.device) -> CycleGANTrainer:
         return CycleGANTrainer(config, train, data, device)
+
+
+def _unit_batch(images: ImageDomain, start: int, stop: int) -> torch.Tensor | None:
+    """Images ``start:stop`` of a domain as a batch in [-1, 1] (None when the range is empty)."""
+    return to_unit_range(torch.stack([images[i] for i in range(start, stop)])) if start < stop else None
 
 
 def tile_overlap(tile: int) -> int:

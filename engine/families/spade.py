@@ -17,6 +17,7 @@ with Adam lr 1e-4 (G and E) / 4e-4 (D), betas (0, 0.9) (two time-scale update ru
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from engine.augment import to_unit_range
 from engine.config import DataConfig, TrainConfig, check, check_choice, check_positive
 from engine.datasets import EpochSampler, split_folder
 from engine.errors import ConfigError, LabelError
-from engine.families.base import Family, Trainer, inference_mode, set_requires_grad
+from engine.families.base import EvalBatch, Family, Trainer, inference_mode, set_requires_grad
 from engine.families.common import (
     autocast,
     center_crop,
@@ -41,7 +42,7 @@ from engine.families.common import (
     refuse_shared_adam_flags,
 )
 from engine.imageio import write_image
-from engine.label_data import LabelAugment, LabelImages, split_item
+from engine.label_data import LabelAugment, LabelFolders, LabelImages, official_label_folders, split_item
 from engine.labels import index_to_color, one_hot, snap_to_palette
 from engine.palette import Palette
 from engine.registry import register_family
@@ -459,6 +460,12 @@ class SPADE(Family):
         return network.G(label, z, size=size)
 
     @classmethod
+    def resolve_split(cls, data_path: str | Path, split: str) -> Path | LabelFolders:
+        """An official SPADE layout's split (``val_label/``..., ``annotations/validation/``...), else the split
+        folder."""
+        return official_label_folders(data_path, split) or split_folder(data_path, split)
+
+    @classmethod
     def evaluate(cls, session: Any, data: DataConfig, split_dir: Path, limit: int | None) -> dict[str, Any]:
         """L1 / PSNR / SSIM of outputs against the photos of a split (style code from seed 0 with the encoder)."""
         from engine.config import replace
@@ -477,6 +484,25 @@ class SPADE(Family):
             for name, values in image_metrics(output.cpu(), photo).items():
                 totals[name] = totals.get(name, 0.0) + float(values.sum())
         return {"images": len(dataset), **{name: total / len(dataset) for name, total in totals.items()}}
+
+    @classmethod
+    def eval_batches(cls, session: Any, data: DataConfig, split_dir: Any, limit: int | None,
+                     samples: int) -> Iterator[EvalBatch]:
+        """Label maps (in palette colours) in, outputs (style seed 0) out, the photos as targets."""
+        from engine.config import replace
+
+        config = session.generator.config
+        palette = load_palette(config.palette)
+        data = replace(data, preprocess="resize_and_crop", load_size=session.size, flip=False, cache=False)
+        dataset = LabelImages(split_dir, data, session.size, palette, config.use_instance, limit)
+        for start in range(0, len(dataset), 4):
+            photo, labels, edges = split_item(torch.stack([dataset[i] for i in
+                                                           range(start, min(len(dataset), start + 4))]))
+            output = session.translate_tensor(label_input(labels, config, session.generator.dont_care, edges), seed=0)
+            colours = torch.stack([to_unit_range(torch.from_numpy(index_to_color(ids.numpy().astype(np.uint8),
+                                                                                 palette)).permute(2, 0, 1))
+                                   for ids in labels.cpu()])
+            yield EvalBatch(output.cpu(), photo, colours)
 
     # --- benchmarks -----------------------------------------------------------------------------------
     @classmethod

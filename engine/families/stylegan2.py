@@ -11,6 +11,7 @@ Layer ranges in this family are half-open ``(start, end)`` indices into ``ws`` (
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,10 @@ import numpy as np
 import torch
 
 from engine.augment import to_unit_range
-from engine.config import DataConfig, TrainConfig, check, check_positive
+from engine.config import DataConfig, TrainConfig, check, check_positive, replace
 from engine.datasets import DecodedItems, EpochSampler, resize_rgb, split_folder
 from engine.errors import ConfigError, DatasetError, ImageError
-from engine.families.base import Family, Trainer, inference_mode, set_requires_grad
+from engine.families.base import EvalBatch, Family, Trainer, inference_mode, set_requires_grad
 from engine.families.common import autocast, image_grid, make_adam, prepare_module, refuse_shared_adam_flags
 from engine.imageio import list_images, read_image
 from engine.registry import register_family
@@ -406,6 +407,7 @@ class StyleGAN2(Family):
     config_cls = StyleGAN2Config
     input_kind = "latent"
     generator_key = "G_ema"
+    paired_metrics = False  # generated from noise: compared with the training images by FID/KID only
     description = "StyleGAN2 on any image folder: random images, truncation, style mixing, latent editing"
     retunable = ("r1_gamma", "pl_weight", "style_mixing_prob", "ema_kimg", "diffaug")
 
@@ -438,6 +440,30 @@ class StyleGAN2(Family):
         if batch.ndim != 2 or batch.shape[1] != network.z_dim:
             raise ConfigError(f"stylegan2 expects latents of shape (B, {network.z_dim}), got {tuple(batch.shape)}")
         return network(batch, psi=float(options.get("psi", 1.0)), cutoff=options.get("cutoff"), noise_mode=noise_mode)
+
+    @classmethod
+    def resolve_split(cls, data_path: str | Path, split: str) -> Path:
+        """StyleGAN2 learns one image folder (its ``train/`` when there is one): samples are compared with it."""
+        return Path(data_path)
+
+    @classmethod
+    def eval_batches(cls, session: Any, data: DataConfig, split_dir: Any, limit: int | None,
+                     samples: int) -> Iterator[EvalBatch]:
+        """``samples`` images from the latents of seeds 0, 1, ... (psi 1, constant noise) as outputs, and the
+        training images (the first ``limit``, or all) as targets."""
+        reals = FolderImages(split_dir, replace(data, cache=False), session.size[0])
+        count_real = len(reals) if limit is None else min(limit, len(reals))
+        z_dim = session.generator.z_dim
+        batch = 16
+        for start in range(0, max(samples, count_real), batch):
+            outputs = targets = None
+            if start < samples:
+                seeds = range(start, min(samples, start + batch))
+                z = torch.stack([torch.randn(z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
+                outputs = session.translate_tensor(z).cpu()
+            if start < count_real:
+                targets = to_unit_range(torch.stack([reals[i] for i in range(start, min(count_real, start + batch))]))
+            yield EvalBatch(outputs, targets, group="", paired=False)
 
     @classmethod
     def evaluate(cls, session: Any, data: DataConfig, split_dir: Path, limit: int | None) -> dict[str, Any]:
