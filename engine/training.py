@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from collections import deque
@@ -28,8 +29,9 @@ from engine.checkpoint import (
     optimizer_to_flat,
 )
 from engine.config import DataConfig, TrainConfig, from_dict, replace, to_dict
+from engine.dataset_check import preflight
 from engine.device import describe_device, resolve_device, seed_everything, set_deterministic
-from engine.errors import CheckpointError, ConfigError, TrainingError
+from engine.errors import CheckpointError, ConfigError, DatasetError, ImageError, StorageError, TrainingError
 from engine.families.base import Trainer
 from engine.imageio import atomic_write_bytes, write_image
 from engine.registry import get_family
@@ -174,9 +176,22 @@ class _LossLog:
             atomic_write_bytes(self.path, "".join(line + "\n" for line in kept_lines).encode("utf-8"))
 
     def _append(self, lines: list[str]) -> None:
-        if lines:
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write("\n".join(lines) + "\n")
+        """Append whole lines; a failed write (disk full) is cut back, so no torn line stays behind."""
+        if not lines:
+            return
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        try:
+            with open(self.path, "ab") as handle:
+                start = handle.tell()
+                try:
+                    handle.write(data)
+                    handle.flush()
+                except OSError:
+                    handle.truncate(start)
+                    raise
+        except OSError as exc:
+            raise StorageError(f"cannot append to the loss log ({exc.strerror or exc}); checkpoints up to the "
+                               "last one are kept", path=self.path) from exc
 
 
 def _start_message(family: str, device: str, data: dict[str, Any]) -> str:
@@ -244,6 +259,14 @@ def _checkpoint_payload(spec: RunSpec, trainer: Trainer, step: int) -> tuple[dic
     return tensors, meta
 
 
+def _first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or Inf (weights, buffers, moments), or None."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
 def _restore(trainer: Trainer, checkpoint_tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     from engine.checkpoint import Checkpoint
 
@@ -266,6 +289,7 @@ def train(
     steps: int | None = None,
     retune: dict[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    check_data: bool = False,
 ) -> Iterator[Progress]:
     """Train (or resume) a run, yielding :class:`Progress` events; stops cleanly when ``should_stop()``.
 
@@ -277,6 +301,9 @@ def train(
         retune: when resuming, new values for the family's :attr:`~engine.families.base.Family.retunable`
             model-config fields (e.g. a lower StyleGAN2 ``r1_gamma``); recorded in the run's ``retunes``.
         should_stop: polled between steps; when it returns True a checkpoint is saved and the run ends.
+        check_data: run the dataset check (:func:`engine.dataset_check.preflight`) before a new run's first
+            step: files that would fail or mislead training stop it at once, smaller problems are noted in the
+            ``start`` event's message.
 
     Raises:
         TrainingError: a non-finite loss (the last good checkpoint is kept).
@@ -303,6 +330,7 @@ def train(
     set_deterministic(spec.train.deterministic)
     seed_everything(spec.train.seed)
     trainer = family.make_trainer(spec.model, spec.train, spec.data, device)
+    data_notes = preflight(spec.data.path, spec.family, spec.data.layout) if check_data and not resume else []
     start = 0
     if checkpoint is not None:
         try:
@@ -311,21 +339,36 @@ def train(
             raise CheckpointError(f"cannot resume from this checkpoint ({exc})", path=checkpoint.path) from exc
         start = checkpoint.step
         del checkpoint
-    run_dir.mkdir(parents=True, exist_ok=True)
-    samples_dir(run_dir).mkdir(exist_ok=True)
-    atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        samples_dir(run_dir).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the run folder ({exc.strerror or exc})", path=run_dir) from exc
     checkpoints = RunCheckpoints(run_dir, keep_last=spec.train.keep_last)
+    checkpoints.remove_orphans()
+    atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
     log = _LossLog(run_dir / LOG_FILE)
     if resume:
         log.rewind(start)
+    else:
+        _start_fresh_log(log.path)
+    last_saved = start if resume else None
     total = spec.train.steps
     flush_every = spec.train.log_every if device.type == "cpu" else max(spec.train.log_every, 20)
 
     def save(step: int) -> str:
+        nonlocal last_saved
         log.flush()  # raises on NaN before anything is written: the last checkpoint stays good
         tensors, meta = _checkpoint_payload(spec, trainer, step)
+        bad = _first_non_finite(tensors)
+        if bad is not None:
+            kept = f"latest stays at step {last_saved}" if last_saved is not None else "no checkpoint was saved"
+            raise TrainingError(f"{bad} became non-finite (NaN or Inf) by step {step} (learning rate too high?); "
+                                f"{kept}", value=step)
         meta["metrics"] = {"losses": log.last}
-        return str(checkpoints.save(step, tensors, meta))
+        path = str(checkpoints.save(step, tensors, meta))
+        last_saved = step
+        return path
 
     def sample(step: int) -> str:
         grid = trainer.sample_grid()
@@ -340,6 +383,8 @@ def train(
 
     step = start
     message = _start_message(spec.family, describe_device(device), trainer.describe_data())
+    if data_notes:
+        message += f"; dataset check: {len(data_notes)} warning(s), first: {data_notes[0]}"
     yield event("start", message=message + (f"; {retune_note}" if retune_note else ""))
     times: deque[float] = deque(maxlen=50)
     last_time = time.perf_counter()
@@ -349,7 +394,14 @@ def train(
             return
         factor = lr_factor(step, spec.train)
         trainer.set_lr_factor(factor)
-        losses = trainer.train_step(trainer.next_batch())
+        try:
+            batch = trainer.next_batch()
+        except (ImageError, DatasetError) as exc:  # a file went bad mid-run: keep the steps trained so far
+            if step > (last_saved or 0):
+                save(step)
+                exc.args = (f"{exc}; checkpoint saved at step {step}",)
+            raise
+        losses = trainer.train_step(batch)
         step += 1
         log.add(step, factor, losses)
         if step % flush_every == 0:
@@ -365,6 +417,16 @@ def train(
             yield event("checkpoint", it_per_s=rate, path=save(step))
         last_time = time.perf_counter()  # sample/checkpoint time does not count towards it/s
     yield event("done", path=str(checkpoints.latest), message="training finished")
+
+
+def _start_fresh_log(path: Path) -> None:
+    """A new run starts its own log: lines a run killed before its first checkpoint left are dropped."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StorageError(f"cannot replace the old loss log ({exc.strerror or exc})", path=path) from exc
 
 
 def run_training(
