@@ -27,6 +27,8 @@ from engine.checkpoint import (
     load_checkpoint,
     optimizer_from_flat,
     optimizer_to_flat,
+    read_metadata,
+    resolve_checkpoint,
 )
 from engine.config import DataConfig, TrainConfig, from_dict, replace, to_dict
 from engine.dataset_check import preflight
@@ -116,6 +118,22 @@ class RunSpec:
         return "retuned " + describe_retune(self.retunes[-1])
 
 
+def spec_from_meta(meta: dict[str, Any], path: str | Path) -> RunSpec:
+    """The :class:`RunSpec` stored in a checkpoint header; a header that cannot give one (a missing or invalid
+    config) is a :class:`CheckpointError` naming ``path``."""
+    try:
+        return RunSpec.from_json(meta)
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        detail = f"lacks {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise CheckpointError(f"cannot resume from this checkpoint: its configs are invalid ({detail})",
+                              path=path) from exc
+
+
+def spec_from_checkpoint(path: str | Path) -> RunSpec:
+    """:func:`spec_from_meta` of a checkpoint file or run folder (reads the header only)."""
+    return spec_from_meta(read_metadata(path), resolve_checkpoint(path))
+
+
 def describe_retune(entry: dict[str, Any]) -> str:
     """``r1_gamma 1.0 -> 0.1, ...`` for one :attr:`RunSpec.retunes` entry (its step left out)."""
     return ", ".join(f"{name} {change[0]} -> {change[1]}" for name, change in entry.items() if name != "step")
@@ -159,7 +177,7 @@ class _LossLog:
         steps, the later records replace the earlier ones, so curves never double back.
         """
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
+            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
         except FileNotFoundError:
             return
         kept: list[tuple[int, str]] = []
@@ -312,7 +330,7 @@ def train(
     checkpoint, retune_note = None, ""
     if resume:
         checkpoint = load_checkpoint(run_dir)
-        spec = RunSpec.from_json(checkpoint.meta)
+        spec = spec_from_meta(checkpoint.meta, checkpoint.path)
         if steps is not None:
             if steps < checkpoint.step:
                 raise ConfigError(f"--steps {steps} is below the step already reached ({checkpoint.step})")
