@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -29,11 +30,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from engine.errors import CheckpointError, StorageError
+from engine.imageio import default_file_mode
 
 FORMAT = "ganvas-checkpoint"
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
 LATEST = "latest" + SUFFIX
+TEMP_SUFFIX = ".tmp"  # temp files are ``.<final name>.<random>.tmp`` beside their final name
 
 
 @dataclass
@@ -105,14 +108,14 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
     metadata = {"ganvas": json.dumps(header, default=_json_default)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, 0o644)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
         os.close(fd)
     except OSError as exc:
         raise StorageError(f"cannot create checkpoint ({exc.strerror})", path=path) from exc
     tmp = Path(tmp_name)
     try:
         save_file(tensors, str(tmp), metadata=metadata)
+        os.chmod(tmp, default_file_mode())  # safetensors creates the file 0600; a checkpoint is a normal file
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -125,6 +128,22 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_orphan_temp_files(folder: Path) -> list[Path]:
+    """Delete the temp files that writes killed mid-way left in ``folder`` (``.<name>.*.tmp``).
+
+    Only one process writes a run folder at a time, so any such file at the start of a run is an orphan.
+    """
+    removed = []
+    if folder.is_dir():
+        for orphan in folder.glob(f".*{TEMP_SUFFIX}"):
+            try:
+                orphan.unlink()
+                removed.append(orphan)
+            except OSError:
+                pass
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -226,18 +245,49 @@ def _parse_meta(path: Path, raw: str | None) -> dict[str, Any]:
         raise CheckpointError("not a Ganvas checkpoint (no Ganvas metadata in the file)", path=path)
     try:
         meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"checkpoint metadata is corrupt ({exc.msg})", path=path) from exc
-    if meta.get("format") != FORMAT:
+    except (json.JSONDecodeError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise CheckpointError(f"checkpoint metadata is corrupt ({reason})", path=path) from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError("not a Ganvas checkpoint (unknown format tag)", path=path)
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not _is_int(version) or version < 1:
+        raise CheckpointError(f"checkpoint format version {version!r} is not a version number", path=path)
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint format version {version} is newer than this Ganvas supports ({FORMAT_VERSION})", path=path)
     for key in ("family", "model_config"):
         if key not in meta:
             raise CheckpointError(f"checkpoint metadata lacks {key!r}", path=path)
+    _check_meta_types(path, meta)
     return meta
+
+
+# The header fields other modules read, and the JSON type each must have when present.
+_META_TYPES: dict[str, tuple[type, str]] = {
+    "family": (str, "a string"), "model_config": (dict, "an object"), "train_config": (dict, "an object"),
+    "data_config": (dict, "an object"), "dataset": (dict, "an object"), "metrics": (dict, "an object"),
+    "optimizers": (dict, "an object"), "sampler": (dict, "an object"), "rng": (dict, "an object"),
+    "extra": (dict, "an object"), "retunes": (list, "a list"),
+}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_meta_types(path: Path, meta: dict[str, Any]) -> None:
+    """Refuse a header whose fields have the wrong JSON types (a crafted or damaged file)."""
+    for key, (kind, described) in _META_TYPES.items():
+        if key in meta and not isinstance(meta[key], kind):
+            raise CheckpointError(f"checkpoint metadata field {key!r} must be {described}, got "
+                                  f"{type(meta[key]).__name__}", path=path)
+    step = meta.get("step", 0)
+    if not _is_int(step) or step < 0:
+        raise CheckpointError(f"checkpoint metadata step {step!r} is not a step count", path=path)
+    size = meta.get("train_config", {}).get("size", [256, 256])
+    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(s) and s > 0 for s in size)):
+        raise CheckpointError(f"checkpoint train_config.size {size!r} is not [height, width]", path=path)
 
 
 def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str, path: str | Path) -> None:
@@ -256,12 +306,19 @@ def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], what: 
 def load_pth_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a PyTorch ``.pth`` state dict safely (``weights_only=True``: no code is unpickled)."""
     path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise CheckpointError("file is empty (0 bytes)", path=path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise CheckpointError("file not found", path=path) from exc
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError("refused: the file holds pickled objects other than tensors, which could run code; "
+                              "Ganvas reads only plain state dicts", path=path) from exc
     except Exception as exc:  # noqa: BLE001 - any unpickling refusal is the user's file, not our bug
-        raise CheckpointError(f"not a plain PyTorch state dict ({str(exc).splitlines()[0]})", path=path) from exc
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        detail = lines[0] if lines else type(exc).__name__
+        raise CheckpointError(f"not a plain PyTorch state dict ({detail})", path=path) from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -276,6 +333,10 @@ class RunCheckpoints:
         self.run_dir = Path(run_dir)
         self.folder = self.run_dir / "checkpoints"
         self.keep_last = keep_last
+
+    def remove_orphans(self) -> list[Path]:
+        """Delete temp files of writes a kill interrupted (call before the run writes anything)."""
+        return remove_orphan_temp_files(self.run_dir) + remove_orphan_temp_files(self.folder)
 
     @property
     def latest(self) -> Path:
@@ -295,7 +356,7 @@ class RunCheckpoints:
         return step_path
 
     def _replace_latest(self, source: Path) -> None:
-        tmp = self.run_dir / f".{LATEST}.{os.getpid()}.tmp"
+        tmp = self.run_dir / f".{LATEST}.{os.getpid()}{TEMP_SUFFIX}"
         tmp.unlink(missing_ok=True)
         try:
             try:

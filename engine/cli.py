@@ -189,6 +189,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"a resumed run keeps its settings; drop {', '.join(refused)} "
                               "(only --steps and the family's retunable options may change)")
         if args.family:
+            _check_resume_family(run_dir, args.family)
             retune = config_overrides(args, get_family(args.family).config_cls)
     else:
         if not args.family:
@@ -216,20 +217,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.out or f"runs/{args.family}")
     stop_requested = []
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_stop_signal(signum: int, frame: Any) -> None:
         if stop_requested:
             raise KeyboardInterrupt
         stop_requested.append(True)
-        print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+        again = "Ctrl-C again" if signum == signal.SIGINT else "a second signal"
+        print(f"\nstopping after this step and saving a checkpoint ({again} to abort)", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         _render_progress(train(spec, run_dir, resume=bool(args.resume), steps=args.steps if args.resume else None,
-                               retune=retune, should_stop=lambda: bool(stop_requested), init=init),
+                               retune=retune, should_stop=lambda: bool(stop_requested), init=init,
+                               check_data=True),
                          quiet=args.no_progress)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
+
+
+def _check_resume_family(run_dir: Path, family: str) -> None:
+    """``train FAMILY --resume RUN`` must name the run's own family (it never turns one family into another)."""
+    from engine.checkpoint import read_metadata
+    from engine.errors import ConfigError
+
+    run_family = read_metadata(run_dir).get("family")
+    if run_family != family:
+        raise ConfigError(f"{run_dir} is a {run_family} run; resume it with `ganvas train {run_family} --resume "
+                          f"{run_dir}` or `ganvas train --resume {run_dir}`", value=family)
 
 
 def _render_progress(events: Any, quiet: bool = False) -> None:
@@ -251,6 +266,7 @@ def _render_progress(events: Any, quiet: bool = False) -> None:
 
 
 def _collect_inputs(inputs: Sequence[str]) -> list[Path]:
+    """The image files named or inside the named folders; none at all is an error."""
     from engine.errors import ImageError
     from engine.imageio import list_images
 
@@ -258,12 +274,40 @@ def _collect_inputs(inputs: Sequence[str]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(list_images(path))
+            found = list_images(path)
+            if not found:
+                raise ImageError("folder holds no images (JPEG/PNG/BMP/TIFF/WebP)", path=path)
+            files.extend(found)
         elif path.exists():
             files.append(path)
         else:
             raise ImageError("input not found", path=path)
     return files
+
+
+def output_names(files: Sequence[Path], out: Path) -> list[Path]:
+    """One ``.png`` under ``out`` per input: ``<stem>.png``, with ``-2``, ``-3``... added where two inputs share a
+    stem or the name is one of the inputs, so no output overwrites an input or another output.
+
+    Example:
+        >>> [p.name for p in output_names([Path("a/x.jpg"), Path("b/x.jpg"), Path("x.png")], Path("."))]
+        ['x.png', 'x-2.png', 'x-3.png']
+    """
+    inputs = {_same_file_key(path) for path in files}
+    taken: set[Path] = set()
+    names = []
+    for path in files:
+        candidate, number = out / f"{path.stem}.png", 1
+        while candidate in taken or _same_file_key(candidate) in inputs:
+            number += 1
+            candidate = out / f"{path.stem}-{number}.png"
+        taken.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def _same_file_key(path: Path) -> str:
+    return str(path.resolve())
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
@@ -272,23 +316,41 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     from engine.imageio import read_image, write_image
     from engine.inference import InferenceSession
 
-    session = InferenceSession.from_checkpoint(args.checkpoint, device=args.device)
+    _refuse_latent_checkpoint(args.checkpoint)
     files = _collect_inputs(args.inputs)
+    session = InferenceSession.from_checkpoint(args.checkpoint, device=args.device)
     out = Path(args.out)
+    targets = output_names(files, out)
     options = {k: v for k, v in {"direction": args.direction, "tile": args.tile}.items() if v}
     if args.style:
         options["style"] = read_image(args.style)
     if args.seed is not None:
         options["seed"] = args.seed
-    for path in tqdm(files, unit="img", disable=len(files) < 2):
+    for path, target in tqdm(list(zip(files, targets, strict=True)), unit="img", disable=len(files) < 2):
         image = read_image(path)
         if args.half:
             half = image.shape[1] // 2
             image = image[:, :half] if args.half == "left" else image[:, half: 2 * half]
         result = session.translate(image, keep_size=args.keep_size, **options)
-        write_image(out / f"{path.stem}.png", result)
-    print(f"ganvas: wrote {len(files)} image(s) to {out}", file=sys.stderr)
+        write_image(target, result)
+    renamed = [f"{path} -> {target.name}" for path, target in zip(files, targets, strict=True)
+               if target.name != f"{path.stem}.png"]
+    print(f"ganvas: wrote {len(files)} image(s) to {out}"
+          + (f" (renamed to keep every output and input: {'; '.join(renamed)})" if renamed else ""), file=sys.stderr)
     return 0
+
+
+def _refuse_latent_checkpoint(checkpoint: str) -> None:
+    """A StyleGAN2 checkpoint makes images from latents; point to the commands that use it."""
+    from engine.checkpoint import read_metadata, resolve_checkpoint
+    from engine.errors import CheckpointError
+    from engine.registry import get_family
+
+    meta = read_metadata(checkpoint)
+    if get_family(meta["family"]).input_kind == "latent":
+        raise CheckpointError(f"is a {meta['family']} checkpoint: it generates images from latents rather than "
+                              f"translating images; use `ganvas generate --checkpoint {checkpoint} --out DIR` "
+                              "(or project, edit, mix, interpolate)", path=resolve_checkpoint(checkpoint))
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ alone rebuilds its network.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Iterable
@@ -54,8 +55,36 @@ def _coerce(tp: Any, value: Any) -> Any:
     return value
 
 
+def _has_type(tp: Any, value: Any) -> bool:
+    """Whether a JSON-decoded (and coerced) ``value`` fits the annotation ``tp``; unknown annotations pass."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(arg, value) for arg in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if tp is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_has_type(args[0], item) for item in value)
+        return len(args) == len(value) and all(_has_type(a, item) for a, item in zip(args, value, strict=True))
+    if dataclasses.is_dataclass(tp):
+        return isinstance(value, tp)  # type: ignore[arg-type]
+    return True
+
+
 def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-    """Rebuild a config dataclass from :func:`to_dict` output; unknown keys are an error."""
+    """Rebuild a config dataclass from :func:`to_dict` output; unknown keys and values of the wrong type
+    (a string step, a float channel count) are a :class:`ConfigError`."""
     if not isinstance(data, dict):
         raise ConfigError(f"{cls.__name__} expects a mapping, got {type(data).__name__}", value=data)
     hints = typing.get_type_hints(cls)
@@ -64,6 +93,9 @@ def from_dict(cls: type[C], data: dict[str, Any]) -> C:
     if unknown:
         raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}", value=unknown)
     kwargs = {key: _coerce(hints[key], value) for key, value in data.items()}
+    for key, value in kwargs.items():
+        if not _has_type(hints[key], value):
+            raise ConfigError(f"{cls.__name__}.{key} has the wrong type ({value!r})", value=value)
     try:
         return cls(**kwargs)
     except TypeError as exc:
@@ -178,7 +210,7 @@ class TrainConfig:
         check_positive("steps", self.steps)
         check_positive("batch_size", self.batch_size)
         check(len(self.size) == 2 and min(self.size) > 0, "size", self.size, "(height, width) > 0")
-        check_positive("lr", self.lr)
+        check(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "a finite number > 0")
         check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "betas", (self.beta1, self.beta2), "values in [0, 1)")
         if self.decay_start is not None:
             check(0 <= self.decay_start <= self.steps, "decay_start", self.decay_start, f"0..{self.steps}")

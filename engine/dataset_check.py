@@ -8,13 +8,15 @@ and sets too small to learn from. ``fits`` names the registered families that tr
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import GanvasError, ImageError
-from engine.imageio import list_images, read_image
+from engine.errors import DatasetError, GanvasError, ImageError, StorageError
+from engine.imageio import atomic_write_bytes, list_images, read_image
 
 LAYOUT_FAMILIES = {  # which families train on which layout
     "aligned": ("pix2pix",),
@@ -27,6 +29,7 @@ LABEL_DIRS, IMAGE_DIRS = ("labels", "label"), ("images", "image", "img")
 MIN_RECOMMENDED = 10
 PREVIEW_COUNT = 6
 MAX_SIZE_PROBLEMS = 20
+MAX_CACHED_FILES = 200_000  # entries kept in the size cache before it starts afresh
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class DatasetReport:
         problems: (path, message) per problem; the folder's path for set-wide ones.
         fits: registered families that train on this layout.
         notes: remarks that are not problems (e.g. only the first N files were decoded).
+        blocking: the problems that make training fail or learn the wrong thing (unreadable files, unpaired
+            names, files that are not A|B pairs); the others (mixed sizes, small sets) are warnings.
     """
 
     folder: str
@@ -50,6 +55,7 @@ class DatasetReport:
     problems: tuple[tuple[str, str], ...] = ()
     fits: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    blocking: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -113,33 +119,130 @@ def check_dataset(folder: str | Path, decode_limit: int = 2000,
             for stem in sorted(set(stems[one]) - set(stems[other])):
                 problems.append((str(stems[one][stem]), f"no file named {stem}.* in {other}/"))
     shapes = _decode(all_files[:decode_limit], problems, progress)
+    blocking = list(problems)  # unpaired and unreadable files
     if len(all_files) > decode_limit:
         notes.append(f"decoded the first {decode_limit} of {len(all_files)} files; the rest were only counted")
     if layout == "images" and shapes:
         common = Counter(shapes.values()).most_common(1)[0][0]
         if common[1] == 2 * common[0] and (split / files["images"][0].name).exists():
             layout = "aligned"
+    before = len(problems)
     _size_problems(layout, shapes, problems)
+    if layout == "aligned":
+        blocking.extend(problems[before:])
     smallest = min(counts[name] for name in parts)
     if smallest < MIN_RECOMMENDED:
         problems.append((str(split), f"only {smallest} image(s); at least {MIN_RECOMMENDED} are recommended"))
     preview = tuple(str(p) for p in all_files[:PREVIEW_COUNT])
-    return DatasetReport(str(root), layout, counts, preview, tuple(problems), _families(layout), tuple(notes))
+    return DatasetReport(str(root), layout, counts, preview, tuple(problems), _families(layout), tuple(notes),
+                         tuple(blocking))
+
+
+def preflight(folder: str | Path, family: str, layout: str = "auto") -> list[str]:
+    """Check a dataset before training ``family`` on it (what the training window shows, as one line).
+
+    Returns:
+        warnings (``path: message``) that do not stop training: mixed sizes that get resized, small sets.
+
+    Raises:
+        DatasetError: no images, a layout ``family`` does not train on (when ``layout`` is ``auto``), or files
+            that would fail or mislead training (unreadable, unpaired, not A|B pairs); the first is named.
+    """
+    report = check_dataset(folder)
+    if report.layout == "none":
+        where, message = report.problems[0]
+        raise DatasetError(message, path=where)
+    if layout == "auto" and family not in report.fits:
+        fits = ", ".join(report.fits) or "no family"
+        raise DatasetError(f"looks like a dataset of {report.layout} images, which {family} does not train on "
+                           f"(it fits {fits}; see docs/datasets.md)", path=report.folder, value=report.layout)
+    if report.blocking:
+        where, message = report.blocking[0]
+        more = f" (and {len(report.blocking) - 1} more problem(s); `Check dataset` in the app lists them all)" \
+            if len(report.blocking) > 1 else ""
+        raise DatasetError(f"{message}{more}", path=where)
+    return [f"{where}: {message}" for where, message in report.problems]
 
 
 def _decode(paths: list[Path], problems: list[tuple[str, str]],
             progress: Callable[[int, int], None] | None) -> dict[Path, tuple[int, int]]:
+    """Each file's (height, width), or its problem; files unchanged since an earlier check (same size and
+    modification time) are taken from the cache instead of being decoded again."""
+    cache = _SizeCache.load()
     shapes: dict[Path, tuple[int, int]] = {}
     for index, path in enumerate(paths):
-        try:
-            shapes[path] = read_image(path).shape[:2]
-        except ImageError as exc:
-            problems.append((str(path), str(exc).removeprefix(f"{path}: ")))
-        except GanvasError as exc:  # pragma: no cover - read_image raises ImageError only
-            problems.append((str(path), str(exc)))
+        known = cache.get(path)
+        if isinstance(known, list):
+            shapes[path] = (known[0], known[1])
+        elif isinstance(known, str):
+            problems.append((str(path), known))
+        else:
+            try:
+                shapes[path] = read_image(path).shape[:2]
+                cache.put(path, list(shapes[path]))
+            except ImageError as exc:
+                problems.append((str(path), str(exc).removeprefix(f"{path}: ")))
+                cache.put(path, problems[-1][1])
+            except GanvasError as exc:  # pragma: no cover - read_image raises ImageError only
+                problems.append((str(path), str(exc)))
         if progress is not None:
             progress(index + 1, len(paths))
+    cache.save()
     return shapes
+
+
+def cache_dir() -> Path:
+    """Where Ganvas keeps caches: ``$GANVAS_CACHE_DIR``, else ``$XDG_CACHE_HOME/ganvas`` or ``~/.cache/ganvas``."""
+    if os.environ.get("GANVAS_CACHE_DIR"):
+        return Path(os.environ["GANVAS_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ganvas"
+
+
+class _SizeCache:
+    """Decoded image sizes (or the decode problem) by file path, size and modification time, in a JSON file."""
+
+    def __init__(self, path: Path, entries: dict[str, object]) -> None:
+        self.path, self.entries, self.changed = path, entries, False
+
+    @classmethod
+    def load(cls) -> _SizeCache:
+        path = cache_dir() / "image-sizes.json"
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            entries = {}
+        return cls(path, entries if isinstance(entries, dict) else {})
+
+    @staticmethod
+    def _key(path: Path) -> str | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+    def get(self, path: Path) -> object:
+        key = self._key(path)
+        value = self.entries.get(key) if key else None
+        if isinstance(value, list) and not (len(value) == 2 and all(isinstance(v, int) for v in value)):
+            return None  # a damaged entry: decode again
+        return value
+
+    def put(self, path: Path, value: object) -> None:
+        key = self._key(path)
+        if key:
+            if len(self.entries) >= MAX_CACHED_FILES:
+                self.entries = {}
+            self.entries[key] = value
+            self.changed = True
+
+    def save(self) -> None:
+        if self.changed:
+            try:
+                atomic_write_bytes(self.path, json.dumps(self.entries).encode("utf-8"))
+            except StorageError:
+                pass  # only a cache: the next check decodes again
 
 
 def _size_problems(layout: str, shapes: dict[Path, tuple[int, int]], problems: list[tuple[str, str]]) -> None:

@@ -62,10 +62,8 @@ def detect_layout(folder: str | Path) -> str:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    image = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_2)
-    if image is None:
-        return read_image(path).shape[:2]
-    return image.shape[0] * 2, image.shape[1] * 2
+    """The exact (height, width): a half-size decode would round 129x64 to an A|B pair (130x64)."""
+    return read_image(path).shape[:2]
 
 
 def default_load_size(size: tuple[int, int], preprocess: str) -> tuple[int, int]:

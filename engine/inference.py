@@ -71,6 +71,23 @@ def card_from_meta(meta: dict[str, Any], path: str | None) -> ModelCard:
                      str(card.get("title", "")), str(card.get("draw_mode", "")), str(card.get("sample", "")))
 
 
+def _check_weight_shapes(family: Any, config: Any, weights: dict[str, torch.Tensor], path: Path) -> None:
+    """Build the network without memory (the ``meta`` device) and compare its tensor shapes with ``weights``,
+    so a config that does not match the weights (a crafted huge ``ngf``) is refused before anything is allocated.
+    """
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in family.inference_network(config).state_dict().items()}
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        raise CheckpointError(f"checkpoint config cannot build the {family.name} network ({exc})", path=path) \
+            from exc
+    for key, shape in shapes.items():
+        if key in weights and tuple(weights[key].shape) != shape:
+            raise CheckpointError(f"weights do not fit the {family.name} network built from the checkpoint's "
+                                  f"config ({key}: {tuple(weights[key].shape)} in the file, {shape} expected)",
+                                  path=path)
+
+
 class InferenceSession:
     """Translate images with the generator of a checkpoint (or an untrained network of a family).
 
@@ -116,8 +133,9 @@ class InferenceSession:
             config = from_dict(family.config_cls, checkpoint.meta["model_config"])
         except ConfigError as exc:
             raise CheckpointError(f"checkpoint config is invalid ({exc})", path=checkpoint.path) from exc
-        generator = family.inference_network(config)
         weights = family.inference_weights(checkpoint)
+        _check_weight_shapes(family, config, weights, checkpoint.path)
+        generator = family.inference_network(config)
         load_weights(generator, weights, f"the {checkpoint.family} network", checkpoint.path)
         batch_norm = checkpoint.meta.get("inference", {}).get("batch_norm")
         return cls(generator, card_from_meta(checkpoint.meta, str(checkpoint.path)), resolve_device(device),

@@ -41,7 +41,7 @@ from engine.augment import from_unit_range, to_unit_range
 from engine.checkpoint import load_checkpoint, load_weights
 from engine.config import from_dict, to_dict
 from engine.device import resolve_device
-from engine.errors import CheckpointError, ConfigError, StorageError
+from engine.errors import CheckpointError, ConfigError, ProjectError, StorageError
 from engine.families.stylegan2 import StyleGAN2, StyleGAN2Config, square_resize
 from engine.imageio import atomic_write_bytes
 from engine.inference import ModelCard, card_from_meta
@@ -94,6 +94,9 @@ def save_latent(path: str | Path, latent: Latent) -> Path:
     return _write_npz(path, arrays, meta)
 
 
+MAX_NUM_WS = 64  # style vectors a generator takes (18 at 1024 px); a file asking for more is damaged
+
+
 def load_latent(path: str | Path, num_ws: int | None = None, w_dim: int | None = None) -> Latent:
     """Read a latent ``.npz``; with ``num_ws``/``w_dim`` check it fits a generator.
 
@@ -101,17 +104,28 @@ def load_latent(path: str | Path, num_ws: int | None = None, w_dim: int | None =
         CheckpointError: not a Ganvas latent file, or a latent of another generator.
     """
     arrays, meta = _read_npz(path, LATENT_FORMAT)
-    if meta["space"] == "w":
-        w = torch.from_numpy(arrays["w"]).float()
-        ws = w[None].repeat(int(meta["num_ws"]), 1)
-    else:
-        ws = torch.from_numpy(arrays["ws"]).float()
+    try:
+        if meta["space"] == "w":
+            w = torch.from_numpy(arrays["w"]).float()
+            repeats = meta["num_ws"]
+            if not isinstance(repeats, int) or not 1 <= repeats <= MAX_NUM_WS or w.ndim != 1:
+                raise ValueError(f"w of shape {tuple(w.shape)} repeated {repeats!r} times")
+            ws = w[None].repeat(repeats, 1)
+        else:
+            ws = torch.from_numpy(arrays["ws"]).float()
+        if ws.ndim != 2:
+            raise ValueError(f"ws has shape {tuple(ws.shape)}, expected (num_ws, w_dim)")
+        count = sum(1 for k in arrays if k.startswith("noise_"))
+        noise = [torch.from_numpy(arrays[f"noise_{i}"]).float() for i in range(count)] or None
+        provenance = meta.get("provenance", {})
+        if not isinstance(provenance, dict):
+            raise ValueError("provenance is not a mapping")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"latent file is malformed ({type(exc).__name__}: {exc})", path=path) from exc
     if (num_ws is not None and ws.shape[0] != num_ws) or (w_dim is not None and ws.shape[1] != w_dim):
         raise CheckpointError(f"latent has shape {tuple(ws.shape)}, the generator needs ({num_ws}, {w_dim})",
                               path=path)
-    count = sum(1 for k in arrays if k.startswith("noise_"))
-    noise = [torch.from_numpy(arrays[f"noise_{i}"]).float() for i in range(count)] or None
-    return Latent(ws, meta["space"], meta.get("seed"), meta.get("psi"), noise, meta.get("provenance", {}))
+    return Latent(ws, meta["space"], meta.get("seed"), meta.get("psi"), noise, provenance)
 
 
 @dataclass
@@ -147,12 +161,22 @@ def save_directions(path: str | Path, directions: Directions) -> Path:
 
 def load_directions(path: str | Path, w_dim: int | None = None) -> Directions:
     arrays, meta = _read_npz(path, DIRECTIONS_FORMAT)
-    vectors = torch.from_numpy(arrays["vectors"]).float()
+    try:
+        vectors = torch.from_numpy(arrays["vectors"]).float()
+        values = torch.from_numpy(arrays["values"])
+        if vectors.ndim != 2 or values.ndim != 1 or len(values) != len(vectors):
+            raise ValueError(f"vectors {tuple(vectors.shape)} and values {tuple(values.shape)} do not match")
+        layers = tuple(meta["layers"]) if meta.get("layers") is not None else None
+        if layers is not None and (len(layers) != 2 or not all(isinstance(n, int) for n in layers)):
+            raise ValueError(f"layers {layers!r} is not (start, end)")
+        method, provenance = meta["method"], meta.get("provenance", {})
+        if not isinstance(method, str) or not isinstance(provenance, dict):
+            raise ValueError("method or provenance has the wrong type")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"directions file is malformed ({type(exc).__name__}: {exc})", path=path) from exc
     if w_dim is not None and vectors.shape[1] != w_dim:
         raise CheckpointError(f"directions have w_dim {vectors.shape[1]}, the generator has {w_dim}", path=path)
-    layers = tuple(meta["layers"]) if meta.get("layers") is not None else None
-    return Directions(vectors, torch.from_numpy(arrays["values"]), meta["method"], layers,  # type: ignore[arg-type]
-                      meta.get("provenance", {}))
+    return Directions(vectors, values, method, layers, provenance)  # type: ignore[arg-type]
 
 
 def default_directions_path(checkpoint: str | Path, method: str) -> Path:
@@ -175,21 +199,29 @@ def _write_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, 
 
 
 def _read_npz(path: str | Path, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    from engine.project import MAX_TOTAL_BYTES, read_npz_bytes
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError("file not found", path=path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"not a readable .npz file ({exc})", path=path) from exc
+        if path.stat().st_size > MAX_TOTAL_BYTES:
+            raise CheckpointError(f"file is too large for a {kind} file", path=path)
+        arrays = read_npz_bytes(path.read_bytes(), path, f"{kind} file")
+    except OSError as exc:
+        raise CheckpointError(f"not a readable .npz file ({exc.strerror or exc})", path=path) from exc
+    except ProjectError as exc:
+        raise CheckpointError(f"not a readable .npz file ({str(exc).removeprefix(f'{path}: ')})", path=path) from exc
     try:
         meta = json.loads(str(arrays.pop("meta")))
-    except (KeyError, json.JSONDecodeError) as exc:
+    except (KeyError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"not a Ganvas {kind} file (no metadata)", path=path) from exc
-    if meta.get("format") != kind:
-        raise CheckpointError(f"not a {kind} file (format {meta.get('format')!r})", path=path)
-    if int(meta.get("version", 0)) > FILE_VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != kind:
+        format_tag = meta.get("format") if isinstance(meta, dict) else None
+        raise CheckpointError(f"not a {kind} file (format {format_tag!r})", path=path)
+    if not isinstance(meta.get("version", 0), int) or isinstance(meta.get("version"), bool):
+        raise CheckpointError(f"{kind} file version {meta.get('version')!r} is not a version number", path=path)
+    if meta.get("version", 0) > FILE_VERSION:
         raise CheckpointError(f"{kind} file version {meta['version']} is newer than this Ganvas", path=path)
     return arrays, meta
 

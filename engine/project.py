@@ -324,6 +324,8 @@ def _parse_json(raw: bytes, path: Path) -> dict[str, Any]:
         meta = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProjectError(f"{PROJECT_JSON} is not valid JSON ({exc})", path=path) from exc
+    except RecursionError as exc:
+        raise ProjectError(f"{PROJECT_JSON} is nested too deeply to be a Ganvas project", path=path) from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ProjectError(f"{PROJECT_JSON} does not describe a Ganvas project (format must be {FORMAT_NAME!r})",
                            path=path)
@@ -355,18 +357,47 @@ def _decode_png(raw: bytes, name: str, path: Path) -> np.ndarray:
 
 def _decode_latents(raw: bytes, path: Path) -> dict[str, np.ndarray]:
     """Read ``latent.npz`` (itself a zip) with the same limits, never unpickling anything."""
+    return read_npz_bytes(raw, path, LATENT_NPZ)
+
+
+def read_npz_bytes(raw: bytes, path: Path, what: str, max_arrays: int = MAX_LATENTS) -> dict[str, np.ndarray]:
+    """The arrays of an untrusted ``.npz`` (a zip of ``.npy`` files): member names, counts, sizes and each
+    header's shape are checked before anything is allocated; pickles are refused.
+
+    Raises:
+        ProjectError: naming ``path`` and ``what`` (the member or file the arrays came from).
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            members = _read_members(archive, path, None, MAX_LATENTS, LATENT_NPZ)
+            members = _read_members(archive, path, None, max_arrays, what)
     except (zipfile.BadZipFile, EOFError, zlib.error, RuntimeError, NotImplementedError, ValueError) as exc:
-        raise ProjectError(f"{LATENT_NPZ} is corrupt ({exc})", path=path) from exc
-    latents: dict[str, np.ndarray] = {}
+        raise ProjectError(f"{what} is corrupt ({exc})", path=path) from exc
+    arrays: dict[str, np.ndarray] = {}
     for name, blob in members.items():
         key = name[:-4] if name.endswith(".npy") else ""
         if not key.isidentifier():
-            raise ProjectError(f"{LATENT_NPZ} has an unexpected member {name!r}", path=path, value=name)
+            raise ProjectError(f"{what} has an unexpected member {name!r}", path=path, value=name)
         try:
-            latents[key] = np.lib.format.read_array(io.BytesIO(blob), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise ProjectError(f"{LATENT_NPZ} array {key!r} is unreadable ({exc})", path=path, value=key) from exc
-    return latents
+            arrays[key] = _read_npy(blob, key, path, what)
+        except (ValueError, OSError, EOFError, TypeError, SyntaxError) as exc:
+            raise ProjectError(f"{what} array {key!r} is unreadable ({exc})", path=path, value=key) from exc
+    return arrays
+
+
+def _read_npy(blob: bytes, key: str, path: Path, what: str) -> np.ndarray:
+    """One ``.npy`` member, after checking that the shape its header claims fits the bytes that follow, so a
+    738-byte member cannot ask for a 37 GiB array."""
+    stream = io.BytesIO(blob)
+    version = np.lib.format.read_magic(stream)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in read_header:
+        raise ValueError(f"unsupported .npy version {version}")
+    shape, _, dtype = read_header[version](stream)
+    if dtype.hasobject:
+        raise ValueError("object arrays are refused")
+    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if needed != len(blob) - stream.tell():
+        raise ProjectError(f"{what} array {key!r} claims shape {shape} ({needed} bytes) but holds "
+                           f"{len(blob) - stream.tell()} bytes", path=path, value=key)
+    stream.seek(0)
+    return np.lib.format.read_array(stream, allow_pickle=False)

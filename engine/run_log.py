@@ -49,7 +49,7 @@ def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
     A line torn by a kill is skipped; where a step was logged twice, the later record wins.
     """
     try:
-        lines = (Path(run_dir) / LOG_FILE).read_text(encoding="utf-8").splitlines()
+        lines = (Path(run_dir) / LOG_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return []
     by_step: dict[int, dict[str, Any]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from collections import deque
@@ -26,10 +27,13 @@ from engine.checkpoint import (
     load_checkpoint,
     optimizer_from_flat,
     optimizer_to_flat,
+    read_metadata,
+    resolve_checkpoint,
 )
 from engine.config import DataConfig, TrainConfig, from_dict, replace, to_dict
+from engine.dataset_check import preflight
 from engine.device import describe_device, resolve_device, seed_everything, set_deterministic
-from engine.errors import CheckpointError, ConfigError, TrainingError
+from engine.errors import CheckpointError, ConfigError, DatasetError, ImageError, StorageError, TrainingError
 from engine.families.base import Trainer
 from engine.finetune import describe_init, load_initial_weights
 from engine.imageio import atomic_write_bytes, write_image
@@ -119,6 +123,22 @@ class RunSpec:
         return "retuned " + describe_retune(self.retunes[-1])
 
 
+def spec_from_meta(meta: dict[str, Any], path: str | Path) -> RunSpec:
+    """The :class:`RunSpec` stored in a checkpoint header; a header that cannot give one (a missing or invalid
+    config) is a :class:`CheckpointError` naming ``path``."""
+    try:
+        return RunSpec.from_json(meta)
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        detail = f"lacks {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise CheckpointError(f"cannot resume from this checkpoint: its configs are invalid ({detail})",
+                              path=path) from exc
+
+
+def spec_from_checkpoint(path: str | Path) -> RunSpec:
+    """:func:`spec_from_meta` of a checkpoint file or run folder (reads the header only)."""
+    return spec_from_meta(read_metadata(path), resolve_checkpoint(path))
+
+
 def describe_retune(entry: dict[str, Any]) -> str:
     """``r1_gamma 1.0 -> 0.1, ...`` for one :attr:`RunSpec.retunes` entry (its step left out)."""
     return ", ".join(f"{name} {change[0]} -> {change[1]}" for name, change in entry.items() if name != "step")
@@ -162,7 +182,7 @@ class _LossLog:
         steps, the later records replace the earlier ones, so curves never double back.
         """
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
+            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
         except FileNotFoundError:
             return
         kept: list[tuple[int, str]] = []
@@ -179,9 +199,22 @@ class _LossLog:
             atomic_write_bytes(self.path, "".join(line + "\n" for line in kept_lines).encode("utf-8"))
 
     def _append(self, lines: list[str]) -> None:
-        if lines:
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write("\n".join(lines) + "\n")
+        """Append whole lines; a failed write (disk full) is cut back, so no torn line stays behind."""
+        if not lines:
+            return
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        try:
+            with open(self.path, "ab") as handle:
+                start = handle.tell()
+                try:
+                    handle.write(data)
+                    handle.flush()
+                except OSError:
+                    handle.truncate(start)
+                    raise
+        except OSError as exc:
+            raise StorageError(f"cannot append to the loss log ({exc.strerror or exc}); checkpoints up to the "
+                               "last one are kept", path=self.path) from exc
 
 
 def _start_message(family: str, device: str, data: dict[str, Any]) -> str:
@@ -249,6 +282,14 @@ def _checkpoint_payload(spec: RunSpec, trainer: Trainer, step: int) -> tuple[dic
     return tensors, meta
 
 
+def _first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or Inf (weights, buffers, moments), or None."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
 def _restore(trainer: Trainer, checkpoint_tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     from engine.checkpoint import Checkpoint
 
@@ -272,6 +313,7 @@ def train(
     retune: dict[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
     init: Any = None,
+    check_data: bool = False,
 ) -> Iterator[Progress]:
     """Train (or resume) a run, yielding :class:`Progress` events; stops cleanly when ``should_stop()``.
 
@@ -284,6 +326,9 @@ def train(
             model-config fields (e.g. a lower StyleGAN2 ``r1_gamma``); recorded in the run's ``retunes``.
         should_stop: polled between steps; when it returns True a checkpoint is saved and the run ends.
         init: a new run starts from this checkpoint's networks (:func:`engine.finetune.read_source`).
+        check_data: run the dataset check (:func:`engine.dataset_check.preflight`) before a new run's first
+            step: files that would fail or mislead training stop it at once, smaller problems are noted in the
+            ``start`` event's message.
 
     Raises:
         TrainingError: a non-finite loss (the last good checkpoint is kept).
@@ -292,7 +337,7 @@ def train(
     checkpoint, retune_note = None, ""
     if resume:
         checkpoint = load_checkpoint(run_dir)
-        spec = RunSpec.from_json(checkpoint.meta)
+        spec = spec_from_meta(checkpoint.meta, checkpoint.path)
         if steps is not None:
             if steps < checkpoint.step:
                 raise ConfigError(f"--steps {steps} is below the step already reached ({checkpoint.step})")
@@ -310,6 +355,7 @@ def train(
     set_deterministic(spec.train.deterministic)
     seed_everything(spec.train.seed)
     trainer = family.make_trainer(spec.model, spec.train, spec.data, device)
+    data_notes = preflight(spec.data.path, spec.family, spec.data.layout) if check_data and not resume else []
     start = 0
     if checkpoint is not None:
         try:
@@ -320,21 +366,36 @@ def train(
         del checkpoint
     elif init is not None:
         spec.init = load_initial_weights(trainer, init)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    samples_dir(run_dir).mkdir(exist_ok=True)
-    atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        samples_dir(run_dir).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the run folder ({exc.strerror or exc})", path=run_dir) from exc
     checkpoints = RunCheckpoints(run_dir, keep_last=spec.train.keep_last)
+    checkpoints.remove_orphans()
+    atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
     log = _LossLog(run_dir / LOG_FILE)
     if resume:
         log.rewind(start)
+    else:
+        _start_fresh_log(log.path)
+    last_saved = start if resume else None
     total = spec.train.steps
     flush_every = spec.train.log_every if device.type == "cpu" else max(spec.train.log_every, 20)
 
     def save(step: int) -> str:
+        nonlocal last_saved
         log.flush()  # raises on NaN before anything is written: the last checkpoint stays good
         tensors, meta = _checkpoint_payload(spec, trainer, step)
+        bad = _first_non_finite(tensors)
+        if bad is not None:
+            kept = f"latest stays at step {last_saved}" if last_saved is not None else "no checkpoint was saved"
+            raise TrainingError(f"{bad} became non-finite (NaN or Inf) by step {step} (learning rate too high?); "
+                                f"{kept}", value=step)
         meta["metrics"] = {"losses": log.last}
-        return str(checkpoints.save(step, tensors, meta))
+        path = str(checkpoints.save(step, tensors, meta))
+        last_saved = step
+        return path
 
     def sample(step: int) -> str:
         grid = trainer.sample_grid()
@@ -351,6 +412,8 @@ def train(
     message = _start_message(spec.family, describe_device(device), trainer.describe_data())
     if spec.init and start == 0:
         message += "; " + describe_init(spec.init)
+    if data_notes:
+        message += f"; dataset check: {len(data_notes)} warning(s), first: {data_notes[0]}"
     yield event("start", message=message + (f"; {retune_note}" if retune_note else ""))
     times: deque[float] = deque(maxlen=50)
     last_time = time.perf_counter()
@@ -360,7 +423,14 @@ def train(
             return
         factor = lr_factor(step, spec.train)
         trainer.set_lr_factor(factor)
-        losses = trainer.train_step(trainer.next_batch())
+        try:
+            batch = trainer.next_batch()
+        except (ImageError, DatasetError) as exc:  # a file went bad mid-run: keep the steps trained so far
+            if step > (last_saved or 0):
+                save(step)
+                exc.args = (f"{exc}; checkpoint saved at step {step}",)
+            raise
+        losses = trainer.train_step(batch)
         step += 1
         log.add(step, factor, losses)
         if step % flush_every == 0:
@@ -376,6 +446,16 @@ def train(
             yield event("checkpoint", it_per_s=rate, path=save(step))
         last_time = time.perf_counter()  # sample/checkpoint time does not count towards it/s
     yield event("done", path=str(checkpoints.latest), message="training finished")
+
+
+def _start_fresh_log(path: Path) -> None:
+    """A new run starts its own log: lines a run killed before its first checkpoint left are dropped."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StorageError(f"cannot replace the old loss log ({exc.strerror or exc})", path=path) from exc
 
 
 def run_training(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Caches (the dataset check's image sizes) go to a fresh folder, never the user's, also in child processes.
+os.environ["GANVAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="ganvas-test-cache-")
 
 
 @pytest.fixture(scope="session")
