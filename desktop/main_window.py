@@ -265,7 +265,7 @@ class MainWindow(QMainWindow):
         """Load ``source`` in a background thread; a failure shows a message and keeps the current model."""
         if self.engine is None or self._loading is not None:
             return
-        inference, device = self.engine.inference, self.preferences.device
+        inference, device, backend = self.engine.inference, self.preferences.device, self.preferences.backend
         def build() -> Any:
             latent = build_latent_session(source, device)  # None unless a latent (StyleGAN2) model
             if latent is not None:
@@ -273,7 +273,7 @@ class MainWindow(QMainWindow):
             if source.untrained:
                 return inference.InferenceSession.untrained(source.family, size=UNTRAINED_SIZE, device=device,
                                                             **source.config)
-            return inference.InferenceSession.from_checkpoint(source.path, device)
+            return inference.InferenceSession.from_checkpoint(source.path, device, backend=backend)
         self._loading = BackgroundCall(build, "ganvas-load-model", self)
         self._loading.setProperty("source_key", source.key())
         self._loading.done.connect(self._on_model_loaded)
@@ -287,6 +287,8 @@ class MainWindow(QMainWindow):
         self._loading = None
         self.model_panel.set_busy(None)
         self.statusBar().clearMessage()
+        if getattr(session, "backend_note", ""):  # set when a compiled backend was asked for
+            self.statusBar().showMessage(session.backend_note, 10000)  # which backend runs, or why not
         self.set_session(session)
         self.settings.setValue("model/last", key)
         self._remember_recent(key)

@@ -1,4 +1,4 @@
-"""Preferences kept in QSettings (organization "Ganvas"): device, CPU threads, models folder."""
+"""Preferences kept in QSettings (organization "Ganvas"): device, CPU threads, inference backend, models folder."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # engine.backends.BACKEND_CHOICES (no engine import here)
+DEFAULT_BACKEND = "auto"
 DEFAULT_MODELS_FOLDER = str(Path.home() / "Ganvas" / "models")
 
 
@@ -51,6 +53,16 @@ class Preferences:
         self.settings.setValue("preferences/threads", int(value))
 
     @property
+    def backend(self) -> str:
+        """What runs a loaded checkpoint's network on the CPU (``auto``: the fastest, timed on the model)."""
+        value = str(self.settings.value("preferences/backend", DEFAULT_BACKEND))
+        return value if value in BACKENDS else DEFAULT_BACKEND
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        self.settings.setValue("preferences/backend", value)
+
+    @property
     def models_folder(self) -> str:
         return str(self.settings.value("preferences/models_folder", DEFAULT_MODELS_FOLDER))
 
@@ -73,6 +85,11 @@ class PreferencesDialog(QDialog):
         self.threads.setRange(0, 256)
         self.threads.setSpecialValueText("default")
         self.threads.setValue(preferences.threads)
+        self.backend = QComboBox(self)
+        self.backend.addItems(BACKENDS)
+        self.backend.setCurrentText(preferences.backend)
+        self.backend.setToolTip("auto times each installed backend on the loaded model and keeps the fastest; "
+                                "compiled models are cached, so only the first load of a model pays the compile")
         self.folder = QLineEdit(preferences.models_folder, self)
         browse = QPushButton("Browse...", self)
         browse.clicked.connect(self._browse)
@@ -86,12 +103,14 @@ class PreferencesDialog(QDialog):
         form.addRow("Device:", self.device)
         form.addRow("CPU threads:", self.threads)
         form.addRow("", QLabel("(threads apply at the next start)", self))
+        form.addRow("Inference backend:", self.backend)
         form.addRow("Models folder:", folder_row)
         form.addRow(buttons)
 
     def apply(self) -> None:
         self._preferences.device = self.device.currentText()
         self._preferences.threads = self.threads.value()
+        self._preferences.backend = self.backend.currentText()
         self._preferences.models_folder = self.folder.text().strip() or DEFAULT_MODELS_FOLDER
 
     def _browse(self) -> None:

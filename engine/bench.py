@@ -53,8 +53,12 @@ def bench_train(family_name: str, config: Any, *, size: tuple[int, int], batch_s
 
 def bench_infer(family_name: str, config: Any, *, size: tuple[int, int], batch_size: int = 1,
                 device: str = "auto", steps: int = 10, warmup: int = 2, repeat: int = 3, compile: str = "off",
-                amp: bool = True) -> dict[str, Any]:
-    """Median milliseconds per image of the family's generator forward pass."""
+                amp: bool = True, backend: str = "torch") -> dict[str, Any]:
+    """Median milliseconds per image of the family's generator forward pass (on ``backend``: see
+    :meth:`engine.inference.InferenceSession.use_backend`; ``compile`` and ``amp`` are torch's)."""
+    if backend != "torch":
+        return _bench_backend(family_name, config, size=size, batch_size=batch_size, steps=steps, warmup=warmup,
+                              repeat=repeat, backend=backend)
     family = get_family(family_name)
     dev = resolve_device(device)
     generator = family.build_generator(config)
@@ -75,6 +79,36 @@ def bench_infer(family_name: str, config: Any, *, size: tuple[int, int], batch_s
     del out
     median = statistics.median(times)
     params = sum(p.numel() for p in generator.parameters())
-    return {"family": family_name, "device": describe_device(dev), "size": f"{size[0]}x{size[1]}",
+    return {"family": family_name, "device": describe_device(dev), "backend": "torch", "size": f"{size[0]}x{size[1]}",
             "batch_size": batch_size, "generator_params": params, "ms_per_image": round(1000 * median, 2),
+            "repeats_ms": [round(1000 * t, 2) for t in times]}
+
+
+def _bench_backend(family_name: str, config: Any, *, size: tuple[int, int], batch_size: int, steps: int,
+                   warmup: int, repeat: int, backend: str) -> dict[str, Any]:
+    """:func:`bench_infer` through an inference session's full pass on a compiled backend (CPU)."""
+    from engine.inference import InferenceSession, ModelCard
+
+    family = get_family(family_name)
+    dev = torch.device("cpu")
+    card = ModelCard(family_name, family.input_kind, size, 0, dict(vars(config)), trained=False)
+    torch.manual_seed(0)  # the same weights each time: the compile cache (keyed by content) is reused
+    session = InferenceSession(family.inference_network(config), card, dev)
+    start = time.perf_counter()
+    note = session.use_backend(backend)
+    prepare_s = time.perf_counter() - start
+    example = family.example_input(config, size, batch_size)
+    times = []
+    for _ in range(warmup):
+        session.translate_tensor(example)
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(steps):
+            session.translate_tensor(example)
+        times.append((time.perf_counter() - start) / steps / batch_size)
+    median = statistics.median(times)
+    params = sum(p.numel() for p in session.generator.parameters())
+    return {"family": family_name, "device": describe_device(dev), "backend": session.backend, "note": note,
+            "prepare_s": round(prepare_s, 2), "size": f"{size[0]}x{size[1]}", "batch_size": batch_size,
+            "generator_params": params, "ms_per_image": round(1000 * median, 2),
             "repeats_ms": [round(1000 * t, 2) for t in times]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +23,8 @@ from engine.errors import CheckpointError, ConfigError
 from engine.families.base import inference_mode
 from engine.guided_upsample import guided_upsample
 from engine.registry import get_family
+
+_log = logging.getLogger("ganvas")
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,9 @@ class InferenceSession:
         # family's default unless the checkpoint says (imported reference weights may ask for either).
         self.batch_stats = self.family.inference_batch_stats if batch_stats is None else batch_stats
         self.device = device
+        self.backend = "torch"  # what full passes run on (see use_backend)
+        self.backend_note = ""  # one line on the last backend choice (a fallback says why)
+        self._compiled: Any = None  # engine.backends.CompiledGraphs when the backend is not torch
         self.preview_budget_ms = 25.0  # a preview pass aims to take at most this long
         self._lock = threading.Lock()
         self._pass_ms: dict[tuple[int, int, bool], float] = {}  # ms per (H, W, refreshed) pass
@@ -119,8 +126,9 @@ class InferenceSession:
         self._previews_since_full = 0
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> InferenceSession:
-        """Rebuild the generator from the checkpoint's own config and load its weights.
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", backend: str = "torch") -> InferenceSession:
+        """Rebuild the generator from the checkpoint's own config and load its weights; full passes run on
+        ``backend`` (see :meth:`use_backend`).
 
         ``path`` may also be a run folder or ``.pth`` of the pix2pix/CycleGAN reference implementation, imported
         in memory (:func:`engine.importing.open_checkpoint`).
@@ -138,8 +146,11 @@ class InferenceSession:
         generator = family.inference_network(config)
         load_weights(generator, weights, f"the {checkpoint.family} network", checkpoint.path)
         batch_norm = checkpoint.meta.get("inference", {}).get("batch_norm")
-        return cls(generator, card_from_meta(checkpoint.meta, str(checkpoint.path)), resolve_device(device),
-                   batch_stats=None if batch_norm is None else batch_norm == "input")
+        session = cls(generator, card_from_meta(checkpoint.meta, str(checkpoint.path)), resolve_device(device),
+                      batch_stats=None if batch_norm is None else batch_norm == "input")
+        if backend != "torch":
+            session.use_backend(backend)
+        return session
 
     @classmethod
     def untrained(cls, family_name: str, size: tuple[int, int] = (256, 256), device: str = "auto",
@@ -155,13 +166,90 @@ class InferenceSession:
     def size(self) -> tuple[int, int]:
         return self.card.size
 
+    # --- backends -------------------------------------------------------------------------------------------
+    def export_graphs(self) -> list[Any]:
+        """The family's :class:`~engine.graphs.ExportGraph` s of this session's network (on the CPU)."""
+        return self.family.export_graphs(self.generator.cpu() if self.device.type == "cpu" else
+                                         _cpu_copy(self.generator), self.card)
+
+    def use_backend(self, name: str, cache_dir: str | Path | None = None) -> str:
+        """Run full passes on backend ``name`` (``torch``, ``onnxruntime``, ``openvino``, or ``auto``: the fastest
+        of those installed, timed on this model at its native size). Compiles now (or loads the compiled
+        model from the cache). A backend that cannot run the model leaves the session on torch; the returned
+        line (also :attr:`backend_note`, and logged) says which backend runs and why.
+        """
+        from engine.backends import BackendError, CompiledGraphs, available_backends, check_backend, model_key
+
+        check_backend(name)
+        if name != "torch" and self.device.type != "cpu":
+            return self._set_backend("torch", None, f"backend torch ({name} runs on the CPU; this model is on "
+                                                    f"{self.device.type})")
+        if name == "torch":
+            return self._set_backend("torch", None, "backend torch")
+        cache = Path(cache_dir) if cache_dir else None
+        key = model_key(self.card.family, self.card.config, self.generator)
+        candidates = [b for b in available_backends() if b != "torch"] if name == "auto" else [name]
+        timings: dict[str, float] = {"torch": self._time_full_pass(None)} if name == "auto" else {}
+        compiled: dict[str, Any] = {}
+        failures = []
+        for backend in candidates:
+            try:
+                graphs = CompiledGraphs(self.export_graphs(), backend, key, cache)
+                timings[backend] = self._time_full_pass(graphs)
+                compiled[backend] = graphs
+            except (BackendError, RuntimeError, ValueError) as exc:
+                failures.append(f"{backend}: {exc}")
+        if name != "auto":
+            if failures:
+                return self._set_backend("torch", None, f"backend {name} failed, using torch ({failures[0]})",
+                                         warn=True)
+            return self._set_backend(name, compiled[name], f"backend {name}")
+        best = min(timings, key=timings.__getitem__)
+        measured = ", ".join(f"{b} {ms:.0f} ms" for b, ms in sorted(timings.items(), key=lambda item: item[1]))
+        return self._set_backend(best, compiled.get(best), f"backend {best} (auto: {measured})"
+                                 + (f"; failed: {'; '.join(failures)}" if failures else ""))
+
+    def _set_backend(self, name: str, compiled: Any, note: str, warn: bool = False) -> str:
+        with self._lock:
+            self.backend, self._compiled, self.backend_note = name, compiled, note
+            self._pass_ms.clear()  # the cost of a pass changed
+        (_log.warning if warn else _log.info)("%s: %s", Path(self.card.path).name if self.card.path else
+                                              self.card.family, note)
+        return note
+
+    def _time_full_pass(self, compiled: Any, repeats: int = 3) -> float:
+        """Median ms of a full pass at the native size with ``compiled`` graphs (torch when None)."""
+        from engine.config import from_dict
+
+        example = self.family.example_input(from_dict(self.family.config_cls, self.card.config), self.size)
+        times = []
+        for index in range(repeats + 1):
+            with self._lock, inference_mode(self.generator, self.family.inference_batch_stats):
+                start = time.perf_counter()
+                self._run_full(compiled, example)
+                if index:  # the first pass compiles and warms up
+                    times.append((time.perf_counter() - start) * 1000.0)
+        return sorted(times)[len(times) // 2]
+
+    def _run_full(self, compiled: Any, batch: torch.Tensor, **options: Any) -> torch.Tensor:
+        """A full pass on ``compiled`` graphs, or on the torch network when None (or for an option the graphs
+        cannot express)."""
+        from engine.graphs import GraphsUnsupported
+
+        if compiled is not None:
+            try:
+                return self.family.infer_graphs(compiled, self.generator, batch.cpu(), **options)
+            except GraphsUnsupported:
+                pass
+        return self.family.infer(self.generator, batch.to(self.device), **options)
+
     def translate_tensor(self, batch: torch.Tensor, **options: Any) -> torch.Tensor:
         """(B, C, H, W) in [-1, 1] at a size the network accepts -> (B, C', H, W) in [-1, 1].
 
         ``options`` are the family's (e.g. ``direction`` for CycleGAN).
         """
         self._previews_since_full = 0
-        return self._timed_pass(self.family.infer, batch, **options)
+        return self._timed_pass(lambda _network, x, **kw: self._run_full(self._compiled, x, **kw), batch, **options)
 
     def preview_tensor(self, batch: torch.Tensor, **options: Any) -> torch.Tensor:
         """Like :meth:`translate_tensor`, but fast enough for live feedback: the pass runs at the largest of
@@ -258,3 +346,7 @@ class InferenceSession:
         if keep_size and output.shape[:2] != image.shape[:2]:
             output = resize_rgb(output, image.shape[0], image.shape[1])
         return output
+
+
+def _cpu_copy(network: nn.Module) -> nn.Module:
+    return copy.deepcopy(network).cpu()

@@ -173,6 +173,33 @@ class Family:
         """
         return cls.infer(network, batch, **options)
 
+    # --- compiled backends and ONNX export (engine.graphs, engine.backends, engine.export) ---------------
+    @classmethod
+    def export_graphs(cls, network: nn.Module, card: Any) -> list[Any]:
+        """The inference network as :class:`~engine.graphs.ExportGraph` s computing what :meth:`infer` does.
+
+        By default one graph ``generator``: image (B, C, H, W) in [-1, 1] -> image, with batch, height and width
+        dynamic; batch norm follows :attr:`inference_batch_stats`.
+        """
+        from engine.config import from_dict
+        from engine.graphs import ExportGraph, inference_copy
+
+        example = cls.example_input(from_dict(cls.config_cls, card.config), card.size, batch_size=2)
+        stride = getattr(network, "stride", 1)
+        notes = {"input": "image (B, C, H, W) in [-1, 1]" + (f"; H and W multiples of {stride}" if stride > 1 else ""),
+                 "output": "image (B, C, H, W) in [-1, 1]"}
+        return [ExportGraph("generator", inference_copy(network, cls.inference_batch_stats), (example,), ("input",),
+                            ("output",), {"input": (0, 2, 3)}, notes)]
+
+    @classmethod
+    def infer_graphs(cls, run: Any, network: nn.Module, batch: torch.Tensor, **options: Any) -> torch.Tensor:
+        """What :meth:`infer` computes, through the compiled graphs of :meth:`export_graphs`:
+        ``run(name, *inputs)`` runs graph ``name``. Raises :class:`~engine.graphs.GraphsUnsupported` for an
+        option the graphs cannot express (the session then runs torch for that call)."""
+        if options:
+            raise ConfigError(f"{cls.name} takes no inference options (got {', '.join(options)})")
+        return run("generator", batch)
+
     @classmethod
     def resolve_split(cls, data_path: str | Path, split: str) -> Any:
         """Where ``split`` of a dataset lies; passed to :meth:`evaluate` as ``split_dir`` (default: a folder)."""

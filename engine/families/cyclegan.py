@@ -333,6 +333,43 @@ class CycleGAN(Family):
         return translate_tiled(generator, batch, tile=tile, overlap=tile_overlap(tile), stride_multiple=STRIDE)
 
     @classmethod
+    def export_graphs(cls, network: nn.Module, card: Any) -> list[Any]:
+        """``AtoB`` and ``BtoA``: image (B, C, H, W) in [-1, 1] -> image, batch, height and width dynamic."""
+        from engine.graphs import ExportGraph, inference_copy
+
+        graphs = []
+        for direction in DIRECTIONS:
+            generator = network["G_AB" if direction == "AtoB" else "G_BA"]
+            channels = generator.model[1].in_channels  # after the reflection pad
+            example = torch.rand(2, channels, 64, 64) * 2 - 1
+            notes = {"input": f"image (B, C, H, W) in [-1, 1]; H and W multiples of {STRIDE} (reflect-pad and "
+                              "crop back otherwise)", "output": "image (B, C, H, W) in [-1, 1]"}
+            graphs.append(ExportGraph(direction, inference_copy(generator, cls.inference_batch_stats), (example,),
+                                      ("input",), ("output",), {"input": (0, 2, 3)}, notes))
+        return graphs
+
+    @classmethod
+    def infer_graphs(cls, run: Any, network: nn.Module, batch: torch.Tensor, direction: str = "AtoB",
+                     tile: int = 0, **options: Any) -> torch.Tensor:
+        """:meth:`infer` with the compiled generator of ``direction`` (padding and tiling as there)."""
+        if options:
+            raise ConfigError(f"cyclegan takes the options direction and tile (got {', '.join(options)})")
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"invalid direction {direction!r}: expected AtoB or BtoA", value=direction)
+        if int(tile) != tile or tile < 0:
+            raise ConfigError(f"invalid tile {tile!r}: expected 0 (auto) or a size in pixels", value=tile)
+
+        def generator(x: torch.Tensor) -> torch.Tensor:
+            return run(direction, x)
+
+        height, width = batch.shape[-2:]
+        if tile == 0 and height * width > AUTO_TILE_ABOVE:
+            tile = AUTO_TILE
+        if tile == 0:
+            return pad_and_run(generator, batch, STRIDE)
+        return translate_tiled(generator, batch, tile=tile, overlap=tile_overlap(tile), stride_multiple=STRIDE)
+
+    @classmethod
     def resolve_split(cls, data_path: str | Path, split: str) -> UnalignedSplit:
         return unaligned_split(data_path, split)
 

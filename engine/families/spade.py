@@ -466,6 +466,60 @@ class SPADE(Family):
         return official_label_folders(data_path, split) or split_folder(data_path, split)
 
     @classmethod
+    def export_graphs(cls, network: nn.Module, card: Any) -> list[Any]:
+        """``generator``: the one-hot label map (B, input_nc, H, W) (plus the style code ``z`` (B, z_dim) with the
+        encoder) -> image at the native size; with the encoder also ``encoder``: a style image at the encoder's
+        input size -> the code (its mean)."""
+        from engine.graphs import Call, ExportGraph, inference_copy
+
+        cfg = network.config
+        label = cls.example_input(cfg, card.size, batch_size=2)
+        generator = inference_copy(network.G, cls.inference_batch_stats)
+        label_note = ("one-hot label map (B, input_nc, H, W) at the native size, as engine.families.spade."
+                      "label_input makes it (classes, then the instance-edge map when use_instance)")
+        if network.E is None:
+            return [ExportGraph("generator", generator, (label,), ("label",), ("output",), {"label": (0,)},
+                                {"label": label_note, "output": "image (B, 3, H, W) in [-1, 1]"})]
+        z = torch.randn(2, cfg.z_dim)
+        encoder = inference_copy(network.E, cls.inference_batch_stats)
+        side = encoder.input_size
+        style = torch.rand(2, 3, side, side) * 2 - 1
+        return [ExportGraph("generator", generator, (label, z), ("label", "z"), ("output",),
+                            {"label": (0,), "z": (0,)},
+                            {"label": label_note, "z": "style code (B, z_dim): the encoder's mean or N(0, I)",
+                             "output": "image (B, 3, H, W) in [-1, 1]"}),
+                ExportGraph("encoder", Call(encoder, lambda module, image: module(image)[0]), (style,), ("style",),
+                            ("z",), {"style": (0,)},
+                            {"style": f"style image (B, 3, {side}, {side}) in [-1, 1] (resize bilinearly first)",
+                             "z": "style code (B, z_dim)"})]
+
+    @classmethod
+    def infer_graphs(cls, run: Any, network: nn.Module, batch: torch.Tensor, **options: Any) -> torch.Tensor:
+        """:meth:`infer` with the compiled generator (and encoder): labels and the code are prepared in torch."""
+        unknown = sorted(set(options) - set(INFER_OPTIONS))
+        if unknown:
+            raise ConfigError(f"spade inference options are {', '.join(INFER_OPTIONS)} (got {', '.join(unknown)})")
+        cfg = network.config
+        label = _as_generator_input(batch, cfg, network.dont_care)
+        style, seed = options.get("style"), options.get("seed")
+        if style is not None and network.E is None:
+            raise ConfigError("this SPADE model has no style encoder (trained without use_encoder): style images "
+                              "cannot change it")
+        if network.E is None:
+            return run("generator", label)
+        if style is not None:
+            image = _style_tensor(style, torch.device("cpu"))
+            side = network.E.input_size
+            if image.shape[-2:] != (side, side):
+                image = F.interpolate(image, size=(side, side), mode="bilinear", align_corners=False)
+            z = run("encoder", image)
+            if z.shape[0] == 1 and label.shape[0] > 1:
+                z = z.expand(label.shape[0], -1)
+        else:
+            z = torch.randn(label.shape[0], cfg.z_dim, generator=torch.Generator().manual_seed(int(seed or 0)))
+        return run("generator", label, z)
+
+    @classmethod
     def evaluate(cls, session: Any, data: DataConfig, split_dir: Path, limit: int | None) -> dict[str, Any]:
         """L1 / PSNR / SSIM of outputs against the photos of a split (style code from seed 0 with the encoder)."""
         from engine.config import replace

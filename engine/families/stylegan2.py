@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
 from engine.augment import to_unit_range
 from engine.config import DataConfig, TrainConfig, check, check_positive, replace
@@ -466,6 +467,41 @@ class StyleGAN2(Family):
             yield EvalBatch(outputs, targets, group="", paired=False)
 
     @classmethod
+    def export_graphs(cls, network: nn.Module, card: Any) -> list[Any]:
+        """``mapping``: z (B, z_dim), psi (1,) and cutoff (1,) int64 -> ws (B, num_ws, w_dim), truncated toward
+        ``w_avg`` by psi on layers < cutoff; ``synthesis``: ws -> image (B, 3, R, R) with the constant noise."""
+        from engine.graphs import Call, ExportGraph, inference_copy
+
+        generator = inference_copy(network, False)
+        z = torch.randn(2, generator.z_dim)
+        psi, cutoff = torch.tensor([0.7]), torch.tensor([generator.num_ws], dtype=torch.int64)
+        ws = generator.mapping(z)
+        notes = {"z": "latent (B, z_dim) from N(0, I)", "psi": "truncation (1,): 1 keeps w, 0 gives w_avg",
+                 "cutoff": f"(1,) int64: truncate layers below it ({generator.num_ws} = all)",
+                 "ws": f"(B, {generator.num_ws}, {generator.w_dim})", "image": "image (B, 3, R, R) in [-1, 1]"}
+        return [ExportGraph("mapping", Call(generator, _truncated_mapping), (z, psi, cutoff), ("z", "psi", "cutoff"),
+                            ("ws",), {"z": (0,)}, notes),
+                ExportGraph("synthesis", Call(generator, lambda g, w: g.synthesis(w, "const")), (ws,), ("ws",),
+                            ("image",), {"ws": (0,)}, notes)]
+
+    @classmethod
+    def infer_graphs(cls, run: Any, network: nn.Module, batch: torch.Tensor, **options: Any) -> torch.Tensor:
+        """:meth:`infer` through ``mapping`` and ``synthesis`` (constant noise only)."""
+        from engine.graphs import GraphsUnsupported
+
+        if options.get("noise_mode", "const") != "const":
+            raise GraphsUnsupported("the exported synthesis graph uses the constant noise only")
+        unknown = sorted(set(options) - {"psi", "cutoff", "noise_mode"})
+        if unknown:
+            raise ConfigError(f"stylegan2 inference options are psi, cutoff, noise_mode (got {', '.join(unknown)})")
+        if batch.ndim != 2 or batch.shape[1] != network.z_dim:
+            raise ConfigError(f"stylegan2 expects latents of shape (B, {network.z_dim}), got {tuple(batch.shape)}")
+        cutoff = options.get("cutoff")
+        ws = run("mapping", batch, torch.tensor([float(options.get("psi", 1.0))]),
+                 torch.tensor([network.num_ws if cutoff is None else int(cutoff)], dtype=torch.int64))
+        return run("synthesis", ws)
+
+    @classmethod
     def evaluate(cls, session: Any, data: DataConfig, split_dir: Path, limit: int | None) -> dict[str, Any]:
         raise ConfigError("stylegan2 has no paired targets to evaluate against; look at generated samples "
                           "(ganvas generate) instead")
@@ -516,3 +552,13 @@ def _set_mapping_lr_mul(generator: Generator, lr_mul: float) -> None:
         layer.lr_mul = lr_mul
         layer.weight_gain = lr_mul / math.sqrt(in_features)
 
+
+
+def _truncated_mapping(generator: Generator, z: torch.Tensor, psi: torch.Tensor, cutoff: torch.Tensor) -> torch.Tensor:
+    """``generator.mapping`` with psi and cutoff as tensors (graph inputs): w_avg + psi * (w - w_avg) on layers
+    below ``cutoff``, w elsewhere."""
+    w = generator.mapping_network(z)
+    ws = w[:, None].repeat(1, generator.num_ws, 1)
+    truncated = generator.w_avg[None, None] + psi.view(1, 1, 1) * (ws - generator.w_avg[None, None])
+    layer = torch.arange(generator.num_ws)[None, :, None]
+    return torch.where(layer < cutoff.view(1, 1, 1), truncated, ws)

@@ -16,3 +16,9 @@ def _discard_unsaved_changes(monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
     monkeypatch.setattr(QMessageBox, "question", lambda *_args, **_kwargs: QMessageBox.StandardButton.Discard)
+
+
+@pytest.fixture(autouse=True)
+def _torch_backend(monkeypatch):
+    """Checkpoints load on torch unless a test asks for a compiled backend (compiling costs seconds)."""
+    monkeypatch.setattr("desktop.preferences.DEFAULT_BACKEND", "torch")

@@ -1,0 +1,105 @@
+"""Compiled backends: same outputs as torch, a compile cache that survives restarts and corruption, and a
+clean fallback to torch for a model a backend cannot take."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from torch import nn
+
+import engine.backends
+import engine.export
+from engine.backends import available_backends, cache_root
+from engine.families.pix2pix import Pix2Pix
+from engine.graphs import ExportGraph
+from engine.inference import InferenceSession
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+CONFIG = {"depth": 6, "ngf": 8}
+
+
+def pix2pix_session() -> InferenceSession:
+    return InferenceSession.untrained("pix2pix", size=(64, 64), device="cpu", **CONFIG)  # seeded: same weights
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("compiled")
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_compiled_backend_matches_torch_and_reuses_the_cache(backend, cache, monkeypatch):
+    assert backend in available_backends()
+    session = pix2pix_session()
+    batch = torch.rand(1, 3, 64, 64) * 2 - 1
+    expected = session.translate_tensor(batch)
+    assert session.use_backend(backend, cache_dir=cache) == f"backend {backend}"
+    assert session.backend == backend
+    assert (session.translate_tensor(batch) - expected).abs().max() <= 1e-4
+    # A second launch finds the exported (and for OpenVINO the compiled) model: nothing is exported again.
+    monkeypatch.setattr(engine.export, "export_onnx", lambda *args, **kwargs: pytest.fail("exported again"))
+    again = pix2pix_session()
+    again.use_backend(backend, cache_dir=cache)
+    assert again.backend == backend and again._compiled.rebuilt == []
+    assert (again.translate_tensor(batch) - expected).abs().max() <= 1e-4
+    if backend == "openvino":
+        assert list(next(cache.iterdir()).glob("generator.1x3x64x64.*.blob"))
+
+
+def test_a_corrupt_cache_is_rebuilt(cache):
+    session = pix2pix_session()
+    session.use_backend("openvino", cache_dir=cache)
+    folder = next(cache.iterdir())
+    for path in folder.iterdir():
+        path.write_bytes(b"not a model")
+    batch = torch.rand(1, 3, 64, 64) * 2 - 1
+    expected = session.translate_tensor(batch)
+    fresh = pix2pix_session()
+    assert fresh.use_backend("openvino", cache_dir=cache) == "backend openvino"
+    assert fresh._compiled.rebuilt == ["generator"]
+    assert (fresh.translate_tensor(batch) - expected).abs().max() <= 1e-4
+    assert (folder / "generator.onnx").read_bytes()[:4] != b"not "
+
+
+class _DataDependent(nn.Module):
+    """A network no graph exporter can take: Python control flow on a value of its input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2 if float(x.mean()) > 0 else x
+
+
+def test_a_model_the_backend_cannot_take_falls_back_to_torch(cache, monkeypatch, caplog):
+    def untraceable(network, card):
+        return [ExportGraph("generator", _DataDependent(), (torch.zeros(1, 3, 64, 64),), ("input",), ("output",))]
+
+    monkeypatch.setattr(Pix2Pix, "export_graphs", classmethod(lambda cls, network, card: untraceable(network, card)))
+    session = pix2pix_session()
+    batch = torch.rand(1, 3, 64, 64) * 2 - 1
+    expected = session.translate_tensor(batch)
+    with caplog.at_level(logging.INFO, logger="ganvas"):
+        note = session.use_backend("openvino", cache_dir=cache / "other")
+    assert session.backend == "torch" and session.backend_note == note
+    assert note.startswith("backend openvino failed, using torch (") and "cannot be exported" in note
+    assert [record.levelname for record in caplog.records if record.name == "ganvas"] == ["WARNING"]
+    assert torch.equal(session.translate_tensor(batch), expected)
+
+
+def test_auto_times_every_backend_and_keeps_the_fastest(cache):
+    session = pix2pix_session()
+    note = session.use_backend("auto", cache_dir=cache)
+    assert session.backend in available_backends()
+    assert note.startswith(f"backend {session.backend} (auto: ")
+    for backend in available_backends():
+        assert f"{backend} " in note
+
+
+def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("GANVAS_CACHE_DIR", str(tmp_path / "c"))
+    assert cache_root() == tmp_path / "c"
+    monkeypatch.delenv("GANVAS_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_root() == tmp_path / "ganvas" / "compiled"
+    with pytest.raises(engine.backends.ConfigError, match="unknown backend 'tpu'"):
+        pix2pix_session().use_backend("tpu")
