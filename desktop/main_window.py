@@ -42,12 +42,20 @@ from desktop.engine_loader import (
 from desktop.files import IMAGE_FILTER, dropped_image
 from desktop.inference_worker import InferenceResult, InferenceWorker
 from desktop.latent_panel import LatentEditor, build_latent_session, is_latent_session
-from desktop.model_panel import UNTRAINED_SIZE, ModelPanel, ModelSource, bundled_checkpoints, untrained_source
+from desktop.model_panel import (
+    UNTRAINED_SIZE,
+    ModelPanel,
+    ModelSource,
+    bundled_checkpoints,
+    checkpoint_label,
+    untrained_source,
+)
 from desktop.output_view import OutputPanel, qimage_from_array
 from desktop.palette_dock import PalettePanel, palette_for_model, palette_name_of
 from desktop.preferences import Preferences, PreferencesDialog
 from desktop.projects import ProjectController
 from desktop.style_panel import StylePanel
+from desktop.training.runs_list import runs_folder
 from desktop.window_actions import build_menus, build_tool_bar
 from engine.errors import GanvasError
 
@@ -188,6 +196,7 @@ class MainWindow(QMainWindow):
         self.model_panel.model_requested.connect(self.load_model)
         self.model_panel.draw_mode_changed.connect(self._set_canvas_mode)
         self.model_panel.set_models_folder(self.preferences.models_folder)
+        self.model_panel.set_runs_folder(runs_folder(self.settings))
         self.palette_panel.color_chosen.connect(self._set_pen_color)
         self.style_panel.options_changed.connect(self.request_translation)
         self.style_panel.style_image_requested.connect(self.pick_style_image)
@@ -308,7 +317,7 @@ class MainWindow(QMainWindow):
         self.model_panel.show_card(card.lines())
         self.style_panel.set_supported(self._options_of(card))
         self.style_panel.setEnabled(True)
-        name = Path(card.path).stem if card.path else f"untrained {card.family}"
+        name = checkpoint_label(card.path) if card.path else f"untrained {card.family}"
         self.model_label.setText(f"model: {name}")
         self.setWindowTitle(f"Ganvas - {name}")
         self.device_label.setText(f"device: {getattr(session, 'device', '-')}")
@@ -327,9 +336,11 @@ class MainWindow(QMainWindow):
         return tuple(o for o in family_cls.model_options(card.config) if o in KNOWN_OPTIONS)
 
     def _configure_canvas(self, card: Any) -> None:
-        """Label models draw label maps in their palette; image models in the mode chosen in the panel."""
+        """Label models draw label maps in their palette; image models in the mode they were trained for
+        (``card.draw_as``), else in the mode chosen in the panel."""
         name = palette_name_of(card)
-        labels = card.input_kind == "labels" or name is not None
+        trained_for = getattr(card, "draw_as", "")
+        labels = card.input_kind == "labels" or name is not None or trained_for == "label"
         if labels:
             palette = palette_for_model(self.engine.palette if self.engine else None, name or DEFAULT_LABEL_PALETTE)
             if palette is not None:
@@ -341,6 +352,7 @@ class MainWindow(QMainWindow):
             default = info.canvas_mode if info is not None else "edges"
             chosen = self.model_panel.draw_mode if self.model_panel.mode_combo.isEnabled() else default
             mode = default if default == "photo" else chosen  # photo models start on a photo canvas
+            mode = trained_for or mode
         self.model_panel.set_draw_mode(mode, locked=labels)
         height, width = card.size
         size = self.canvas.document.size()
@@ -535,9 +547,14 @@ class MainWindow(QMainWindow):
             from desktop.training.window import TrainingWindow
 
             self.training_window = TrainingWindow(self.settings, load_model=self.load_model, parent=self)
+            self.training_window.runs_changed.connect(self._on_runs_changed)
         self.training_window.show()
         self.training_window.raise_()
         self.training_window.activateWindow()
+
+    def _on_runs_changed(self) -> None:
+        """A run saved, finished or was deleted, or the runs folder moved: list the runs' models afresh."""
+        self.model_panel.set_runs_folder(runs_folder(self.settings))
 
     def open_preferences(self) -> None:
         dialog = PreferencesDialog(self.preferences, self)

@@ -36,6 +36,7 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     trained: bool = True
     path: str | None = None
+    draw_as: str = ""  # what the canvas draws for it (DataConfig.draw_as); "" = the family's default
 
     def lines(self) -> list[str]:
         out = [f"family:   {self.family}" + ("" if self.trained else "  (UNTRAINED: random weights)"),
@@ -59,7 +60,8 @@ def card_from_meta(meta: dict[str, Any], path: str | None) -> ModelCard:
     family = get_family(meta["family"])
     size = tuple(meta.get("train_config", {}).get("size", (256, 256)))
     return ModelCard(meta["family"], family.input_kind, size, int(meta.get("step", 0)), meta["model_config"],
-                     meta.get("dataset", {}), meta.get("metrics", {}), bool(meta.get("step", 0)), path)
+                     meta.get("dataset", {}), meta.get("metrics", {}), bool(meta.get("step", 0)), path,
+                     str((meta.get("data_config") or {}).get("draw_as", "")))
 
 
 class InferenceSession:
