@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self.session: Any = None
         self._autoload = autoload
         self._shown_id = 0
+        self.palette_name: str | None = None  # the named palette the canvas draws label maps in
         self._loading: BackgroundCall | None = None
         self.canvas = CanvasWidget(UNTRAINED_SIZE[1], UNTRAINED_SIZE[0], mode="edges")
         self.output_panel = OutputPanel()
@@ -340,12 +341,9 @@ class MainWindow(QMainWindow):
         (``card.draw_as``), else in the mode chosen in the panel."""
         name = palette_name_of(card)
         trained_for = getattr(card, "draw_as", "")
-        labels = card.input_kind == "labels" or name is not None or trained_for == "label"
+        labels = self.labels_required(card)
         if labels:
-            palette = palette_for_model(self.engine.palette if self.engine else None, name or DEFAULT_LABEL_PALETTE)
-            if palette is not None:
-                self.canvas.set_palette(palette)
-                self.palette_panel.set_palette(palette)
+            self._use_palette(name or DEFAULT_LABEL_PALETTE)
             mode = "label"
         else:
             info = self.engine.family(card.family) if self.engine else None
@@ -362,6 +360,18 @@ class MainWindow(QMainWindow):
         elif changed:
             self.canvas.clear()
 
+    def labels_required(self, card: Any) -> bool:
+        """Whether a model reads label maps: a label family, or trained on label maps in a named palette."""
+        return card.input_kind == "labels" or palette_name_of(card) is not None or \
+            getattr(card, "draw_as", "") == "label"
+
+    def _use_palette(self, name: str) -> None:
+        palette = palette_for_model(self.engine.palette if self.engine else None, name)
+        if palette is not None:
+            self.canvas.set_palette(palette)
+            self.palette_panel.set_palette(palette)
+            self.palette_name = name
+
     def _set_canvas_mode(self, mode: str, clear: bool = True) -> bool:
         """Switch the canvas's drawing mode; a fresh page (undoable) unless told otherwise.
 
@@ -370,10 +380,7 @@ class MainWindow(QMainWindow):
         if self.canvas.mode == mode:
             return False
         if mode == "label" and self.session is not None and palette_name_of(self.session.card) is None:
-            palette = palette_for_model(self.engine.palette if self.engine else None, DEFAULT_LABEL_PALETTE)
-            if palette is not None:
-                self.canvas.set_palette(palette)
-                self.palette_panel.set_palette(palette)
+            self._use_palette(DEFAULT_LABEL_PALETTE)
         self.canvas.set_mode(mode)
         if clear:
             self.canvas.clear()
@@ -518,7 +525,7 @@ class MainWindow(QMainWindow):
 
     def _palette_name(self) -> str:
         name = palette_name_of(self.session.card) if self.session is not None else None
-        return name or "canvas"
+        return name or self.palette_name or "canvas"
 
     # --- drag and drop ----------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

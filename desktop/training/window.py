@@ -60,7 +60,7 @@ class TrainingWindow(QMainWindow):
         self.dataset_page = DatasetPage()
         self.form = ConfigForm(list_families(), cuda_available() if has_cuda is None else has_cuda)
         self.run_page = RunPage(self.controller, load_model)
-        self.runs = RunsList(settings)
+        self.runs = RunsList(settings, busy_run=lambda: self.controller.run_dir if self.controller.running else None)
         self.start_button = QPushButton("Start training")
         self.tabs = QTabWidget()
         self.tabs.addTab(self.dataset_page, "1. Dataset")
