@@ -98,7 +98,7 @@ def classify_drawing(rgb: np.ndarray) -> tuple[str, str]:
     ``photo``, and the bundled palette a label map is drawn in (``""`` otherwise).
 
     A label map has most pixels near one bundled palette's colours (JPEG blur allowed); edges are grey, nearly
-    black and white and mostly white; a sketch is grey and mostly light; anything else is a photo.
+    black and white (without in-between greys) and mostly white; a sketch is grey and mostly light; anything else is a photo.
 
     Example:
         >>> white = np.full((16, 16, 3), 255, np.uint8)
@@ -118,8 +118,8 @@ def classify_drawing(rgb: np.ndarray) -> tuple[str, str]:
         return "label", best
     grey = (small.max(1) - small.min(1) < 16).mean() >= 0.95
     light = (small.mean(1) > 200).mean()
-    binary = ((small.mean(1) < 48) | (small.mean(1) > 207)).mean()
-    if grey and binary >= 0.95 and light >= 0.6:
+    binary = ((small.mean(1) <= 16) | (small.mean(1) >= 239)).mean()  # Canny maps are exactly 0 and 255
+    if grey and binary >= 0.985 and light >= 0.6:
         return "edges", ""
     if grey and light >= 0.3:
         return "sketch", ""

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -163,5 +164,8 @@ def test_the_check_tells_the_drawing_side_from_the_photo(tmp_path: Path) -> None
     build_pairs(tmp_path / "labels" / "train", tmp_path / "edges", "edges", 32)
     report = check_dataset(tmp_path / "edges")
     assert report.sides["A"] == "edges" and report.direction == "AtoB" and report.draw_as == "edges"
-    assert classify_drawing(xdog_sketch(_photo(64))) == ("sketch", "")
+    texture = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (64, 64, 3)).astype(np.float32), (0, 0), 3)
+    texture = cv2.normalize(texture, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    assert classify_drawing(xdog_sketch(texture)) == ("sketch", "")
+    assert (xdog_sketch(texture).mean(2) > 200).mean() > 0.6  # pencil lines on white, not a black blob
     assert classify_drawing(_photo(64)) == ("photo", "")
