@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.canvas import CanvasWidget
+from desktop.drawing_keeper import Drawing, adapt_drawing
 from desktop.engine_loader import (
     KNOWN_OPTIONS,
     BackgroundCall,
@@ -338,7 +340,9 @@ class MainWindow(QMainWindow):
 
     def _configure_canvas(self, card: Any) -> None:
         """Label models draw label maps in their palette; image models in the mode they were trained for
-        (``card.draw_as``), else in the mode chosen in the panel."""
+        (``card.draw_as``), else in the mode chosen in the panel. The drawing is kept where it fits (converted or
+        after a question, scaled to the model's size) as one undo step."""
+        before = self._drawing()
         name = palette_name_of(card)
         trained_for = getattr(card, "draw_as", "")
         labels = self.labels_required(card)
@@ -352,17 +356,35 @@ class MainWindow(QMainWindow):
             mode = default if default == "photo" else chosen  # photo models start on a photo canvas
             mode = trained_for or mode
         self.model_panel.set_draw_mode(mode, locked=labels)
+        self._set_canvas_mode(mode, keep=False)
+        pixels = self._adapted(before)
         height, width = card.size
-        size = self.canvas.document.size()
-        changed = self._set_canvas_mode(mode, clear=False)
-        if (size.width(), size.height()) != (width, height):
-            self.canvas.resize_canvas(width, height)
-        elif changed:
-            self.canvas.clear()
+        if pixels.shape[:2] != (height, width):
+            pixels = self.canvas.scaled_drawing(pixels, width, height)
+        if pixels is not before.pixels:
+            self.canvas.load_image(pixels, "Load model")
+
+    def _drawing(self) -> Drawing:
+        canvas = self.canvas
+        return Drawing(canvas.to_numpy(), canvas.mode, canvas.background_color, canvas.label_palette)
+
+    def _adapted(self, before: Drawing) -> Any:
+        """The drawing ``before`` made for the canvas as it is now (``before.pixels`` itself when unchanged)."""
+        canvas = self.canvas
+        pixels = adapt_drawing(before, canvas.mode, canvas.background_color, canvas.label_palette,
+                               self.engine.canvas_input if self.engine else None, self.ask_convert)
+        return before.pixels if np.array_equal(pixels, before.pixels) else pixels
+
+    def ask_convert(self, question: str) -> bool:
+        """Convert the drawing (True) or start a blank page (False)?"""
+        answer = QMessageBox.question(self, "Keep the drawing?", question,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
 
     def labels_required(self, card: Any) -> bool:
         """Whether a model reads label maps: a label family, or trained on label maps in a named palette."""
-        return card.input_kind == "labels" or palette_name_of(card) is not None or \
+        return getattr(card, "input_kind", "") == "labels" or palette_name_of(card) is not None or \
             getattr(card, "draw_as", "") == "label"
 
     def _use_palette(self, name: str) -> None:
@@ -372,18 +394,22 @@ class MainWindow(QMainWindow):
             self.palette_panel.set_palette(palette)
             self.palette_name = name
 
-    def _set_canvas_mode(self, mode: str, clear: bool = True) -> bool:
-        """Switch the canvas's drawing mode; a fresh page (undoable) unless told otherwise.
+    def _set_canvas_mode(self, mode: str, keep: bool = True) -> bool:
+        """Switch the canvas's drawing mode, keeping the drawing where it fits (converted, or after a question)
+        as one undo step; ``keep=False`` leaves the pixels to the caller.
 
         Label mode chosen by hand for a model that names no palette draws in the default label palette.
         """
         if self.canvas.mode == mode:
             return False
+        before = self._drawing()
         if mode == "label" and self.session is not None and palette_name_of(self.session.card) is None:
             self._use_palette(DEFAULT_LABEL_PALETTE)
         self.canvas.set_mode(mode)
-        if clear:
-            self.canvas.clear()
+        if keep:
+            pixels = self._adapted(before)
+            if pixels is not before.pixels:
+                self.canvas.load_image(pixels, f"Draw as {mode}")
         return True
 
     def _remember_recent(self, key: str) -> None:

@@ -14,9 +14,8 @@ import json
 import re
 import sys
 import typing
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtGui import QPixmap
