@@ -49,6 +49,7 @@ from desktop.canvas_tools import (
     Tool,
     check_rgb_array,
     quantize_to_palette,
+    scale_into,
 )
 
 __all__ = ["CanvasDocument", "CanvasMode", "CanvasWidget", "Palette", "Tool"]
@@ -93,7 +94,8 @@ class CanvasWidget(QWidget):
 
     Mouse: left button draws with the current tool, middle button or space + left pans, the wheel
     zooms about the cursor. Keys: ``[`` / ``]`` brush size, Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) undo / redo,
-    Escape cancels the stroke in progress, B E G L R O I pick a tool, Shift constrains shapes.
+    Escape cancels the stroke in progress, B E G L R O I pick a tool, F fills shapes or not, Shift constrains
+    shapes.
     """
 
     stroke_progress = Signal()  # at most once per pointer event while a stroke or shape is drawn
@@ -103,6 +105,7 @@ class CanvasWidget(QWidget):
     color_changed = Signal(tuple)
     brush_size_changed = Signal(int)
     tool_changed = Signal(str)
+    fill_shapes_changed = Signal(bool)
     mode_changed = Signal(str)
     view_changed = Signal(float, QPointF)  # zoom, widget position of the image's top-left corner
 
@@ -120,7 +123,7 @@ class CanvasWidget(QWidget):
                                                CanvasMode.PHOTO: PHOTO_PAINT}
         self._sizes = {m: style.default_size for m, style in _STYLES.items()}
         self._tool = Tool.BRUSH
-        self.fill_shapes = False
+        self._fill_shapes = {m: m is CanvasMode.LABEL for m in CanvasMode}  # label maps need solid regions
         self._zoom, self._offset, self._auto_fit = 1.0, QPointF(0, 0), True
         self._gesture: _Gesture | None = None
         self._pan_from: QPointF | None = None
@@ -153,10 +156,10 @@ class CanvasWidget(QWidget):
         self._cancel_gesture()
         self._document.set_from_numpy(self._conform(array))
 
-    def load_image(self, array: np.ndarray) -> None:
-        """Import ``array`` as one undo step; label mode snaps it to the nearest palette colours."""
+    def load_image(self, array: np.ndarray, text: str = "Load image") -> None:
+        """Import ``array`` as one undo step named ``text``; label mode snaps it to the nearest palette colours."""
         self._cancel_gesture()
-        self._document.load(self._conform(array))
+        self._document.load(self._conform(array), text)
 
     def clear(self) -> None:
         """Fill with the mode's background (undoable)."""
@@ -164,9 +167,20 @@ class CanvasWidget(QWidget):
         self._document.fill(self.background_color)
 
     def resize_canvas(self, width: int, height: int) -> None:
-        """New blank canvas of the given size in the background colour (undoable)."""
+        """Resize the canvas, scaling the drawing to fit (aspect kept, the rest in the background colour), as one
+        undo step."""
         self._cancel_gesture()
-        self._document.resize(width, height, self.background_color)
+        if (width, height) != (self._document.size().width(), self._document.size().height()):
+            self._document.load(self.scaled_drawing(self.to_numpy(), width, height), "Resize canvas")
+
+    def scaled_drawing(self, array: np.ndarray, width: int, height: int) -> np.ndarray:
+        """``array`` scaled for a ``width`` x ``height`` canvas in the current mode: label maps keep exact
+        colours (nearest neighbours), edges stay black on white, sketches and photos are interpolated."""
+        smooth = self._mode is not CanvasMode.LABEL
+        scaled = scale_into(array, width, height, self.background_color, smooth)
+        if self._mode is CanvasMode.EDGES:  # thin lines grey out when shrunk: keep them as ink
+            scaled = np.where(scaled.min(axis=2, keepdims=True) < 192, 0, 255).astype(np.uint8).repeat(3, axis=2)
+        return self._conform(scaled)
 
     def undo(self) -> None:
         self._cancel_gesture()
@@ -186,6 +200,7 @@ class CanvasWidget(QWidget):
         self._cancel_gesture()
         self._mode = CanvasMode(mode)
         self.mode_changed.emit(self._mode.value)
+        self.fill_shapes_changed.emit(self.fill_shapes)
         self.color_changed.emit(self.color)
         self.brush_size_changed.emit(self.brush_size)
 
@@ -232,6 +247,17 @@ class CanvasWidget(QWidget):
         self.update()
 
     @property
+    def fill_shapes(self) -> bool:
+        """Rectangles and ellipses are filled (remembered per mode; on by default for label maps)."""
+        return self._fill_shapes[self._mode]
+
+    @fill_shapes.setter
+    def fill_shapes(self, filled: bool) -> None:
+        if bool(filled) != self._fill_shapes[self._mode]:
+            self._fill_shapes[self._mode] = bool(filled)
+            self.fill_shapes_changed.emit(bool(filled))
+
+    @property
     def brush_size(self) -> int:
         """Pen diameter in image pixels (remembered per mode)."""
         return self._sizes[self._mode]
@@ -263,6 +289,16 @@ class CanvasWidget(QWidget):
         zoom = max(MIN_ZOOM, min(MAX_ZOOM, self._zoom * factor))
         scale = zoom / self._zoom
         self.set_view(zoom, anchor - (anchor - self._offset) * scale)
+
+    def zoom_in(self) -> None:
+        self.zoom_about(1.25, QPointF(self.width() / 2, self.height() / 2))
+
+    def zoom_out(self) -> None:
+        self.zoom_about(1 / 1.25, QPointF(self.width() / 2, self.height() / 2))
+
+    def zoom_actual(self) -> None:
+        """100 %: one image pixel per screen pixel, about the view's centre."""
+        self.zoom_about(1.0 / self._zoom, QPointF(self.width() / 2, self.height() / 2))
 
     def fit_to_view(self) -> None:
         """Fit and centre the image; it stays fitted on widget resizes until the user zooms or pans."""
@@ -430,6 +466,8 @@ class CanvasWidget(QWidget):
                 self.setCursor(Qt.CursorShape.OpenHandCursor)
         elif key == Qt.Key.Key_Escape:
             self._cancel_gesture()
+        elif key == Qt.Key.Key_F and not ctrl:
+            self.fill_shapes = not self.fill_shapes
         elif key in self._TOOL_KEYS and not ctrl:
             self.set_tool(self._TOOL_KEYS[key].value)
         else:

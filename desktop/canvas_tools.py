@@ -169,6 +169,27 @@ def quantize_to_palette(array: np.ndarray, palette: Palette) -> np.ndarray:
     return palette.as_array()[nearest[inverse]].reshape(array.shape)
 
 
+def is_blank(array: np.ndarray, rgb: Rgb) -> bool:
+    """Whether every pixel of ``array`` is ``rgb`` (a fresh page)."""
+    return bool((array == np.asarray(rgb, dtype=np.uint8)).all())
+
+
+def scale_into(array: np.ndarray, width: int, height: int, background: Rgb, smooth: bool) -> np.ndarray:
+    """``array`` scaled to fit ``width`` x ``height`` keeping its aspect, centred on ``background``.
+
+    ``smooth`` interpolates (photos, sketches); otherwise nearest neighbours keep exact colours (label maps).
+    """
+    check_rgb_array(array)
+    check_size(width, height)
+    mode = Qt.TransformationMode.SmoothTransformation if smooth else Qt.TransformationMode.FastTransformation
+    scaled = qimage_from_rgb(array).scaled(width, height, Qt.AspectRatioMode.KeepAspectRatio, mode)
+    page = blank_image(width, height, background)
+    painter = QPainter(page)
+    painter.drawImage(QPoint((width - scaled.width()) // 2, (height - scaled.height()) // 2), scaled)
+    painter.end()
+    return rgb_from_qimage(page)
+
+
 # --- flood fill -----------------------------------------------------------------------------------
 
 def flood_fill_mask(rgb: np.ndarray, x: int, y: int) -> np.ndarray:

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 from desktop.engine_loader import BackgroundCall, error_message
 from desktop.files import IMAGE_FILTER
 from desktop.latent_worker import LatestWorker, StoppableJob, WorkResult
+from desktop.wheel_scroll import scroll_with_wheel
 
 if TYPE_CHECKING:
     from desktop.main_window import MainWindow
@@ -374,6 +375,8 @@ class LatentPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll_with_wheel(scroll)  # the wheel scrolls the dock, not the slider under the cursor
+        self.scroll = scroll
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(scroll)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.canvas import CanvasWidget
+from desktop.drawing_keeper import Drawing, adapt_drawing
 from desktop.engine_loader import (
     KNOWN_OPTIONS,
     BackgroundCall,
@@ -42,12 +44,20 @@ from desktop.engine_loader import (
 from desktop.files import IMAGE_FILTER, dropped_image
 from desktop.inference_worker import InferenceResult, InferenceWorker
 from desktop.latent_panel import LatentEditor, build_latent_session, is_latent_session
-from desktop.model_panel import UNTRAINED_SIZE, ModelPanel, ModelSource, sample_drawing, untrained_source
+from desktop.model_panel import (
+    UNTRAINED_SIZE,
+    ModelPanel,
+    ModelSource,
+    checkpoint_label,
+    sample_drawing,
+    untrained_source,
+)
 from desktop.output_view import OutputPanel, qimage_from_array
 from desktop.palette_dock import PalettePanel, palette_for_model, palette_name_of
 from desktop.preferences import Preferences, PreferencesDialog
 from desktop.projects import ProjectController
 from desktop.style_panel import StylePanel
+from desktop.training.runs_list import runs_folder
 from desktop.window_actions import build_menus, build_tool_bar
 from engine.errors import GanvasError
 
@@ -83,6 +93,7 @@ class MainWindow(QMainWindow):
         self.session: Any = None
         self._autoload = autoload
         self._shown_id = 0
+        self.palette_name: str | None = None  # the named palette the canvas draws label maps in
         self._loading: BackgroundCall | None = None
         self.canvas = CanvasWidget(UNTRAINED_SIZE[1], UNTRAINED_SIZE[0], mode="edges")
         self.output_panel = OutputPanel()
@@ -189,6 +200,7 @@ class MainWindow(QMainWindow):
         self.model_panel.model_requested.connect(self.load_model)
         self.model_panel.draw_mode_changed.connect(self._set_canvas_mode)
         self.model_panel.set_models_folder(self.preferences.models_folder)
+        self.model_panel.set_runs_folder(runs_folder(self.settings))
         self.palette_panel.color_chosen.connect(self._set_pen_color)
         self.style_panel.options_changed.connect(self.request_translation)
         self.style_panel.style_image_requested.connect(self.pick_style_image)
@@ -316,7 +328,7 @@ class MainWindow(QMainWindow):
         self.model_panel.show_card(card.lines())
         self.style_panel.set_supported(self._options_of(card))
         self.style_panel.setEnabled(True)
-        name = card.title or (Path(card.path).stem if card.path else f"untrained {card.family}")
+        name = card.title or (checkpoint_label(card.path) if card.path else f"untrained {card.family}")
         self.model_label.setText(f"model: {name}")
         self.setWindowTitle(f"Ganvas - {name}")
         self.device_label.setText(f"device: {getattr(session, 'device', '-')}")
@@ -335,29 +347,30 @@ class MainWindow(QMainWindow):
         return tuple(o for o in family_cls.model_options(card.config) if o in KNOWN_OPTIONS)
 
     def _configure_canvas(self, card: Any) -> None:
-        """Label models draw label maps in their palette; image models in the mode chosen in the panel."""
+        """Label models draw label maps in their palette; image models in the mode they were trained for
+        (``card.draw_as``), else in the mode chosen in the panel. The drawing is kept where it fits (converted or
+        after a question, scaled to the model's size) as one undo step."""
+        before = self._drawing()
         name = palette_name_of(card)
-        labels = card.input_kind == "labels" or name is not None
+        trained_for = getattr(card, "draw_as", "")
+        labels = self.labels_required(card)
         if labels:
-            palette = palette_for_model(self.engine.palette if self.engine else None, name or DEFAULT_LABEL_PALETTE)
-            if palette is not None:
-                self.canvas.set_palette(palette)
-                self.palette_panel.set_palette(palette)
+            self._use_palette(name or DEFAULT_LABEL_PALETTE)
             mode = "label"
         else:
             info = self.engine.family(card.family) if self.engine else None
             default = info.canvas_mode if info is not None else "edges"
             chosen = self.model_panel.draw_mode if self.model_panel.mode_combo.isEnabled() else default
             mode = default if default == "photo" else chosen  # photo models start on a photo canvas
-            mode = card.draw_mode or mode  # a model card that names its drawing mode decides
+            mode = trained_for or mode
         self.model_panel.set_draw_mode(mode, locked=labels)
+        self._set_canvas_mode(mode, keep=False)
+        pixels = self._adapted(before)
         height, width = card.size
-        size = self.canvas.document.size()
-        changed = self._set_canvas_mode(mode, clear=False)
-        if (size.width(), size.height()) != (width, height):
-            self.canvas.resize_canvas(width, height)
-        elif changed:
-            self.canvas.clear()
+        if pixels.shape[:2] != (height, width):
+            pixels = self.canvas.scaled_drawing(pixels, width, height)
+        if pixels is not before.pixels:
+            self.canvas.load_image(pixels, "Load model")
         if card.sample and self._canvas_is_blank():
             self.import_image(sample_drawing(card.sample))
 
@@ -365,21 +378,52 @@ class MainWindow(QMainWindow):
         pixels = self.canvas.to_numpy()
         return bool((pixels == pixels[0, 0]).all())
 
-    def _set_canvas_mode(self, mode: str, clear: bool = True) -> bool:
-        """Switch the canvas's drawing mode; a fresh page (undoable) unless told otherwise.
+    def _drawing(self) -> Drawing:
+        canvas = self.canvas
+        return Drawing(canvas.to_numpy(), canvas.mode, canvas.background_color, canvas.label_palette)
+
+    def _adapted(self, before: Drawing) -> Any:
+        """The drawing ``before`` made for the canvas as it is now (``before.pixels`` itself when unchanged)."""
+        canvas = self.canvas
+        pixels = adapt_drawing(before, canvas.mode, canvas.background_color, canvas.label_palette,
+                               self.engine.canvas_input if self.engine else None, self.ask_convert)
+        return before.pixels if np.array_equal(pixels, before.pixels) else pixels
+
+    def ask_convert(self, question: str) -> bool:
+        """Convert the drawing (True) or start a blank page (False)?"""
+        answer = QMessageBox.question(self, "Keep the drawing?", question,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def labels_required(self, card: Any) -> bool:
+        """Whether a model reads label maps: a label family, or trained on label maps in a named palette."""
+        return getattr(card, "input_kind", "") == "labels" or palette_name_of(card) is not None or \
+            getattr(card, "draw_as", "") == "label"
+
+    def _use_palette(self, name: str) -> None:
+        palette = palette_for_model(self.engine.palette if self.engine else None, name)
+        if palette is not None:
+            self.canvas.set_palette(palette)
+            self.palette_panel.set_palette(palette)
+            self.palette_name = name
+
+    def _set_canvas_mode(self, mode: str, keep: bool = True) -> bool:
+        """Switch the canvas's drawing mode, keeping the drawing where it fits (converted, or after a question)
+        as one undo step; ``keep=False`` leaves the pixels to the caller.
 
         Label mode chosen by hand for a model that names no palette draws in the default label palette.
         """
         if self.canvas.mode == mode:
             return False
+        before = self._drawing()
         if mode == "label" and self.session is not None and palette_name_of(self.session.card) is None:
-            palette = palette_for_model(self.engine.palette if self.engine else None, DEFAULT_LABEL_PALETTE)
-            if palette is not None:
-                self.canvas.set_palette(palette)
-                self.palette_panel.set_palette(palette)
+            self._use_palette(DEFAULT_LABEL_PALETTE)
         self.canvas.set_mode(mode)
-        if clear:
-            self.canvas.clear()
+        if keep:
+            pixels = self._adapted(before)
+            if pixels is not before.pixels:
+                self.canvas.load_image(pixels, f"Draw as {mode}")
         return True
 
     def _remember_recent(self, key: str) -> None:
@@ -521,7 +565,7 @@ class MainWindow(QMainWindow):
 
     def _palette_name(self) -> str:
         name = palette_name_of(self.session.card) if self.session is not None else None
-        return name or "canvas"
+        return name or self.palette_name or "canvas"
 
     # --- drag and drop ----------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -550,9 +594,14 @@ class MainWindow(QMainWindow):
             from desktop.training.window import TrainingWindow
 
             self.training_window = TrainingWindow(self.settings, load_model=self.load_model, parent=self)
+            self.training_window.runs_changed.connect(self._on_runs_changed)
         self.training_window.show()
         self.training_window.raise_()
         self.training_window.activateWindow()
+
+    def _on_runs_changed(self) -> None:
+        """A run saved, finished or was deleted, or the runs folder moved: list the runs' models afresh."""
+        self.model_panel.set_runs_folder(runs_folder(self.settings))
 
     def open_preferences(self) -> None:
         dialog = PreferencesDialog(self.preferences, self)

@@ -8,6 +8,7 @@ the main window loads it off the UI thread and calls :meth:`ModelPanel.show_card
 from __future__ import annotations
 
 import importlib.resources
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from engine.run_log import checkpoint_header
 
 CHECKPOINT_SUFFIX = ".safetensors"
 UNTRAINED_SIZE = (256, 256)
@@ -68,7 +71,7 @@ class ModelSource:
         if kind == "untrained" and value:
             return untrained_source(value)
         if kind == "file" and value:
-            return cls(Path(value).name, path=value)
+            return cls(checkpoint_label(value), path=value)
         return None
 
 
@@ -98,19 +101,47 @@ def sample_drawing(name: str) -> Path:
     return Path(str(importlib.resources.files("assets"))) / "samples" / name
 
 
-def user_checkpoints(folder: str | Path) -> list[Path]:
-    """Checkpoints directly in ``folder`` plus the ``latest`` checkpoint of each run folder inside it."""
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.glob("*" + CHECKPOINT_SUFFIX) if p.is_file()]
-    found += [p for p in folder.glob("*/latest" + CHECKPOINT_SUFFIX) if p.is_file()]
-    return sorted(found)
+def user_checkpoints(*folders: str | Path) -> list[Path]:
+    """Checkpoints directly in each folder plus the ``latest`` checkpoint of each run folder inside it
+    (the models folder and the runs folder alike), newest first."""
+    found: dict[Path, None] = {}
+    for folder in folders:
+        folder = Path(folder).expanduser()
+        if folder.is_dir():
+            for path in (*folder.glob("*" + CHECKPOINT_SUFFIX), *folder.glob("*/latest" + CHECKPOINT_SUFFIX)):
+                if path.is_file():
+                    found[path.resolve()] = None
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
-def checkpoint_label(path: Path) -> str:
-    """Run folders' latest checkpoints are named after their run."""
-    return f"{path.parent.name} (latest)" if path.stem == "latest" else path.stem
+def run_of(path: str | Path) -> Path | None:
+    """The run folder a checkpoint belongs to (its ``latest`` or a ``checkpoints/step_N`` file), else None."""
+    path = Path(path)
+    if path.name == "latest" + CHECKPOINT_SUFFIX:
+        return path.parent
+    if path.parent.name == "checkpoints" and path.stem.startswith("step_"):
+        return path.parent.parent
+    return None
+
+
+def checkpoint_label(path: str | Path) -> str:
+    """A checkpoint's name for people: its run's name (with the step for earlier step files), else its stem."""
+    path = Path(path)
+    run = run_of(path)
+    if run is None:
+        return path.stem
+    if path.stem.startswith("step_"):
+        return f"{run.name} (step {int(path.stem[5:] or 0)})"
+    return run.name
+
+
+def user_source(path: Path) -> ModelSource:
+    """A listed checkpoint: named after its run, with its step and date (read from the header only)."""
+    meta = checkpoint_header(path) or {}
+    step = meta.get("step")
+    date = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+    detail = f"step {step}, {date}" if step is not None else date
+    return ModelSource(f"{checkpoint_label(path)}  ({detail})", str(path))
 
 
 def checkpoint_source(path: str | Path) -> ModelSource:
@@ -133,6 +164,7 @@ class ModelPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._models_folder = Path("~/Ganvas/models")
+        self._runs_folder = Path("~/Ganvas/runs")
         self._families: list[tuple[str, str]] = []  # (name, input_kind)
         self._bundled: list[Any] | None = None  # engine.bundled.BundledModel, once the engine has read them
         self.tree = QTreeWidget(self)
@@ -208,6 +240,11 @@ class ModelPanel(QWidget):
         self._models_folder = Path(folder)
         self.refresh()
 
+    def set_runs_folder(self, folder: str | Path) -> None:
+        """Where training writes runs: their latest checkpoints are listed under "Your models" too."""
+        self._runs_folder = Path(folder)
+        self.refresh()
+
     def show_card(self, lines: list[str]) -> None:
         self.card.setPlainText("\n".join(lines))
 
@@ -237,9 +274,9 @@ class ModelPanel(QWidget):
     def refresh(self) -> None:
         self.tree.clear()
         self._add_bundled()
-        user = [ModelSource(checkpoint_label(p), str(p)) for p in user_checkpoints(self._models_folder)]
+        user = [user_source(p) for p in user_checkpoints(self._models_folder, self._runs_folder)]
         self._add_group("Your models", user,
-                        empty="none yet: put checkpoints or run folders here")
+                        empty="none yet: train one, or put checkpoints or run folders in the models folder")
         self._add_group(UNTRAINED_GROUP,
                         [untrained_source(name) for name, _ in self._families],
                         empty="" if self._families else "waiting for the engine...")
@@ -261,7 +298,8 @@ class ModelPanel(QWidget):
             return None
         group = QTreeWidgetItem(self.tree, [title])
         group.setFlags(Qt.ItemFlag.ItemIsEnabled)
-        group.setToolTip(0, str(self._models_folder) if title == "Your models" else title)
+        group.setToolTip(0, f"{self._models_folder} and the runs in {self._runs_folder}" if title == "Your models"
+                         else title)
         for source in sources:
             item = QTreeWidgetItem(group, [source.label])
             item.setData(0, Qt.ItemDataRole.UserRole, source)

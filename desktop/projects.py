@@ -23,7 +23,7 @@ import numpy as np
 from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from desktop.model_panel import ModelSource, bundled_checkpoints
+from desktop.model_panel import ModelSource, bundled_checkpoints, checkpoint_label
 from desktop.palette_dock import palette_for_model, palette_name_of
 from engine.errors import GanvasError
 from engine.project import PROJECT_SUFFIX, ModelReference, Project, load_project, save_project
@@ -125,7 +125,7 @@ class ProjectController(QObject):
 
     def update_title(self) -> None:
         """``name[*] - Ganvas (model)``; Qt shows ``*`` in place of ``[*]`` while modified."""
-        model = f" ({Path(self.model.name).stem})" if self.model is not None else ""
+        model = f" ({checkpoint_label(self.model.name)})" if self.model is not None else ""
         self.window.setWindowTitle(f"{self.name}[*] - Ganvas{model}")
         self.window.setWindowModified(self.modified)
 
@@ -154,6 +154,8 @@ class ProjectController(QObject):
                 with _Quiet(self):
                     canvas.set_mode(pending.canvas_mode)
                     canvas.set_from_numpy(pending.canvas)
+                    self.window.model_panel.set_draw_mode(pending.canvas_mode,
+                                                          locked=self.window.labels_required(card))
                 self.set_modified(self._pending_modified)
         elif changed and self.path is not None:
             self.set_modified(True)
@@ -254,7 +256,7 @@ class ProjectController(QObject):
             canvas=window.canvas.to_numpy(),
             model=self.model,
             canvas_mode=window.canvas.mode,
-            palette=self.palette,
+            palette=window.palette_name or self.palette,
             style={"direction": style.direction.currentData(), "seed": style.seed.value()},
             settings={"brush_size": window.canvas.brush_size, "tool": window.canvas.tool},
             output=window.output_view.output_array(),
@@ -271,8 +273,11 @@ class ProjectController(QObject):
             if palette is not None:
                 canvas.set_palette(palette)
                 window.palette_panel.set_palette(palette)
+                window.palette_name = project.palette
             canvas.set_mode(project.canvas_mode)
-            window.model_panel.set_draw_mode(project.canvas_mode, locked=project.canvas_mode == "label")
+            card = getattr(window.session, "card", None)
+            window.model_panel.set_draw_mode(project.canvas_mode,
+                                             locked=card is not None and window.labels_required(card))
             canvas.set_from_numpy(project.canvas)
             self._apply_settings(project)
             window.output_view.set_output(project.output)

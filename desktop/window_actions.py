@@ -12,8 +12,10 @@ from desktop.canvas_tools import Tool
 from desktop.model_panel import ModelSource
 
 if TYPE_CHECKING:
+    from desktop.canvas import CanvasWidget
     from desktop.main_window import MainWindow
 
+# Tool keys are window-wide shortcuts; Help > Keyboard shortcuts lists them with the rest.
 TOOLS = [(Tool.BRUSH, "Brush", "B"), (Tool.ERASER, "Eraser", "E"), (Tool.FILL, "Fill", "G"),
          (Tool.LINE, "Line", "L"), (Tool.RECTANGLE, "Rectangle", "R"), (Tool.ELLIPSE, "Ellipse", "O"),
          (Tool.EYEDROPPER, "Eyedropper", "I")]
@@ -53,6 +55,10 @@ def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QMenu
                               "Load the output into the canvas (undoable)"),
         "clear": _action(window, "Clear", canvas.clear, None, "Clear the canvas (undoable)"),
         "zoom_fit": _action(window, "Zoom to fit", canvas.fit_to_view, "Ctrl+0", "Fit the drawing in the view"),
+        "zoom_in": _action(window, "Zoom in", canvas.zoom_in, keys.ZoomIn, "Zoom in (Ctrl++)"),
+        "zoom_out": _action(window, "Zoom out", canvas.zoom_out, keys.ZoomOut, "Zoom out (Ctrl+-)"),
+        "zoom_actual": _action(window, "Actual size (100 %)", canvas.zoom_actual, "Ctrl+1",
+                               "One drawing pixel per screen pixel"),
         "compare": _action(window, "Compare drawing and output", output.compare_box.toggle, "Ctrl+K"),
     }
     output.compare_available_changed.connect(actions["compare"].setEnabled)
@@ -76,7 +82,9 @@ def build_menus(window: MainWindow) -> tuple[dict[str, QAction], dict[str, QMenu
     menus["edit"].addAction(actions["copy_output"])
     menus["edit"].addAction(actions["use_output"])
     menus["view"] = bar.addMenu("&View")
-    menus["view"].addAction(actions["zoom_fit"])
+    for name in ("zoom_in", "zoom_out", "zoom_actual", "zoom_fit"):
+        menus["view"].addAction(actions[name])
+    actions["zoom_in"].setShortcuts([QKeySequence(keys.ZoomIn), QKeySequence("Ctrl+=")])
     menus["view"].addAction(actions["compare"])
     menus["canvas_size"] = menus["view"].addMenu("Canvas size")
     menus["canvas_size"].aboutToShow.connect(lambda: _fill_canvas_sizes(window, menus["canvas_size"]))
@@ -116,6 +124,23 @@ def _fill_canvas_sizes(window: MainWindow, menu: QMenu) -> None:
         action.triggered.connect(lambda _=False, w=width, h=height: window.canvas.resize_canvas(w, h))
 
 
+def _fixed_text_history(bar: QToolBar, canvas: CanvasWidget) -> tuple[QAction, QAction]:
+    """Undo and Redo buttons whose text never changes (the action's name goes to the tooltip), so the tool
+    bar keeps its width and the canvas never moves under the pen."""
+    stack = canvas.document.undo_stack
+    buttons = []
+    for text, slot, can_signal, can, text_signal in (
+            ("Undo", canvas.undo, stack.canUndoChanged, stack.canUndo, stack.undoTextChanged),
+            ("Redo", canvas.redo, stack.canRedoChanged, stack.canRedo, stack.redoTextChanged)):
+        action = QAction(text, bar)
+        action.triggered.connect(slot)
+        action.setEnabled(can())
+        can_signal.connect(action.setEnabled)
+        text_signal.connect(lambda name, a=action, t=text: a.setToolTip(f"{t} {name}".strip()))
+        buttons.append(action)
+    return buttons[0], buttons[1]
+
+
 def build_tool_bar(window: MainWindow) -> QToolBar:
     """The drawing tools, brush size, zoom fit, undo/redo and clear, on the left edge."""
     canvas = window.canvas
@@ -130,12 +155,22 @@ def build_tool_bar(window: MainWindow) -> QToolBar:
         action.setCheckable(True)
         action.setToolTip(f"{text} ({key})")
         action.setData(tool.value)
+        action.setShortcut(QKeySequence(key))  # window-wide: works while a panel (e.g. Draw as) has the focus
         action.triggered.connect(lambda _=False, t=tool.value: canvas.set_tool(t))
         group.addAction(action)
         bar.addAction(action)
         tool_actions[tool.value] = action
     tool_actions[canvas.tool].setChecked(True)
     canvas.tool_changed.connect(lambda name: tool_actions[name].setChecked(True))
+    filled = QAction("Filled", bar)
+    filled.setCheckable(True)
+    filled.setChecked(canvas.fill_shapes)
+    filled.setShortcut(QKeySequence("F"))
+    filled.setToolTip("Rectangles and ellipses are filled (F); on by default for label maps")
+    filled.toggled.connect(lambda on: setattr(canvas, "fill_shapes", on))
+    canvas.fill_shapes_changed.connect(filled.setChecked)
+    bar.addAction(filled)
+    window.actions_by_name["fill_shapes"] = filled
     bar.addSeparator()
     bar.addWidget(QLabel(" Size"))
     size = QSpinBox(bar)
@@ -147,8 +182,9 @@ def build_tool_bar(window: MainWindow) -> QToolBar:
     bar.addWidget(size)
     window.brush_size_box = size
     bar.addSeparator()
-    for action in (window.actions_by_name["zoom_fit"], canvas.undo_action, canvas.redo_action,
-                   window.actions_by_name["clear"]):
+    bar.addAction(window.actions_by_name["zoom_fit"])
+    for action in _fixed_text_history(bar, canvas):
         bar.addAction(action)
+    bar.addAction(window.actions_by_name["clear"])
     window.addToolBar(Qt.ToolBarArea.LeftToolBarArea, bar)
     return bar

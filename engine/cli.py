@@ -192,12 +192,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("--init starts a new run; a resumed run already has its weights (drop --init)")
     if args.resume:
         spec, run_dir = None, Path(args.resume)
-        given = set(config_overrides(args, TrainConfig)) | set(config_overrides(args, DataConfig))
-        refused = sorted((given | {name for name in ("data", "out") if getattr(args, name, None) is not None})
-                         - {"steps"})
+        refused = _changed_on_resume(args, run_dir)
         if refused:
             raise ConfigError(f"a resumed run keeps its settings; drop {', '.join(refused)} "
-                              "(only --steps and the family's retunable options may change)")
+                              "(only --steps, --device and the family's retunable options may change)")
         if args.family:
             _check_resume_family(run_dir, args.family)
             retune = config_overrides(args, get_family(args.family).config_cls)
@@ -237,8 +235,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         _render_progress(train(spec, run_dir, resume=bool(args.resume), steps=args.steps if args.resume else None,
-                               retune=retune, should_stop=lambda: bool(stop_requested), init=init,
-                               check_data=True),
+                               retune=retune, device=args.device if args.resume else None,
+                               should_stop=lambda: bool(stop_requested), init=init, check_data=True),
                          quiet=args.no_progress)
     finally:
         for sig, handler in previous.items():
@@ -255,6 +253,36 @@ def _check_resume_family(run_dir: Path, family: str) -> None:
     if run_family != family:
         raise ConfigError(f"{run_dir} is a {run_family} run; resume it with `ganvas train {run_family} --resume "
                           f"{run_dir}` or `ganvas train --resume {run_dir}`", value=family)
+
+
+RESUME_FREE = ("steps", "device")  # not settings of the model: a resumed run may change them
+
+
+def _changed_on_resume(args: argparse.Namespace, run_dir: Path) -> list[str]:
+    """Flags given with ``--resume`` that would change the run's settings (repeating a value is no change)."""
+    from engine.checkpoint import read_metadata
+    from engine.cli_args import config_overrides
+    from engine.config import DataConfig, TrainConfig
+
+    meta = read_metadata(run_dir)
+    stored = {**meta.get("data_config", {}), **meta.get("train_config", {})}
+    given = {**config_overrides(args, TrainConfig), **config_overrides(args, DataConfig)}
+    given.update({name: getattr(args, name) for name in ("seed", "batch_size") if getattr(args, name) is not None})
+    if args.size is not None:
+        from engine.config import parse_size
+
+        given["size"] = list(parse_size(args.size))
+    if args.data is not None:
+        given["path"] = str(Path(args.data))
+        stored["path"] = str(Path(stored.get("path", "")))
+    changed = [name for name, value in given.items() if name not in RESUME_FREE
+               and _as_json(value) != _as_json(stored.get(name))]
+    changed = ["data" if name == "path" else name for name in changed]
+    return sorted(changed + (["out"] if args.out is not None and Path(args.out) != run_dir else []))
+
+
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=list))
 
 
 def _render_progress(events: Any, quiet: bool = False) -> None:

@@ -144,6 +144,8 @@ class DataConfig:
         flip: random horizontal flips, identical on input and target.
         background: RGB colour transparent pixels are composited onto.
         cache: keep decoded images in RAM when they fit in ``cache_limit_mb``.
+        draw_as: what the input side is, so the app's canvas draws it: ``label``, ``edges``, ``sketch`` or
+            ``photo``; empty = the family's default (the training window fills it in from the dataset check).
     """
 
     path: str = ""
@@ -155,9 +157,11 @@ class DataConfig:
     background: tuple[int, int, int] = (255, 255, 255)
     cache: bool = True
     cache_limit_mb: int = 4096
+    draw_as: str = ""
 
     def __post_init__(self) -> None:
         check_choice("direction", self.direction, ("AtoB", "BtoA"))
+        check_choice("draw_as", self.draw_as, ("", "label", "edges", "sketch", "photo"))
         check_choice("preprocess", self.preprocess, ("resize_and_crop", "scale_width", "none"))
         check(
             len(self.background) == 3 and all(0 <= int(c) <= 255 for c in self.background),

@@ -19,7 +19,7 @@ from engine.imageio import list_images, read_image, write_image
 
 KINDS = ("edges", "sketch")
 CANNY_DEFAULTS = {"low": 100, "high": 200}
-XDOG_DEFAULTS = {"sigma": 0.8, "k": 1.6, "p": 20.0, "epsilon": 0.6, "phi": 10.0}
+XDOG_DEFAULTS = {"sigma": 0.8, "k": 1.6, "p": 20.0, "epsilon": 0.1, "phi": 10.0}  # pencil lines on white
 VAL_EVERY = 10  # one file in ten goes to val/
 
 
@@ -38,7 +38,7 @@ def canny_edges(rgb: np.ndarray, low: float = 100, high: float = 200) -> np.ndar
     return np.repeat((255 - edges)[:, :, None], 3, axis=2)
 
 
-def xdog_sketch(rgb: np.ndarray, sigma: float = 0.8, k: float = 1.6, p: float = 20.0, epsilon: float = 0.6,
+def xdog_sketch(rgb: np.ndarray, sigma: float = 0.8, k: float = 1.6, p: float = 20.0, epsilon: float = 0.1,
                 phi: float = 10.0) -> np.ndarray:
     """An XDoG pencil sketch (Winnemoeller et al., 2012), RGB uint8 of the input size.
 

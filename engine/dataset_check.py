@@ -4,6 +4,8 @@
 :func:`engine.imageio.read_image` (up to ``decode_limit`` files, with a note when it stops early), so
 empty, truncated and corrupt files are listed with the reason, as are unpaired names, mixed image sizes
 and sets too small to learn from. ``fits`` names the registered families that train on the layout.
+For paired layouts it also tells which side is a drawing (label map, edges or sketch) and which the photo
+(:func:`classify_drawing`), so the app can train the direction that maps the drawable side to the photo.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from engine.errors import DatasetError, GanvasError, ImageError, StorageError
 from engine.imageio import atomic_write_bytes, list_images, read_image
@@ -27,6 +31,11 @@ LAYOUT_FAMILIES = {  # which families train on which layout
 }
 LABEL_DIRS, IMAGE_DIRS = ("labels", "label"), ("images", "image", "img")
 MIN_RECOMMENDED = 10
+SMALL_SET = 100  # fewer training images than this: a note that the model will mostly memorise them
+DRAWABLE_KINDS = ("label", "edges", "sketch")
+PALETTE_TOLERANCE = 30  # RGB distance within which a (JPEG-blurred) pixel counts as a palette colour
+LABEL_SHARE = 0.6  # share of pixels near one palette's colours for an image to be read as its label map
+SIDES_SAMPLED = 4
 PREVIEW_COUNT = 6
 MAX_SIZE_PROBLEMS = 20
 MAX_CACHED_FILES = 200_000  # entries kept in the size cache before it starts afresh
@@ -56,10 +65,95 @@ class DatasetReport:
     fits: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     blocking: tuple[tuple[str, str], ...] = ()
+    sides: dict[str, str] = field(default_factory=dict)
+    palette: str = ""
 
     @property
     def ok(self) -> bool:
         return self.layout != "none" and not self.problems
+
+    @property
+    def drawable_side(self) -> str:
+        """``A`` or ``B`` when exactly one side of a paired set is a drawing and the other a photo, else ``""``."""
+        a, b = self.sides.get("A", ""), self.sides.get("B", "")
+        if a in DRAWABLE_KINDS and b == "photo":
+            return "A"
+        if b in DRAWABLE_KINDS and a == "photo":
+            return "B"
+        return ""
+
+    @property
+    def direction(self) -> str:
+        """The direction that maps the drawable side to the photo (``AtoB``/``BtoA``), ``""`` when unknown."""
+        return {"A": "AtoB", "B": "BtoA"}.get(self.drawable_side, "")
+
+    @property
+    def draw_as(self) -> str:
+        """How the app's canvas draws the input of a model trained in :attr:`direction` (``""`` when unknown)."""
+        return self.sides.get(self.drawable_side, "")
+
+
+def _near_palette_share(pixels: np.ndarray, colors: np.ndarray) -> float:
+    """The share of ``(N, 3)`` pixels within :data:`PALETTE_TOLERANCE` of one of ``colors``."""
+    distance = ((pixels[:, None, :] - colors[None].astype(np.int32)) ** 2).sum(-1).min(1)
+    return float((distance <= PALETTE_TOLERANCE ** 2).mean())
+
+
+def classify_drawing(rgb: np.ndarray) -> tuple[str, str]:
+    """What an image is as a canvas drawing: ``(kind, palette)`` with kind ``label``, ``edges``, ``sketch`` or
+    ``photo``, and the bundled palette a label map is drawn in (``""`` otherwise).
+
+    A label map has most pixels near one bundled palette's colours (JPEG blur allowed); edges are grey, nearly
+    black and white (without in-between greys) and mostly white; a sketch is grey and mostly light; anything else is a photo.
+
+    Example:
+        >>> white = np.full((16, 16, 3), 255, np.uint8)
+        >>> white[8] = 0
+        >>> classify_drawing(white)
+        ('edges', '')
+    """
+    small = rgb[:: max(1, rgb.shape[0] // 64), :: max(1, rgb.shape[1] // 64)].reshape(-1, 3).astype(np.int32)
+    try:
+        from engine.palette import Palette, list_palettes
+
+        shares = {name: _near_palette_share(small, Palette.load(name).colors) for name in list_palettes()}
+    except GanvasError:
+        shares = {}
+    best = max(shares, key=shares.__getitem__, default="")
+    if best and shares[best] >= LABEL_SHARE:
+        return "label", best
+    grey = (small.max(1) - small.min(1) < 16).mean() >= 0.95
+    light = (small.mean(1) > 200).mean()
+    binary = ((small.mean(1) <= 16) | (small.mean(1) >= 239)).mean()  # Canny maps are exactly 0 and 255
+    if grey and binary >= 0.985 and light >= 0.6:
+        return "edges", ""
+    if grey and light >= 0.3:
+        return "sketch", ""
+    return "photo", ""
+
+
+def _sides(layout: str, files: dict[str, list[Path]]) -> tuple[dict[str, str], str]:
+    """The kind of each side (``A``, ``B``) of a paired or aligned set, by majority over a few samples."""
+    samples: dict[str, list[tuple[str, str]]] = {"A": [], "B": []}
+    if layout == "aligned":
+        for path in files["images"][:SIDES_SAMPLED]:
+            try:
+                image = read_image(path)
+            except ImageError:
+                continue
+            half = image.shape[1] // 2
+            samples["A"].append(classify_drawing(image[:, :half]))
+            samples["B"].append(classify_drawing(image[:, half:2 * half]))
+    elif layout == "paired":
+        for side in ("A", "B"):
+            for path in files[side][:SIDES_SAMPLED]:
+                try:
+                    samples[side].append(classify_drawing(read_image(path)))
+                except ImageError:
+                    continue
+    sides = {side: Counter(k for k, _ in found).most_common(1)[0][0] for side, found in samples.items() if found}
+    palettes = Counter(p for found in samples.values() for _, p in found if p)
+    return sides, (palettes.most_common(1)[0][0] if palettes else "")
 
 
 def _find_dir(folder: Path, names: tuple[str, ...]) -> Path | None:
@@ -133,9 +227,16 @@ def check_dataset(folder: str | Path, decode_limit: int = 2000,
     smallest = min(counts[name] for name in parts)
     if smallest < MIN_RECOMMENDED:
         problems.append((str(split), f"only {smallest} image(s); at least {MIN_RECOMMENDED} are recommended"))
+    elif smallest < SMALL_SET:
+        notes.append(f"a very small set ({smallest} images): the model will mostly memorise it; "
+                     f"a few hundred images generalise better")
+    if not any(extra in counts for extra in ("val", "test")):
+        notes.append("no validation split (a val/ or test/ folder beside train/): ganvas eval has nothing "
+                     "held out to measure on")
+    sides, palette = _sides(layout, files)
     preview = tuple(str(p) for p in all_files[:PREVIEW_COUNT])
     return DatasetReport(str(root), layout, counts, preview, tuple(problems), _families(layout), tuple(notes),
-                         tuple(blocking))
+                         tuple(blocking), sides, palette)
 
 
 def preflight(folder: str | Path, family: str, layout: str = "auto") -> list[str]:

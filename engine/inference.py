@@ -41,7 +41,7 @@ class ModelCard:
     trained: bool = True
     path: str | None = None
     title: str = ""  # a bundled model's name for people (its card's title)
-    draw_mode: str = ""  # what the canvas draws for it (label, edges, sketch, photo), when the card says
+    draw_as: str = ""  # what the canvas draws for it: the card's draw_mode or DataConfig.draw_as; "" = the family's
     sample: str = ""  # a drawing in assets/samples the app opens this model on
 
     def lines(self) -> list[str]:
@@ -72,7 +72,9 @@ def card_from_meta(meta: dict[str, Any], path: str | None) -> ModelCard:
     trained = bool(meta.get("step", 0)) or "imported" in meta  # imported weights were trained elsewhere
     return ModelCard(meta["family"], family.input_kind, size, int(meta.get("step", 0)), meta["model_config"],
                      meta.get("dataset", {}), meta.get("metrics", {}), trained, path,
-                     str(card.get("title", "")), str(card.get("draw_mode", "")), str(card.get("sample", "")))
+                     str(card.get("title", "")),
+                     str(card.get("draw_mode") or (meta.get("data_config") or {}).get("draw_as", "")),
+                     str(card.get("sample", "")))
 
 
 def _check_weight_shapes(family: Any, config: Any, weights: dict[str, torch.Tensor], path: Path) -> None:

@@ -301,3 +301,34 @@ def _draw_chart(canvas: np.ndarray, name: str, points: list[tuple[int, float]]) 
         size = cv2.getTextSize(label, font, 0.38, 1)[0][0]
         cv2.putText(canvas, label, (min(max(x - size // 2, 0), width - size), y1 + 16), font, 0.38, grey, 1,
                     cv2.LINE_AA)
+
+
+def checkpoint_header(path: str | Path) -> dict[str, Any] | None:
+    """The Ganvas metadata of a safetensors checkpoint read from its JSON header alone (no torch, no tensors),
+    or None when the file is missing, not safetensors or not a Ganvas checkpoint. For listings; loading goes
+    through :func:`engine.checkpoint.load_checkpoint`, which checks everything."""
+    try:
+        with open(path, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 0 < size <= 100 * 2**20:
+                return None
+            header = json.loads(handle.read(size))
+        meta = json.loads(header.get("__metadata__", {}).get("ganvas", "null"))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def disk_usage(folder: str | Path) -> int:
+    """Bytes taken by the files under ``folder`` (hard links counted once)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path in Path(folder).rglob("*"):
+        try:
+            stat = path.lstat()
+        except OSError:
+            continue
+        if path.is_file() and (stat.st_dev, stat.st_ino) not in seen:
+            seen.add((stat.st_dev, stat.st_ino))
+            total += stat.st_size
+    return total

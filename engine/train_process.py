@@ -3,7 +3,7 @@
 Usage::
 
     python -m engine.train_process --spec spec.json RUN_DIR     # a new run (spec: RunSpec.to_json())
-    python -m engine.train_process --resume RUN_DIR [--steps N]  # exact resume, optionally longer
+    python -m engine.train_process --resume RUN_DIR [--steps N] [--device cpu]  # exact resume, optionally longer
     python -m engine.train_process --resume RUN_DIR --retune '{"r1_gamma": 0.1}'  # resume with new loss weights
 
 Each :class:`~engine.training.Progress` event becomes one line ``{"kind": ..., "step": ..., ...}`` plus
@@ -106,10 +106,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if resume:
             from engine.checkpoint import read_metadata
 
-            device_spec = read_metadata(run_dir / "latest.safetensors")["train_config"]["device"]
+            device_spec = args.device or read_metadata(run_dir / "latest.safetensors")["train_config"]["device"]
         device = resolve_device(device_spec)
         device_name = describe_device(device)
         events = train(spec, run_dir, resume=resume, steps=args.steps, retune=retune,
+                       device=args.device if resume else None,
                        should_stop=lambda: bool(stop_signal) or stop_file.exists())
         for event in events:
             record = dataclasses.asdict(event)
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="new total step count when resuming")
     parser.add_argument("--retune", default=None,
                         help="JSON object of retunable model-config fields to change when resuming")
+    parser.add_argument("--device", default=None, help="when resuming: continue on this device (cpu, cuda...)")
     parser.add_argument("run_dir", metavar="RUN_DIR")
     args = parser.parse_args(argv)
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)

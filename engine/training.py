@@ -311,6 +311,7 @@ def train(
     resume: bool = False,
     steps: int | None = None,
     retune: dict[str, Any] | None = None,
+    device: str | None = None,
     should_stop: Callable[[], bool] | None = None,
     init: Any = None,
     check_data: bool = False,
@@ -324,6 +325,8 @@ def train(
         steps: when resuming, a new total step count (to train longer).
         retune: when resuming, new values for the family's :attr:`~engine.families.base.Family.retunable`
             model-config fields (e.g. a lower StyleGAN2 ``r1_gamma``); recorded in the run's ``retunes``.
+        device: when resuming, where to continue (``cpu``, ``cuda``...): not a setting of the model, so a run
+            started on one device continues on another.
         should_stop: polled between steps; when it returns True a checkpoint is saved and the run ends.
         init: a new run starts from this checkpoint's networks (:func:`engine.finetune.read_source`).
         check_data: run the dataset check (:func:`engine.dataset_check.preflight`) before a new run's first
@@ -343,6 +346,8 @@ def train(
                 raise ConfigError(f"--steps {steps} is below the step already reached ({checkpoint.step})")
             spec.train = replace(spec.train, steps=steps)
         retune_note = spec.retune(checkpoint.step, retune or {})
+        if device is not None:
+            spec.train = replace(spec.train, device=device)
     elif retune:
         raise ConfigError("retuning is for resumed runs; a new run takes these settings directly")
     elif spec is None:

@@ -14,9 +14,11 @@ import json
 import re
 import sys
 import typing
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QProcess, Signal
+from PySide6.QtCore import QProcess, Qt, Signal
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -43,6 +45,37 @@ CPU_SIZE, GPU_SIZE = 128, 256
 TRAIN_FIELDS = ("steps", "batch_size", "lr", "device", "seed", "sample_every", "checkpoint_every", "amp")
 DATA_FIELDS = ("direction", "preprocess", "flip")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+# Plain names for the form's rows; the field's own name and its docstring text are in the tooltip.
+PLAIN_NAMES = {
+    "ngf": "Generator width", "ndf": "Discriminator width", "n_layers_d": "Discriminator layers",
+    "n_layers_D": "Discriminator layers", "num_D": "Discriminators (scales)", "gp_weight": "Gradient penalty weight",
+    "amp": "Mixed precision (CUDA)", "lambda_l1": "L1 loss weight", "lambda_a": "Cycle loss weight A",
+    "lambda_b": "Cycle loss weight B", "lambda_identity": "Identity loss weight", "lambda_kld": "KL loss weight",
+    "lambda_feat": "Feature matching weight", "lambda_vgg": "Perceptual (VGG) weight", "depth": "U-Net depth",
+    "norm": "Normalisation", "gan_mode": "GAN loss", "in_channels": "Input channels",
+    "out_channels": "Output channels", "n_blocks": "Residual blocks", "pool_size": "Image pool size",
+    "palette": "Label palette", "label_nc": "Label channels", "contain_dont_care": "Don't-care channel",
+    "use_instance": "Instance edges", "num_upsampling_layers": "Upsampling layers", "spade_hidden": "SPADE width",
+    "param_free_norm": "Normalisation", "use_encoder": "Style encoder", "z_dim": "Latent size (z)",
+    "w_dim": "Style size (w)", "lr_g": "Generator learning rate", "lr_d": "Discriminator learning rate",
+    "adam_betas": "Adam betas", "vgg_weights": "VGG weights file", "resolution": "Resolution",
+    "mapping_layers": "Mapping layers", "mapping_lr_mul": "Mapping LR multiplier", "channel_base": "Channel base",
+    "channel_max": "Channel maximum", "mbstd_group": "Minibatch-stddev group", "r1_gamma": "R1 penalty (gamma)",
+    "r1_interval": "R1 every (steps)", "pl_weight": "Path length weight", "pl_interval": "Path length every",
+    "pl_batch_shrink": "Path length batch shrink", "pl_decay": "Path length decay",
+    "style_mixing_prob": "Style mixing probability", "ema_kimg": "Average half-life (kimg)",
+    "ema_rampup": "Average ramp-up", "diffaug": "Differentiable augmentation", "learning_rate": "Learning rate",
+    "steps": "Steps", "batch_size": "Batch size", "lr": "Learning rate", "device": "Device", "seed": "Random seed",
+    "sample_every": "Sample every (steps)", "checkpoint_every": "Checkpoint every (steps)",
+    "direction": "Direction", "preprocess": "Resize and crop", "flip": "Random flips",
+}
+
+
+def plain_label(name: str, doc: str) -> QLabel:
+    """The row label of field ``name``: a plain name, with the field's name and its doc as the tooltip."""
+    label = QLabel(PLAIN_NAMES.get(name, name.replace("_", " ").capitalize()))
+    label.setToolTip(f"<b>{name}</b>: {doc}" if doc else name)
+    return label
 
 
 class FloatBox(QDoubleSpinBox):
@@ -128,6 +161,66 @@ def suggested_steps(images: int, batch_size: int) -> int:
     return int(min(200_000, max(500, round(steps, -2))))
 
 
+KIND_NAMES = {"label": "label map", "edges": "edges", "sketch": "sketch", "photo": "photo"}
+PAIR_HEIGHT = 110
+
+
+def sample_pair(report: Any) -> tuple[QPixmap, QPixmap] | None:
+    """Side A and side B of the report's first sample pair (aligned: the two halves of one file)."""
+    if not report.preview or report.layout not in ("aligned", "paired"):
+        return None
+    first = Path(report.preview[0])
+    if report.layout == "aligned":
+        both = QPixmap(str(first))
+        if both.isNull():
+            return None
+        half = both.width() // 2
+        return both.copy(0, 0, half, both.height()), both.copy(half, 0, half, both.height())
+    other = next((p for p in (first.parent.parent / "B").glob(first.stem + ".*")), None)
+    if other is None:
+        return None
+    a, b = QPixmap(str(first)), QPixmap(str(other))
+    return None if a.isNull() or b.isNull() else (a, b)
+
+
+class PairPreview(QWidget):
+    """The two sides of a sample pair, captioned input and target for the chosen direction."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.pixmaps: dict[str, QPixmap] = {}
+        self.kinds: dict[str, str] = {}
+        self.images = [QLabel(), QLabel()]
+        self.captions = [QLabel(), QLabel()]
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for image, caption in zip(self.images, self.captions, strict=True):
+            column = QVBoxLayout()
+            image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            column.addWidget(image)
+            column.addWidget(caption)
+            layout.addLayout(column)
+        self.hide()
+
+    def set_pair(self, pair: tuple[QPixmap, QPixmap] | None, kinds: dict[str, str]) -> None:
+        self.pixmaps = dict(zip("AB", pair, strict=True)) if pair else {}
+        self.kinds = dict(kinds)
+        self.setVisible(bool(pair))
+
+    def set_direction(self, direction: str) -> None:
+        """Input on the left, target on the right, each named with its side and what it shows."""
+        if not self.pixmaps:
+            return
+        order = ("A", "B") if direction == "AtoB" else ("B", "A")
+        for index, (side, role) in enumerate(zip(order, ("Input (you draw)", "Target (the model makes)"),
+                                                 strict=True)):
+            kind = KIND_NAMES.get(self.kinds.get(side, ""), "")
+            self.images[index].setPixmap(self.pixmaps[side].scaledToHeight(
+                PAIR_HEIGHT, Qt.TransformationMode.SmoothTransformation))
+            self.captions[index].setText(f"{role}: side {side}" + (f", {kind}" if kind else ""))
+
+
 class ConfigForm(QWidget):
     """Family choice, its network fields and the training essentials; :meth:`spec` returns a RunSpec dict."""
 
@@ -140,6 +233,8 @@ class ConfigForm(QWidget):
         self.family_name = ""
         self.family: Any = None
         self.edited: dict[str, Any] = {}
+        self.report: Any = None  # the dataset check's DatasetReport
+        self.pair_view = PairPreview()
         self.model_editors: dict[str, tuple[QWidget, Any]] = {}
         self.family_combo = QComboBox()
         self.family_combo.addItems(families)
@@ -169,6 +264,7 @@ class ConfigForm(QWidget):
         self.probe_button.clicked.connect(self.probe_speed)
         for widget, _ in (*self.train_editors.values(), *self.data_editors.values()):
             changed_signal(widget).connect(self._validate)
+        self.data_editors["direction"][0].currentTextChanged.connect(self._on_direction)
         self.set_family(self.family_combo.currentText())
 
     def _editors(self, cls: type, names: tuple[str, ...], defaults: Any) -> dict[str, tuple[QWidget, Any]]:
@@ -182,7 +278,8 @@ class ConfigForm(QWidget):
         training = QGroupBox("Training")
         form = QFormLayout(training)
         for name, (widget, _) in (*self.train_editors.items(), *self.data_editors.items()):
-            form.addRow(name.replace("_", " "), widget)
+            form.addRow(plain_label(name, widget.toolTip()), widget)
+        form.addRow(self.pair_view)
         columns = QHBoxLayout()
         columns.addWidget(training, 1)
         scroll = QScrollArea()
@@ -213,12 +310,43 @@ class ConfigForm(QWidget):
             widget = make_editor(hints[f.name], getattr(config, f.name), docs.get(f.name, ""))
             self.model_editors[f.name] = (widget, hints[f.name])
             changed_signal(widget).connect(lambda *_, n=f.name: self._on_edit(n))
-            self.model_layout.addRow(f.name.replace("_", " "), widget)
+            self.model_layout.addRow(plain_label(f.name, widget.toolTip()), widget)
         self._validate()
 
     def set_data_path(self, path: str) -> None:
         self.data_path = path
         self._validate()
+
+    def set_dataset_report(self, report: Any) -> None:
+        """Take the direction that maps the drawable side to the photo (when the check can tell), show a
+        sample pair as input and target, and remember what the input side is for the app's canvas."""
+        self.report = report
+        self.pair_view.set_pair(sample_pair(report), report.sides)
+        combo = self.data_editors["direction"][0]
+        if report.direction:
+            combo.setCurrentText(report.direction)
+        self._on_direction(combo.currentText())
+
+    def _on_direction(self, direction: str) -> None:
+        self.pair_view.set_direction(direction)
+        self._refresh_model()
+
+    @property
+    def direction(self) -> str:
+        return self.data_editors["direction"][0].currentText()
+
+    def draw_as(self) -> str:
+        """What the input side of the dataset is for the canvas (``""`` when the check could not tell)."""
+        if self.report is None:
+            return ""
+        if self.report.layout == "labels+images":
+            return "label"
+        return self.report.sides.get("A" if self.direction == "AtoB" else "B", "")
+
+    def _dataset_defaults(self, fields: set[str]) -> dict[str, Any]:
+        """A label-map input names its palette (so the app draws in it), unless the user set one."""
+        palette = getattr(self.report, "palette", "")
+        return {"palette": palette} if "palette" in fields and palette and self.draw_as() == "label" else {}
 
     def set_dataset_size(self, images: int) -> None:
         """Suggest a step count of about :data:`DEFAULT_EPOCHS` passes over ``images`` training images."""
@@ -231,6 +359,7 @@ class ConfigForm(QWidget):
     def _model_config(self) -> Any:
         fields = {f.name for f in dataclasses.fields(self.family.config_cls)}
         base = {} if self.has_cuda else {k: v for k, v in CPU_DEFAULTS.items() if k in fields}
+        base.update(self._dataset_defaults(fields))
         return self.family.auto_config(self._size(), {**base, **self.edited})
 
     def _on_edit(self, name: str) -> None:
@@ -257,7 +386,8 @@ class ConfigForm(QWidget):
         """The RunSpec JSON of the form (raises :class:`GanvasError` for invalid values)."""
         values = {n: editor_value(w, tp) for n, (w, tp) in self.train_editors.items()}
         train = TrainConfig(size=self._size(), **values)
-        data = DataConfig(path=self.data_path, **{n: editor_value(w, tp) for n, (w, tp) in self.data_editors.items()})
+        data = DataConfig(path=self.data_path, draw_as=self.draw_as(),
+                          **{n: editor_value(w, tp) for n, (w, tp) in self.data_editors.items()})
         return {"family": self.family_name, "model_config": to_dict(self._model_config()),
                 "train_config": to_dict(train), "data_config": to_dict(data)}
 

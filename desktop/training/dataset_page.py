@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engine_loader import BackgroundCall, error_message
 from desktop.output_view import qimage_from_array
+from desktop.training.config_form import KIND_NAMES
 from desktop.training.label_maps_tab import LabelMapsTab
 from desktop.training.run_page import ImageLabel
 from engine.dataset_builder import CANNY_DEFAULTS, XDOG_DEFAULTS, build_pairs, center_square, make_drawing
@@ -145,8 +146,14 @@ class DatasetPage(QTabWidget):
         self.report = report
         counts = ", ".join(f"{n}: {c}" for n, c in report.counts.items()) or "no images"
         fits = ", ".join(report.fits) or "none"
+        sides = ", ".join(f"{side} = {KIND_NAMES.get(kind, kind)}" for side, kind in report.sides.items())
+        if sides and report.palette:
+            sides += f" ({report.palette} palette)"
+        if report.direction:
+            sides += f"; trains {report.direction} so you draw the {KIND_NAMES[report.draw_as]}"
         self.summary.setText(f"<b>Layout:</b> {report.layout} &nbsp; <b>Files:</b> {counts} &nbsp; "
-                             f"<b>Trains:</b> {fits}" + "".join(f"<br><i>{n}</i>" for n in report.notes))
+                             f"<b>Trains:</b> {fits}" + (f"<br><b>Sides:</b> {sides}" if sides else "")
+                             + "".join(f"<br><i>{n}</i>" for n in report.notes))
         self.thumbs.clear()
         for path in report.preview:
             reader = QImageReader(path)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QMainWindow,
@@ -41,7 +41,12 @@ def cuda_available() -> bool:
 
 
 class TrainingWindow(QMainWindow):
-    """Pick a dataset, configure, start and watch a run; ``load_model`` loads a checkpoint into the canvas."""
+    """Pick a dataset, configure, start and watch a run; ``load_model`` loads a checkpoint into the canvas.
+
+    ``runs_changed`` fires when a run saved or ended, was deleted, or the runs folder changed.
+    """
+
+    runs_changed = Signal()
 
     def __init__(self, settings: QSettings, load_model: Callable[[ModelSource], None] | None = None,
                  parent: QWidget | None = None, has_cuda: bool | None = None) -> None:
@@ -55,7 +60,7 @@ class TrainingWindow(QMainWindow):
         self.dataset_page = DatasetPage()
         self.form = ConfigForm(list_families(), cuda_available() if has_cuda is None else has_cuda)
         self.run_page = RunPage(self.controller, load_model)
-        self.runs = RunsList(settings)
+        self.runs = RunsList(settings, busy_run=lambda: self.controller.run_dir if self.controller.running else None)
         self.start_button = QPushButton("Start training")
         self.tabs = QTabWidget()
         self.tabs.addTab(self.dataset_page, "1. Dataset")
@@ -68,7 +73,9 @@ class TrainingWindow(QMainWindow):
         self.start_button.clicked.connect(self.start)
         self.runs.resume_requested.connect(self.resume)
         self.runs.open_requested.connect(self.open_run)
+        self.runs.changed.connect(self.runs_changed)
         self.controller.state_changed.connect(self._on_state)
+        self.controller.event.connect(self._on_event)
         self.resize(1100, 760)
         self._update_start()
 
@@ -84,11 +91,12 @@ class TrainingWindow(QMainWindow):
 
     def _on_dataset(self, folder: str, report: Any) -> None:
         self.form.set_data_path(folder if report.layout != "none" else "")
-        training_images = [n for part, n in report.counts.items() if part != "val"]
+        training_images = [n for part, n in report.counts.items() if part not in ("val", "test")]
         if training_images:
             self.form.set_dataset_size(max(training_images))
         if report.fits and self.form.family_name not in report.fits:
             self.form.set_family(report.fits[0])
+        self.form.set_dataset_report(report)
 
     def _update_start(self) -> None:
         ok = not self.controller.running and bool(self.form.data_path) and not self.form.error_label.text()
@@ -98,6 +106,11 @@ class TrainingWindow(QMainWindow):
         self._update_start()
         if state in ("paused", "stopped", "done", "failed"):
             self.runs.refresh()
+            self.runs_changed.emit()
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("kind") == "checkpoint":
+            self.runs_changed.emit()
 
     def new_run_dir(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -34,7 +34,7 @@ def test_first_launch_opens_on_the_bundled_facades_model_and_its_sample(qtbot, t
     qtbot.waitUntil(lambda: window.session is not None, timeout=60000)
     qtbot.waitUntil(window.output_view.has_output, timeout=60000)
     card = window.session.card
-    assert card.title == "Facades: label map -> photo" and card.draw_mode == "label"
+    assert card.title == "Facades: label map -> photo" and card.draw_as == "label"
     assert window.canvas.mode == "label" and window.model_panel.draw_mode == "label"
     drawing = api.imageio.read_image(sample_drawing("facade_labels.png"))
     assert np.array_equal(window.canvas.to_numpy(), drawing)

@@ -59,7 +59,7 @@ def test_bundle_is_fp16_generator_with_its_discriminator_beside_and_no_machine_p
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     session = InferenceSession.from_checkpoint(out, device="cpu")
     assert next(session.generator.parameters()).dtype == torch.float32
-    assert session.card.title == "Tiny test model" and session.card.draw_mode == "label"
+    assert session.card.title == "Tiny test model" and session.card.draw_as == "label"
     original = InferenceSession.from_checkpoint(tiny_run, device="cpu").translate(image)
     assert psnr(session.translate(image), original) >= 40.0
 

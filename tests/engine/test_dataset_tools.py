@@ -9,12 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from engine.config import DataConfig, TrainConfig, to_dict
 from engine.dataset_builder import build_pairs, canny_edges, xdog_sketch
-from engine.dataset_check import check_dataset
+from engine.dataset_check import check_dataset, classify_drawing
 from engine.datasets import PairedImages, pair_files
 from engine.imageio import write_image
 from tests.engine.helpers import write_aligned_dataset
@@ -145,3 +146,26 @@ def test_train_process_reports_a_malformed_retune_as_one_error_line(tmp_path: Pa
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["kind"] == "error" and record["error"] == "ConfigError"
     assert record["message"].startswith("--retune is not valid JSON") and not record["oom"]
+
+
+def test_the_check_tells_the_drawing_side_from_the_photo(tmp_path: Path) -> None:
+    from engine.palette import Palette
+
+    colors = Palette.load("facades").colors
+    for index in range(3):
+        photo = _photo(32, index)
+        labels = colors[np.arange(32 * 32).reshape(32, 32) // 256 + 1]
+        write_image(tmp_path / "labels" / "train" / f"{index}.png", np.concatenate([photo, labels], axis=1))
+    report = check_dataset(tmp_path / "labels")
+    assert report.sides == {"A": "photo", "B": "label"} and report.palette == "facades"
+    assert (report.direction, report.draw_as) == ("BtoA", "label")
+    assert any("only 3 image(s)" in message for _, message in report.problems)
+    assert any("no validation split" in n for n in report.notes)
+    build_pairs(tmp_path / "labels" / "train", tmp_path / "edges", "edges", 32)
+    report = check_dataset(tmp_path / "edges")
+    assert report.sides["A"] == "edges" and report.direction == "AtoB" and report.draw_as == "edges"
+    texture = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (64, 64, 3)).astype(np.float32), (0, 0), 3)
+    texture = cv2.normalize(texture, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    assert classify_drawing(xdog_sketch(texture)) == ("sketch", "")
+    assert (xdog_sketch(texture).mean(2) > 200).mean() > 0.6  # pencil lines on white, not a black blob
+    assert classify_drawing(_photo(64)) == ("photo", "")

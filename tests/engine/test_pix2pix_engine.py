@@ -122,7 +122,18 @@ def test_keep_last_n_and_latest(tmp_path):
     run_training(tiny_spec(data, steps=8, keep_last=2), tmp_path / "run")
     names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert names == ["step_00000006.safetensors", "step_00000008.safetensors"]
-    assert ckpt.load_checkpoint(tmp_path / "run").step == 8
+    latest = ckpt.load_checkpoint(tmp_path / "run")
+    assert latest.step == 8 and latest.has_group("optim.G") and latest.has_group("net.D")
+    snapshot = ckpt.load_checkpoint(tmp_path / "run" / "checkpoints" / names[-1])  # lean: the generator only
+    assert snapshot.meta["snapshot"] and set(k.split(".")[1] for k in snapshot.tensors) == {"G"}
+    assert snapshot.group("net.G")["model.0.weight"].dtype == torch.float16
+    assert os.path.getsize(snapshot.path) < os.path.getsize(latest.path) / 4
+    assert torch.allclose(snapshot.group("net.G")["model.0.weight"].float(), latest.group("net.G")["model.0.weight"],
+                          atol=1e-3)
+    image = np.full((32, 32, 3), 128, np.uint8)
+    full, lean = (InferenceSession.from_checkpoint(p, "cpu").translate(image).astype(int)
+                  for p in (latest.path, snapshot.path))
+    assert np.abs(full - lean).max() <= 2  # a snapshot draws like the full checkpoint
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, 9)) and {"G_gan", "G_L1", "D"} <= set(log[0])
     assert (tmp_path / "run" / "samples" / "step_00000004.png").is_file()
@@ -234,3 +245,14 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert "stopped" in err and "Traceback" not in err
     saved = ckpt.load_checkpoint(run)
     assert 0 < saved.step < 100000
+
+
+def test_resume_takes_another_device_and_unchanged_flags(tmp_path, capsys):
+    data = write_aligned_dataset(tmp_path / "d")
+    run_training(tiny_spec(data, steps=2), tmp_path / "run")
+    run = str(tmp_path / "run")
+    assert cli(["train", "--resume", run, "--device", "cpu", "--steps", "3", "--size", "32", "--seed", "0",
+                "--no-progress"]) == 0  # the device is not a model setting; repeating a value changes nothing
+    assert ckpt.load_checkpoint(tmp_path / "run").step == 3
+    assert cli(["train", "--resume", run, "--size", "64", "--steps", "4", "--no-progress"]) != 0
+    assert "drop size" in capsys.readouterr().err

@@ -1,0 +1,164 @@
+"""The canvas never loses work silently: Draw as, another model and another size keep the drawing (one undo
+step each); filled shapes; a tool bar that never changes width; tool keys and the wheel where the user is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QSlider
+
+from desktop.engine_loader import import_engine
+from desktop.main_window import MainWindow
+
+pytestmark = pytest.mark.gui
+LEFT = Qt.MouseButton.LeftButton
+
+
+@pytest.fixture(scope="module")
+def engine_api():
+    return import_engine()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, engine_api) -> MainWindow:
+    settings = QSettings(str(tmp_path / "ganvas.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, start_engine=False, autoload=False, recovery_dir=tmp_path / "rec")
+    qtbot.addWidget(window)
+    window.resize(1200, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    window.on_engine_ready(engine_api)
+    return window
+
+
+def drag(qtbot, canvas, start, end) -> None:
+    def at(x, y):
+        return QPoint(round(canvas.offset.x() + (x + 0.5) * canvas.zoom), round(canvas.offset.y() + (y + 0.5) * canvas.zoom))
+    qtbot.mousePress(canvas, LEFT, Qt.KeyboardModifier.NoModifier, at(*start))
+    qtbot.mouseMove(canvas, at(*end))
+    qtbot.mouseRelease(canvas, LEFT, Qt.KeyboardModifier.NoModifier, at(*end))
+
+
+def session(family: str, **config):
+    from engine.inference import InferenceSession
+
+    small = {"pix2pix": {"depth": 5, "ngf": 4, "ndf": 4}, "spade": {"ngf": 4, "ndf": 4, "image_size": (64, 64)}}
+    return InferenceSession.untrained(family, size=(64, 64), device="cpu", **{**small.get(family, {}), **config})
+
+
+def test_resizing_scales_an_opened_photo_in_one_undo_step(window):
+    canvas = window.canvas
+    window._set_canvas_mode("photo")
+    photo = np.zeros((64, 128, 3), np.uint8)
+    photo[:, 64:] = (200, 30, 30)  # left half black, right half red
+    canvas.load_image(photo)
+    canvas.resize_canvas(64, 32)
+    resized = canvas.to_numpy()
+    assert resized.shape == (32, 64, 3)
+    assert resized[16, 5].tolist() == [0, 0, 0] and resized[16, 60].tolist() == [200, 30, 30]  # scaled, not wiped
+    canvas.undo()
+    assert np.array_equal(canvas.to_numpy(), photo)
+
+
+def test_draw_as_converts_or_asks_and_is_one_undo_step(window, qtbot, monkeypatch):
+    canvas = window.canvas
+    window.set_session(session("pix2pix"))
+    window.model_panel.set_draw_mode("edges")
+    window._set_canvas_mode("edges")
+    drag(qtbot, canvas, (5, 30), (60, 30))
+    drawn = canvas.to_numpy()
+    assert (drawn == 0).any()
+    window.model_panel.mode_combo.setCurrentIndex(window.model_panel.mode_combo.findData("sketch"))
+    assert canvas.mode == "sketch" and np.array_equal(canvas.to_numpy(), drawn)  # line art stays line art
+    asked = []
+    monkeypatch.setattr(window, "ask_convert", lambda question: asked.append(question) or True)
+    window.model_panel.mode_combo.setCurrentIndex(window.model_panel.mode_combo.findData("label"))
+    assert canvas.mode == "label" and asked and "label maps" in asked[0]
+    colors = {tuple(c) for c in canvas.to_numpy().reshape(-1, 3)}
+    assert len(colors) == 2 and colors <= {tuple(c) for c in canvas.label_palette.colors}  # converted, not wiped
+    canvas.undo()
+    assert np.array_equal(canvas.to_numpy(), drawn)
+    canvas.redo()
+    monkeypatch.setattr(window, "ask_convert", lambda question: False)  # "start a blank page"
+    window.model_panel.mode_combo.setCurrentIndex(window.model_panel.mode_combo.findData("edges"))
+    assert (canvas.to_numpy() == 255).all()
+
+
+def test_a_label_map_survives_loading_another_model_of_its_palette(window, monkeypatch):
+    monkeypatch.setattr(window, "ask_convert", lambda question: pytest.fail(f"asked: {question}"))
+    window.set_session(session("spade"))  # facades palette
+    canvas = window.canvas
+    assert canvas.mode == "label"
+    colors = np.asarray(canvas.label_palette.colors, np.uint8)
+    labels = colors[np.arange(64 * 64).reshape(64, 64) // 512 % len(colors)]
+    canvas.load_image(labels)
+    window.set_session(session("pix2pix", palette="facades"))  # a label model of the same palette
+    assert canvas.mode == "label" and np.array_equal(canvas.to_numpy(), labels)
+    window.set_session(session("spade"))
+    assert np.array_equal(canvas.to_numpy(), labels)
+
+
+def test_shapes_are_filled_by_default_for_label_maps(window, qtbot):
+    canvas = window.canvas
+    window._set_canvas_mode("label")
+    canvas.set_tool("rectangle")
+    assert canvas.fill_shapes and window.actions_by_name["fill_shapes"].isChecked()
+    drag(qtbot, canvas, (10, 10), (40, 40))
+    pixels = canvas.to_numpy()
+    assert pixels[25, 25].tolist() == list(canvas.color)  # the inside is painted: a solid region
+    window._set_canvas_mode("edges")
+    assert not canvas.fill_shapes and not window.actions_by_name["fill_shapes"].isChecked()
+
+
+def test_the_tool_bar_keeps_its_width_across_actions(window, qtbot):
+    canvas = window.canvas
+    widths = {window.tool_bar.width()}
+    x = canvas.pos().x()
+    for tool in ("brush", "rectangle", "ellipse", "fill", "line"):
+        canvas.set_tool(tool)
+        drag(qtbot, canvas, (5, 5), (50, 40))
+        qtbot.wait(1)
+        QApplication.processEvents()
+        widths.add(window.tool_bar.width())
+    canvas.undo()
+    QApplication.processEvents()
+    widths.add(window.tool_bar.width())
+    assert len(widths) == 1 and canvas.pos().x() == x
+    assert window.tool_bar.actions()  # Undo/Redo name their action in the tooltip instead
+    undo = next(a for a in window.tool_bar.actions() if a.text() == "Undo")
+    assert undo.toolTip().startswith("Undo ")
+
+
+def test_tool_keys_work_while_the_draw_as_box_has_focus(window, qtbot):
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    combo = window.model_panel.mode_combo
+    combo.setEnabled(True)
+    combo.setFocus()
+    qtbot.waitUntil(combo.hasFocus, timeout=5000)
+    mode = combo.currentData()
+    qtbot.keyClick(combo, Qt.Key.Key_E)
+    assert window.canvas.tool == "eraser" and combo.currentData() == mode
+    qtbot.keyClick(combo, Qt.Key.Key_R)
+    assert window.canvas.tool == "rectangle"
+
+
+def test_the_wheel_scrolls_the_latent_dock_not_the_slider_under_it(qtbot):
+    from desktop.latent_panel import LatentPanel
+
+    panel = LatentPanel()
+    qtbot.addWidget(panel)
+    panel.resize(360, 200)  # shorter than its content: it scrolls
+    panel.show()
+    qtbot.waitExposed(panel)
+    bar = panel.scroll.verticalScrollBar()
+    assert bar.maximum() > 0
+    slider = next(s for s in panel.findChildren(QSlider) if s.isVisible())
+    value, position = slider.value(), bar.value()
+    centre = QPointF(slider.width() / 2, slider.height() / 2)
+    event = QWheelEvent(centre, slider.mapToGlobal(centre), QPoint(0, 0), QPoint(0, -120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(slider, event)
+    assert slider.value() == value and bar.value() > position
