@@ -7,6 +7,7 @@ code; tracebacks are for bugs only.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import signal
 import sys
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped (after the "
                        "family name, retunable options such as stylegan2's --r1-gamma may change)")
         p.add_argument("--no-progress", action="store_true", help="print no progress bar")
+        p.add_argument("--nproc", type=int, help="train on this many processes with torchrun: one per GPU "
+                       "(gloo processes on a CPU); --batch-size is per process (see docs/multi-gpu.md)")
 
     train = commands.add_parser("train", help="train a model (or --resume RUN_DIR)",
                                 description="Train a model family on a dataset folder.")
@@ -168,9 +171,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    run = train
+    if args.nproc is not None and args.nproc != 1:
+        from engine.launch import train_processes
+
+        run = functools.partial(train_processes, nproc=args.nproc)
     try:
-        _render_progress(train(spec, run_dir, resume=bool(args.resume), steps=args.steps if args.resume else None,
-                               retune=retune, should_stop=lambda: bool(stop_requested)), quiet=args.no_progress)
+        _render_progress(run(spec, run_dir, resume=bool(args.resume), steps=args.steps if args.resume else None,
+                             retune=retune, should_stop=lambda: bool(stop_requested)), quiet=args.no_progress)
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0

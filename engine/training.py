@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from collections import deque
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine import distributed
 from engine.checkpoint import (
     RunCheckpoints,
     flatten_state,
@@ -234,6 +236,7 @@ def _checkpoint_payload(spec: RunSpec, trainer: Trainer, step: int) -> tuple[dic
                         "steps": spec.train.steps, "base_lrs": trainer.base_lrs,
                         "factor": lr_factor(step, spec.train)},
         "optimizers": optim_info,
+        "grad_scaler": trainer.precision.state_dict(),
         "sampler": trainer.sampler_state(),
         "rng": _python_rng_json(),
         "extra": extra_info,
@@ -255,6 +258,7 @@ def _restore(trainer: Trainer, checkpoint_tensors: dict[str, torch.Tensor], meta
     trainer.load_sampler_state(meta["sampler"])
     trainer.augment_generator.set_state(checkpoint_tensors["rng.augment"].cpu())
     trainer.load_extra_state(checkpoint.group("extra"), meta.get("extra", {}))
+    trainer.precision.load_state_dict(meta.get("grad_scaler", {}))
     _restore_rng(checkpoint_tensors, meta["rng"])
 
 
@@ -299,10 +303,12 @@ def train(
         raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} or choose another --out")
     assert spec is not None
     family = get_family(spec.family)
-    device = resolve_device(spec.train.device)
+    device = distributed.local_device(resolve_device(spec.train.device))
+    dist = distributed.context()  # several training processes under torchrun, else one
     set_deterministic(spec.train.deterministic)
     seed_everything(spec.train.seed)
     trainer = family.make_trainer(spec.model, spec.train, spec.data, device)
+    dist.prepare(trainer, spec.train.seed)
     start = 0
     if checkpoint is not None:
         try:
@@ -310,12 +316,14 @@ def train(
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"cannot resume from this checkpoint ({exc})", path=checkpoint.path) from exc
         start = checkpoint.step
+        dist.restore_rank_state(trainer, checkpoint.tensors, checkpoint.meta, start)
         del checkpoint
-    run_dir.mkdir(parents=True, exist_ok=True)
-    samples_dir(run_dir).mkdir(exist_ok=True)
-    atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
+    if dist.is_main:  # rank 0 alone writes the run folder; the other ranks flush (NaN check) to nowhere
+        run_dir.mkdir(parents=True, exist_ok=True)
+        samples_dir(run_dir).mkdir(exist_ok=True)
+        atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
     checkpoints = RunCheckpoints(run_dir, keep_last=spec.train.keep_last)
-    log = _LossLog(run_dir / LOG_FILE)
+    log = _LossLog(run_dir / LOG_FILE if dist.is_main else Path(os.devnull))
     if resume:
         log.rewind(start)
     total = spec.train.steps
@@ -325,31 +333,35 @@ def train(
         log.flush()  # raises on NaN before anything is written: the last checkpoint stays good
         tensors, meta = _checkpoint_payload(spec, trainer, step)
         meta["metrics"] = {"losses": log.last}
-        return str(checkpoints.save(step, tensors, meta))
+        dist.gather_rank_states(trainer, tensors, meta)
+        return str(checkpoints.save(step, tensors, meta)) if dist.is_main else ""
 
     def sample(step: int) -> str:
-        grid = trainer.sample_grid()
+        grid = trainer.sample_grid()  # on every rank: SyncBatchNorm layers need all of them
+        if not dist.is_main:
+            return ""
         path = write_image(sample_path(run_dir, step), grid)
         write_image(latest_sample_path(run_dir), grid)
         return str(path)
 
     def event(kind: str, **fields: Any) -> Progress:
         """An event at the current step, with the fields every event carries filled in."""
-        return Progress(kind, step, total, trainer.epochs_done, log.last, images=step * spec.train.batch_size,
+        return Progress(kind, step, total, trainer.epochs_done, log.last, images=step * trainer.global_batch_size,
                         **fields)
 
     step = start
-    message = _start_message(spec.family, describe_device(device), trainer.describe_data())
+    processes = f" x {dist.world_size} processes" if dist.enabled else ""
+    message = _start_message(spec.family, describe_device(device) + processes, trainer.describe_data())
     yield event("start", message=message + (f"; {retune_note}" if retune_note else ""))
     times: deque[float] = deque(maxlen=50)
     last_time = time.perf_counter()
     while step < total:
-        if should_stop is not None and should_stop():
+        if should_stop is not None and dist.agree(should_stop()):
             yield event("stopped", path=save(step), message="stopped; checkpoint saved")
             return
         factor = lr_factor(step, spec.train)
         trainer.set_lr_factor(factor)
-        losses = trainer.train_step(trainer.next_batch())
+        losses = dist.after_step(trainer, trainer.train_step(trainer.next_batch()))
         step += 1
         log.add(step, factor, losses)
         if step % flush_every == 0:
