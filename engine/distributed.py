@@ -104,6 +104,12 @@ class DistContext:
         if not self.enabled:
             return
         trainer.sampler.shard(self.rank, self.world_size)
+        if trainer.train.sync_batchnorm:
+            if trainer.device.type != "cuda":
+                raise ConfigError("sync_batchnorm needs CUDA GPUs (SyncBatchNorm has no CPU implementation)",
+                                  value=trainer.device.type)
+            for net in trainer.nets.values():  # in place: parameters, optimizers and compiled wrappers stay valid
+                torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
         if self.rank > 0:
             _reseed_rank(trainer, seed * 1_000_003 + self.rank)
         for net in trainer.nets.values():

@@ -31,6 +31,12 @@ from desktop.training.runs_list import RunsList, runs_folder
 from engine.errors import GanvasError
 
 
+def gpu_count() -> int:
+    from engine.device import cuda_device_count
+
+    return cuda_device_count()
+
+
 def cuda_available() -> bool:
     from engine.device import resolve_device
 
@@ -44,7 +50,7 @@ class TrainingWindow(QMainWindow):
     """Pick a dataset, configure, start and watch a run; ``load_model`` loads a checkpoint into the canvas."""
 
     def __init__(self, settings: QSettings, load_model: Callable[[ModelSource], None] | None = None,
-                 parent: QWidget | None = None, has_cuda: bool | None = None) -> None:
+                 parent: QWidget | None = None, has_cuda: bool | None = None, gpus: int | None = None) -> None:
         super().__init__(parent)
         self.setWindowFlag(Qt.WindowType.Window)
         self.setWindowTitle("Ganvas - Training")
@@ -53,7 +59,8 @@ class TrainingWindow(QMainWindow):
 
         self.controller = RunController(self)
         self.dataset_page = DatasetPage()
-        self.form = ConfigForm(list_families(), cuda_available() if has_cuda is None else has_cuda)
+        self.form = ConfigForm(list_families(), cuda_available() if has_cuda is None else has_cuda,
+                               gpu_count=gpu_count() if gpus is None else gpus)
         self.run_page = RunPage(self.controller, load_model)
         self.runs = RunsList(settings)
         self.start_button = QPushButton("Start training")
@@ -111,7 +118,7 @@ class TrainingWindow(QMainWindow):
             return
         run_dir = self.new_run_dir()
         self.run_page.show_run(run_dir)
-        self.controller.start(spec, run_dir)
+        self.controller.start(spec, run_dir, nproc=self.form.nproc())
         self.tabs.setCurrentWidget(self.run_page)
 
     def open_run(self, path: str) -> None:
@@ -124,5 +131,5 @@ class TrainingWindow(QMainWindow):
             QMessageBox.information(self, "Training", "A run is already training; pause it first.")
             return
         self.run_page.show_run(path)
-        self.controller.resume(path)
+        self.controller.resume(path, nproc=self.form.nproc())
         self.tabs.setCurrentWidget(self.run_page)
