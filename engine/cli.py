@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
             fp.add_argument("--repeat", type=int, default=3)
             fp.add_argument("--compile", choices=("auto", "on", "off"), default="auto")
             fp.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+            if kind == "train":
+                fp.add_argument("--reference", action="store_true", help="train as the reference code does: "
+                                "fp32, eager, NCHW, no cuDNN autotuning (the baseline for --device cuda)")
             fp.add_argument("--json", action="store_true")
             add_config_flags(fp, family.config_cls)
     add_latent_commands(commands, COMMANDS)
@@ -289,7 +292,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     run = bench_train if args.bench_kind == "train" else bench_infer
     result = run(args.family, config, size=size, batch_size=args.batch_size, device=args.device,
                  steps=args.steps, warmup=args.warmup, repeat=args.repeat, compile=args.compile,
-                 amp=not args.no_amp)
+                 amp=not args.no_amp, **({"reference": args.reference} if args.bench_kind == "train" else {}))
     if args.json:
         print(json.dumps(result))
     else:

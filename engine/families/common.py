@@ -35,7 +35,7 @@ def bf16_capable(device: torch.device) -> bool:
 
 
 def choose_precision(device: torch.device, amp: bool,
-                     bf16_supported: Callable[[torch.device], bool] = bf16_capable) -> str:
+                     bf16_supported: Callable[[torch.device], bool] | None = None) -> str:
     """``fp32``, or with ``amp`` on CUDA ``bf16`` where the GPU supports it and ``fp16`` (which needs a gradient
     scaler) otherwise. Never reduced precision on the CPU or MPS.
 
@@ -45,7 +45,7 @@ def choose_precision(device: torch.device, amp: bool,
     """
     if not amp or device.type != "cuda":
         return "fp32"
-    return "bf16" if bf16_supported(device) else "fp16"
+    return "bf16" if (bf16_supported or bf16_capable)(device) else "fp16"
 
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -59,7 +59,7 @@ class Precision:
     """
 
     def __init__(self, device: torch.device, amp: bool,
-                 bf16_supported: Callable[[torch.device], bool] = bf16_capable) -> None:
+                 bf16_supported: Callable[[torch.device], bool] | None = None) -> None:
         self.kind = choose_precision(device, amp, bf16_supported)
         self.scaler = torch.amp.GradScaler("cuda") if self.kind == "fp16" else None
 
