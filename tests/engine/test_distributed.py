@@ -83,6 +83,18 @@ def test_epoch_sampler_shards_add_up_to_the_whole_batch():
     assert whole.state_dict() == shards[0].state_dict() == shards[1].state_dict()
 
 
+def test_launch_commands_and_bad_process_counts(tmp_path):
+    from engine.cli import main as cli
+
+    assert command(["--resume", "r"])[1:] == ["-m", "engine.train_process", "--resume", "r"]
+    several = command(["--resume", "r"], nproc=2)
+    assert several[1:3] == ["-m", "torch.distributed.run"] and "--nproc-per-node=2" in several
+    assert several[-4:] == ["-m", "engine.train_process", "--resume", "r"]
+    data = write_aligned_dataset(tmp_path / "data", count=2)
+    assert cli(["train", "pix2pix", "--data", str(data), "--size", "32", "--nproc", "0",
+                "--out", str(tmp_path / "run")]) == 2
+
+
 def test_two_ranks_of_batch_b_equal_one_process_of_batch_2b(two_ranks, tmp_path):
     data, run_dir = two_ranks
     one = tmp_path / "one"
