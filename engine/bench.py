@@ -24,16 +24,23 @@ def _sync(device: torch.device) -> None:
 
 def bench_train(family_name: str, config: Any, *, size: tuple[int, int], batch_size: int = 1,
                 device: str = "auto", steps: int = 5, warmup: int = 2, repeat: int = 3, compile: str = "auto",
-                amp: bool = True) -> dict[str, Any]:
-    """Median seconds per training iteration on a small synthetic dataset in the family's layout."""
+                amp: bool = True, reference: bool = False) -> dict[str, Any]:
+    """Median seconds per training iteration on a small synthetic dataset in the family's layout.
+
+    ``reference`` trains as the pix2pix/CycleGAN reference code does: fp32, eager, NCHW, no cuDNN autotuning
+    (``amp`` and ``compile`` are then ignored).
+    """
     family = get_family(family_name)
     dev = resolve_device(device)
+    if reference:
+        amp, compile = False, "off"
     with tempfile.TemporaryDirectory() as tmp:
         data_path = family.write_synthetic_dataset(Path(tmp), size, count=max(8, batch_size * 2))
         train = TrainConfig(steps=10**6, batch_size=batch_size, size=size, device=str(dev), compile=compile,
-                            amp=amp)
+                            amp=amp, channels_last=not reference)
         trainer = family.make_trainer(config, train, DataConfig(path=str(data_path), preprocess="none",
                                                                 flip=True), dev)
+        torch.backends.cudnn.benchmark = dev.type == "cuda" and not reference
         for _ in range(warmup):
             trainer.train_step(trainer.next_batch())
         _sync(dev)
@@ -48,7 +55,8 @@ def bench_train(family_name: str, config: Any, *, size: tuple[int, int], batch_s
     return {"family": family_name, "device": describe_device(dev), "size": f"{size[0]}x{size[1]}",
             "batch_size": batch_size, "s_per_iter": round(median, 4), "it_per_s": round(1 / median, 3),
             "ms_per_image": round(1000 * median / batch_size, 1), "compile": compile,
-            "amp": amp and dev.type == "cuda", "repeats": [round(t, 4) for t in times]}
+            "amp": amp and dev.type == "cuda", "precision": trainer.precision.kind, "reference": reference,
+            "repeats": [round(t, 4) for t in times]}
 
 
 def bench_infer(family_name: str, config: Any, *, size: tuple[int, int], batch_size: int = 1,

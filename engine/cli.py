@@ -7,6 +7,7 @@ code; tracebacks are for bugs only.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import signal
 import sys
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--init", metavar="CHECKPOINT", help="start a new run from this model's weights (a run "
                        "folder, checkpoint or bundled model name; its network config is kept): fine-tuning")
         p.add_argument("--no-progress", action="store_true", help="print no progress bar")
+        p.add_argument("--nproc", type=int, help="train on this many processes with torchrun: one per GPU "
+                       "(gloo processes on a CPU); --batch-size is per process (see docs/multi-gpu.md)")
 
     train = commands.add_parser("train", help="train a model (or --resume RUN_DIR)",
                                 description="Train a model family on a dataset folder.")
@@ -162,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
             fp.add_argument("--repeat", type=int, default=3)
             fp.add_argument("--compile", choices=("auto", "on", "off"), default="auto")
             fp.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+            if kind == "train":
+                fp.add_argument("--reference", action="store_true", help="train as the reference code does: "
+                                "fp32, eager, NCHW, no cuDNN autotuning (the baseline for --device cuda)")
             fp.add_argument("--json", action="store_true")
             if kind == "infer":
                 fp.add_argument("--backend", default="torch", metavar="NAME[,NAME...]",
@@ -232,12 +238,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
         again = "Ctrl-C again" if signum == signal.SIGINT else "a second signal"
         print(f"\nstopping after this step and saving a checkpoint ({again} to abort)", file=sys.stderr)
 
+    run: Any = functools.partial(train, init=init, check_data=True,
+                                 device=args.device if args.resume else None)
+    if args.nproc is not None and args.nproc != 1:
+        from engine.launch import train_processes
+
+        if init is not None:
+            raise ConfigError("--init with --nproc is not supported yet: fine-tune in one process")
+        if spec is not None:
+            from engine.dataset_check import preflight
+
+            preflight(spec.data.path, spec.family, spec.data.layout)
+        run = functools.partial(train_processes, nproc=args.nproc)
     previous = {sig: signal.signal(sig, on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _render_progress(train(spec, run_dir, resume=bool(args.resume), steps=args.steps if args.resume else None,
-                               retune=retune, device=args.device if args.resume else None,
-                               should_stop=lambda: bool(stop_requested), init=init, check_data=True),
-                         quiet=args.no_progress)
+        _render_progress(run(spec, run_dir, resume=bool(args.resume), steps=args.steps if args.resume else None,
+                             retune=retune, should_stop=lambda: bool(stop_requested)), quiet=args.no_progress)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -442,7 +458,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     run = bench_train if args.bench_kind == "train" else bench_infer
     backends = args.backend.split(",") if args.bench_kind == "infer" else [None]
     for backend in backends:
-        extra = {} if backend is None else {"backend": backend}
+        extra = {"backend": backend} if backend is not None else {"reference": args.reference}
         result = run(args.family, config, size=size, batch_size=args.batch_size, device=args.device,
                      steps=args.steps, warmup=args.warmup, repeat=args.repeat, compile=args.compile,
                      amp=not args.no_amp, **extra)

@@ -187,8 +187,12 @@ class TrainConfig:
         seed: seeds Python, NumPy, torch and the data sampler.
         device: ``auto|cpu|cuda|cuda:N|mps``.
         deterministic: deterministic kernels (bit-for-bit resume on CPU).
-        amp: mixed precision on CUDA (ignored elsewhere; never bf16 on CPU).
+        amp: mixed precision on CUDA: bf16 on GPUs that support it, else fp16 with a gradient scaler (ignored
+            elsewhere; never reduced precision on the CPU).
         compile: ``torch.compile`` the generator (``auto`` = on CUDA only).
+        channels_last: channels-last memory layout on CUDA (faster convolutions with tensor cores).
+        sync_batchnorm: with several GPUs, batch norm normalises over the whole batch of all processes
+            (SyncBatchNorm) instead of each process's share.
         sample_every, checkpoint_every, log_every: intervals in steps.
         keep_last: step checkpoints kept besides ``latest``.
     """
@@ -205,6 +209,8 @@ class TrainConfig:
     deterministic: bool = False
     amp: bool = True
     compile: str = "auto"
+    channels_last: bool = True
+    sync_batchnorm: bool = False
     sample_every: int = 100
     checkpoint_every: int = 200
     log_every: int = 1

@@ -223,12 +223,25 @@ class PairedImages(DecodedItems):
 
 
 class EpochSampler:
-    """Draws indices epoch by epoch in a seeded random order; its position is part of the checkpoint."""
+    """Draws indices epoch by epoch in a seeded random order; its position is part of the checkpoint.
+
+    With several training processes (:meth:`shard`), every rank walks the same order and a step takes
+    ``batch_size x world_size`` consecutive indices, of which rank r keeps the r-th slice: together the ranks see
+    exactly what one process with the whole batch would, and the state (epoch, position) is the same on every
+    rank and independent of the number of ranks.
+    """
 
     def __init__(self, length: int, seed: int, shuffle: bool = True) -> None:
         self.length, self.seed, self.shuffle = length, seed, shuffle
         self.epoch, self.position = 0, 0
+        self.rank, self.world_size = 0, 1
         self._order = self._make_order()
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Draw this rank's slice of every step's global batch from now on."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside 0..{world_size - 1}")
+        self.rank, self.world_size = rank, world_size
 
     def _make_order(self) -> list[int]:
         if not self.shuffle:
@@ -237,14 +250,15 @@ class EpochSampler:
         return torch.randperm(self.length, generator=generator).tolist()
 
     def next_batch(self, batch_size: int) -> list[int]:
+        """This rank's ``batch_size`` indices of the next step (the whole step's when not sharded)."""
         indices = []
-        while len(indices) < batch_size:
+        while len(indices) < batch_size * self.world_size:
             if self.position >= self.length:
                 self.epoch, self.position = self.epoch + 1, 0
                 self._order = self._make_order()
             indices.append(self._order[self.position])
             self.position += 1
-        return indices
+        return indices[self.rank * batch_size: (self.rank + 1) * batch_size]
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "position": self.position}

@@ -72,6 +72,11 @@ def set_deterministic(enabled: bool) -> None:
     torch.backends.cudnn.benchmark = not enabled
 
 
+def cuda_device_count() -> int:
+    """CUDA devices torch sees (0 without CUDA): how many training processes a run may start."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def describe_device(device: torch.device) -> str:
     """Human-readable device name for logs and the status bar."""
     if device.type == "cuda":

@@ -6,6 +6,10 @@ Usage::
     python -m engine.train_process --resume RUN_DIR [--steps N] [--device cpu]  # exact resume, optionally longer
     python -m engine.train_process --resume RUN_DIR --retune '{"r1_gamma": 0.1}'  # resume with new loss weights
 
+Under torchrun (``torchrun --nproc-per-node N -m engine.train_process ...``, or :func:`command` with ``nproc``)
+every process trains its share of each batch (see :mod:`engine.distributed`) and rank 0 alone reports
+progress; an error on any rank is reported with its rank.
+
 Each :class:`~engine.training.Progress` event becomes one line ``{"kind": ..., "step": ..., ...}`` plus
 ``device`` and ``memory_mb`` (peak). SIGTERM, SIGINT or a file ``RUN_DIR/stop`` ask for a stop: the run saves a
 checkpoint and the process exits 0. A failure prints ``{"kind": "error", "error": ..., "message": ...,
@@ -27,6 +31,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 STOP_FILE = "stop"
+TORCHRUN = ("-m", "torch.distributed.run", "--standalone", "--monitor-interval", "0.5")
+
+
+def command(args: list[str], nproc: int = 1) -> list[str]:
+    """The command line of a training run: ``python -m engine.train_process ARGS``, or with ``nproc`` > 1 the
+    same started by torchrun as ``nproc`` processes on this machine (one per GPU; gloo processes on a CPU)."""
+    if nproc <= 1:
+        return [sys.executable, "-m", "engine.train_process", *args]
+    return [sys.executable, *TORCHRUN, f"--nproc-per-node={nproc}", "-m", "engine.train_process", *args]
 OOM_HINT = "try a smaller batch size or image size"
 
 
@@ -92,9 +105,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     stop_file = run_dir / STOP_FILE
     stop_file.unlink(missing_ok=True)  # a stale request from an earlier session (the GUI also signals)
 
+    from engine import distributed
     from engine.device import describe_device, resolve_device
     from engine.errors import GanvasError
     from engine.training import RunSpec, train
+
+    rank = 0
 
     try:
         retune = _retune_changes(args.retune)
@@ -108,25 +124,33 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
             device_spec = args.device or read_metadata(run_dir / "latest.safetensors")["train_config"]["device"]
         device = resolve_device(device_spec)
-        device_name = describe_device(device)
+        ranks = distributed.init_from_env(device)
+        rank, device = ranks.rank, distributed.local_device(device)
+        device_name = describe_device(device) + (f" x {ranks.world_size} processes" if ranks.enabled else "")
         events = train(spec, run_dir, resume=resume, steps=args.steps, retune=retune,
                        device=args.device if resume else None,
                        should_stop=lambda: bool(stop_signal) or stop_file.exists())
         for event in events:
-            record = dataclasses.asdict(event)
-            record.update(device=device_name, memory_mb=round(_peak_memory_mb(str(device)), 1))
-            _emit(out, record)
+            if ranks.is_main:
+                record = dataclasses.asdict(event)
+                record.update(device=device_name, memory_mb=round(_peak_memory_mb(str(device)), 1))
+                _emit(out, record)
+        distributed.shutdown()  # after a failure the group is left alone: a dead peer can hang its teardown
     except Exception as exc:
+        exc = distributed.describe_failure(exc) or exc
         oom = _is_oom(exc)
         known = isinstance(exc, GanvasError)
         if not known:
             traceback.print_exc(file=sys.stderr)
         message = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        if distributed.world_size_from_env() > 1:
+            message = f"rank {rank}: {message}"
         _emit(out, {"kind": "error", "error": type(exc).__name__, "message": message, "oom": oom,
                     "suggestion": OOM_HINT if oom else ""})
         return getattr(exc, "exit_code", 1) if known else (6 if oom else 1)
     finally:
-        stop_file.unlink(missing_ok=True)
+        if rank == 0:
+            stop_file.unlink(missing_ok=True)
     return 0
 
 

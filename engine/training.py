@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine import distributed
 from engine.checkpoint import (
     RunCheckpoints,
     flatten_state,
@@ -272,6 +273,7 @@ def _checkpoint_payload(spec: RunSpec, trainer: Trainer, step: int) -> tuple[dic
                         "steps": spec.train.steps, "base_lrs": trainer.base_lrs,
                         "factor": lr_factor(step, spec.train)},
         "optimizers": optim_info,
+        "grad_scaler": trainer.precision.state_dict(),
         "sampler": trainer.sampler_state(),
         "rng": _python_rng_json(),
         "extra": extra_info,
@@ -301,6 +303,7 @@ def _restore(trainer: Trainer, checkpoint_tensors: dict[str, torch.Tensor], meta
     trainer.load_sampler_state(meta["sampler"])
     trainer.augment_generator.set_state(checkpoint_tensors["rng.augment"].cpu())
     trainer.load_extra_state(checkpoint.group("extra"), meta.get("extra", {}))
+    trainer.precision.load_state_dict(meta.get("grad_scaler", {}))
     _restore_rng(checkpoint_tensors, meta["rng"])
 
 
@@ -356,11 +359,13 @@ def train(
         raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} or choose another --out")
     assert spec is not None
     family = get_family(spec.family)
-    device = resolve_device(spec.train.device)
+    device = distributed.local_device(resolve_device(spec.train.device))
+    dist = distributed.context()  # several training processes under torchrun, else one
     set_deterministic(spec.train.deterministic)
     seed_everything(spec.train.seed)
     trainer = family.make_trainer(spec.model, spec.train, spec.data, device)
     data_notes = preflight(spec.data.path, spec.family, spec.data.layout) if check_data and not resume else []
+    dist.prepare(trainer, spec.train.seed)
     start = 0
     if checkpoint is not None:
         try:
@@ -368,21 +373,24 @@ def train(
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"cannot resume from this checkpoint ({exc})", path=checkpoint.path) from exc
         start = checkpoint.step
+        dist.restore_rank_state(trainer, checkpoint.tensors, checkpoint.meta, start)
         del checkpoint
     elif init is not None:
         spec.init = load_initial_weights(trainer, init)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        samples_dir(run_dir).mkdir(exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"cannot create the run folder ({exc.strerror or exc})", path=run_dir) from exc
+    if dist.is_main:  # rank 0 alone writes the run folder; the other ranks flush (NaN check) to nowhere
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            samples_dir(run_dir).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the run folder ({exc.strerror or exc})", path=run_dir) from exc
     checkpoints = RunCheckpoints(run_dir, keep_last=spec.train.keep_last)
-    checkpoints.remove_orphans()
-    atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
-    log = _LossLog(run_dir / LOG_FILE)
+    if dist.is_main:
+        checkpoints.remove_orphans()
+        atomic_write_bytes(run_dir / CONFIG_FILE, json.dumps(spec.to_json(), indent=2).encode())
+    log = _LossLog(run_dir / LOG_FILE if dist.is_main else Path(os.devnull))
     if resume:
         log.rewind(start)
-    else:
+    elif dist.is_main:
         _start_fresh_log(log.path)
     last_saved = start if resume else None
     total = spec.train.steps
@@ -398,23 +406,27 @@ def train(
             raise TrainingError(f"{bad} became non-finite (NaN or Inf) by step {step} (learning rate too high?); "
                                 f"{kept}", value=step)
         meta["metrics"] = {"losses": log.last}
-        path = str(checkpoints.save(step, tensors, meta))
+        dist.gather_rank_states(trainer, tensors, meta)
+        path = str(checkpoints.save(step, tensors, meta)) if dist.is_main else ""
         last_saved = step
         return path
 
     def sample(step: int) -> str:
-        grid = trainer.sample_grid()
+        grid = trainer.sample_grid()  # on every rank: SyncBatchNorm layers need all of them
+        if not dist.is_main:
+            return ""
         path = write_image(sample_path(run_dir, step), grid)
         write_image(latest_sample_path(run_dir), grid)
         return str(path)
 
     def event(kind: str, **fields: Any) -> Progress:
         """An event at the current step, with the fields every event carries filled in."""
-        return Progress(kind, step, total, trainer.epochs_done, log.last, images=step * spec.train.batch_size,
+        return Progress(kind, step, total, trainer.epochs_done, log.last, images=step * trainer.global_batch_size,
                         **fields)
 
     step = start
-    message = _start_message(spec.family, describe_device(device), trainer.describe_data())
+    processes = f" x {dist.world_size} processes" if dist.enabled else ""
+    message = _start_message(spec.family, describe_device(device) + processes, trainer.describe_data())
     if spec.init and start == 0:
         message += "; " + describe_init(spec.init)
     if data_notes:
@@ -423,7 +435,7 @@ def train(
     times: deque[float] = deque(maxlen=50)
     last_time = time.perf_counter()
     while step < total:
-        if should_stop is not None and should_stop():
+        if should_stop is not None and dist.agree(should_stop()):
             yield event("stopped", path=save(step), message="stopped; checkpoint saved")
             return
         factor = lr_factor(step, spec.train)
@@ -435,7 +447,7 @@ def train(
                 save(step)
                 exc.args = (f"{exc}; checkpoint saved at step {step}",)
             raise
-        losses = trainer.train_step(batch)
+        losses = dist.after_step(trainer, trainer.train_step(batch))
         step += 1
         log.add(step, factor, losses)
         if step % flush_every == 0:

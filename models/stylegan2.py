@@ -277,7 +277,7 @@ class ModulatedConv2d(nn.Module):
 
     def modulated_weight(self, styles: torch.Tensor) -> torch.Tensor:
         """Per-sample weights (B, out, in, k, k) for styles (B, in)."""
-        weight = self.weight[None] * self.weight_gain * styles[:, None, :, None, None]
+        weight = self.weight[None] * self.weight_gain * styles.float()[:, None, :, None, None]  # fp32 (see above)
         if self.demodulate:
             weight = weight * torch.rsqrt(weight.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
         return weight
@@ -291,7 +291,7 @@ class ModulatedConv2d(nn.Module):
         weight = self.weight * self.weight_gain
         x = self._conv(x * styles[:, :, None, None], weight.transpose(0, 1) if self.up else weight, groups=1)
         if self.demodulate:
-            x = x * torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8)[:, :, None, None]
+            x = x * demodulation_coefficients(styles, weight).to(x.dtype)[:, :, None, None]
         return x
 
     def _fused(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
@@ -319,6 +319,19 @@ class ModulatedConv2d(nn.Module):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"demodulate={self.demodulate}, up={self.up}"
         )
+
+
+def demodulation_coefficients(styles: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``1 / sqrt(sum over in, k of (w * s)^2 + 1e-8)`` per sample and output channel, always in fp32.
+
+    Under mixed precision the sum of squares would otherwise run as a bf16/fp16 matmul: bf16 keeps too few bits
+    for a normaliser every layer multiplies by, fp16 overflows on large styles.
+
+    Shape:
+        styles (B, in), weight (out, in, k, k) -> (B, out) float32.
+    """
+    with torch.autocast(device_type=styles.device.type, enabled=False):
+        return torch.rsqrt(styles.float().square() @ weight.float().square().sum(dim=(2, 3)).t() + 1e-8)
 
 
 class SynthesisLayer(nn.Module):

@@ -226,9 +226,16 @@ class ConfigForm(QWidget):
 
     changed = Signal()
 
-    def __init__(self, families: list[str], has_cuda: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, families: list[str], has_cuda: bool, parent: QWidget | None = None,
+                 gpu_count: int = 0) -> None:
         super().__init__(parent)
         self.has_cuda = has_cuda
+        self.gpus_box: QSpinBox | None = None  # shown only on a machine with several GPUs
+        if gpu_count > 1:
+            self.gpus_box = QSpinBox()
+            self.gpus_box.setRange(1, gpu_count)
+            self.gpus_box.setToolTip("train on this many GPUs at once, one process each (torchrun); the batch "
+                                     "size is per GPU")
         self.data_path = ""
         self.family_name = ""
         self.family: Any = None
@@ -275,6 +282,8 @@ class ConfigForm(QWidget):
         top = QFormLayout()
         top.addRow("Family", self.family_combo)
         top.addRow("Image size", self.size_box)
+        if self.gpus_box is not None:
+            top.addRow("GPUs", self.gpus_box)
         training = QGroupBox("Training")
         form = QFormLayout(training)
         for name, (widget, _) in (*self.train_editors.items(), *self.data_editors.items()):
@@ -390,6 +399,13 @@ class ConfigForm(QWidget):
                           **{n: editor_value(w, tp) for n, (w, tp) in self.data_editors.items()})
         return {"family": self.family_name, "model_config": to_dict(self._model_config()),
                 "train_config": to_dict(train), "data_config": to_dict(data)}
+
+    def nproc(self) -> int:
+        """Training processes to start: the GPUs chosen, or 1 (a single GPU, or the CPU)."""
+        device = editor_value(*self.train_editors["device"])
+        if self.gpus_box is None or device not in ("auto", "cuda"):
+            return 1
+        return self.gpus_box.value()
 
     def _validate(self, *_: Any) -> bool:
         try:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 from PySide6.QtWidgets import QApplication
+
+from engine.train_process import command
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STDERR_LINES = 30
@@ -45,26 +46,29 @@ class RunController(QObject):
         self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
         self._buffer = b""
         self._after_stop = "paused"
+        self.nproc = 1  # training processes of the current run (torchrun when more than one)
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
 
     # --- commands ---------------------------------------------------------------------------------
-    def start(self, spec: dict[str, Any], run_dir: str | Path) -> None:
-        """Start a new run in ``run_dir`` (created) from a RunSpec JSON dict."""
+    def start(self, spec: dict[str, Any], run_dir: str | Path, nproc: int = 1) -> None:
+        """Start a new run in ``run_dir`` (created) from a RunSpec JSON dict, on ``nproc`` GPUs."""
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         spec_path = run_dir / "spec.json"
         spec_path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
+        self.nproc = nproc
         self._launch(run_dir, ["--spec", str(spec_path)])
 
     def resume(self, run_dir: str | Path | None = None, steps: int | None = None,
-               retune: dict[str, Any] | None = None) -> None:
+               retune: dict[str, Any] | None = None, nproc: int | None = None) -> None:
         """Continue ``run_dir`` (default: the current run) from its latest checkpoint, optionally with a new
         total step count and new values for the family's retunable fields (e.g. StyleGAN2's ``r1_gamma``)."""
         target = Path(run_dir) if run_dir is not None else self.run_dir
         if target is None:
             return
+        self.nproc = self.nproc if nproc is None else nproc
         args = ["--resume"] + ([] if steps is None else ["--steps", str(steps)])
         self._launch(target, args + (["--retune", json.dumps(retune)] if retune else []))
 
@@ -81,6 +85,8 @@ class RunController(QObject):
         if self.running:
             self._request_stop("stopped")
             if not self.process.waitForFinished(timeout_ms):
+                self.process.terminate()  # torchrun ends its processes (a kill would orphan them)
+                self.process.waitForFinished(5000)
                 self.process.kill()
                 self.process.waitForFinished(2000)
 
@@ -107,14 +113,16 @@ class RunController(QObject):
         process.errorOccurred.connect(self._on_error)
         self.process = process
         self._set_state("running")
-        process.start(sys.executable, ["-m", "engine.train_process", *args, str(run_dir)])
+        program, *arguments = command([*args, str(run_dir)], self.nproc)
+        process.start(program, arguments)
 
     def _request_stop(self, after: str) -> None:
         if not self.running or self.run_dir is None:
             return
         self._after_stop = after
         (self.run_dir / "stop").write_text("requested by the GUI\n", encoding="utf-8")
-        self.process.terminate()  # SIGTERM: the child saves a checkpoint and exits 0
+        if self.nproc == 1:  # torchrun would end its processes on SIGTERM; they see the file and agree instead
+            self.process.terminate()  # SIGTERM: the child saves a checkpoint and exits 0
         self._set_state("stopping")
 
     def _read_stdout(self) -> None:

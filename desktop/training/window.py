@@ -31,6 +31,12 @@ from desktop.training.runs_list import RunsList, runs_folder
 from engine.errors import GanvasError
 
 
+def gpu_count() -> int:
+    from engine.device import cuda_device_count
+
+    return cuda_device_count()
+
+
 def cuda_available() -> bool:
     from engine.device import resolve_device
 
@@ -49,7 +55,7 @@ class TrainingWindow(QMainWindow):
     runs_changed = Signal()
 
     def __init__(self, settings: QSettings, load_model: Callable[[ModelSource], None] | None = None,
-                 parent: QWidget | None = None, has_cuda: bool | None = None) -> None:
+                 parent: QWidget | None = None, has_cuda: bool | None = None, gpus: int | None = None) -> None:
         super().__init__(parent)
         self.setWindowFlag(Qt.WindowType.Window)
         self.setWindowTitle("Ganvas - Training")
@@ -58,7 +64,8 @@ class TrainingWindow(QMainWindow):
 
         self.controller = RunController(self)
         self.dataset_page = DatasetPage()
-        self.form = ConfigForm(list_families(), cuda_available() if has_cuda is None else has_cuda)
+        self.form = ConfigForm(list_families(), cuda_available() if has_cuda is None else has_cuda,
+                               gpu_count=gpu_count() if gpus is None else gpus)
         self.run_page = RunPage(self.controller, load_model)
         self.runs = RunsList(settings, busy_run=lambda: self.controller.run_dir if self.controller.running else None)
         self.start_button = QPushButton("Start training")
@@ -124,7 +131,7 @@ class TrainingWindow(QMainWindow):
             return
         run_dir = self.new_run_dir()
         self.run_page.show_run(run_dir)
-        self.controller.start(spec, run_dir)
+        self.controller.start(spec, run_dir, nproc=self.form.nproc())
         self.tabs.setCurrentWidget(self.run_page)
 
     def open_run(self, path: str) -> None:
@@ -137,5 +144,5 @@ class TrainingWindow(QMainWindow):
             QMessageBox.information(self, "Training", "A run is already training; pause it first.")
             return
         self.run_page.show_run(path)
-        self.controller.resume(path)
+        self.controller.resume(path, nproc=self.form.nproc())
         self.tabs.setCurrentWidget(self.run_page)

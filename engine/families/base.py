@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import DataConfig, TrainConfig
+from engine.distributed import DistContext
 from engine.errors import ConfigError
+from engine.families.common import Precision
 
 
 class Trainer:
@@ -31,6 +33,8 @@ class Trainer:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.base_lrs: dict[str, float] = {}
         self.augment_generator = torch.Generator().manual_seed(train.seed + 1)
+        self.precision = Precision(device, train.amp)
+        self.dist = DistContext()  # the other training processes, if any (engine.distributed sets it)
 
     # --- data -----------------------------------------------------------------------------------------
     # Subclasses set ``dataset`` (with a ``describe()``) and ``sampler`` (an EpochSampler) in __init__.
@@ -53,7 +57,22 @@ class Trainer:
     def describe_data(self) -> dict[str, Any]:
         return {**self.dataset.describe(), "size": f"{self.train.size[0]}x{self.train.size[1]}"}
 
+    @property
+    def global_batch_size(self) -> int:
+        """Images per step over all training processes."""
+        return self.train.batch_size * self.dist.world_size
+
     # --- optimisation ----------------------------------------------------------------------------------
+    def backward(self, loss: torch.Tensor) -> None:
+        """Backpropagate ``loss`` (scaled when training in fp16)."""
+        self.precision.backward(loss)
+
+    def optimizer_step(self, name: str) -> None:
+        """Apply optimizer ``name``: gradients averaged over the training processes, unscaled for fp16."""
+        optimizer = self.optimizers[name]
+        self.dist.average_gradients(optimizer)
+        self.precision.step(optimizer)
+
     def train_step(self, batch: Any) -> dict[str, torch.Tensor]:
         """One D and one G update; returns 0-dim loss tensors (not synced to the host)."""
         raise NotImplementedError

@@ -220,7 +220,7 @@ class CycleGANTrainer(Trainer):
         b_indices = torch.randint(len(b), (len(indices),), generator=self.augment_generator).tolist()
         real_a = self.augment([a[i % len(a)] for i in indices])
         real_b = self.augment([b[i] for i in b_indices])
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and self.train.channels_last:
             real_a = real_a.contiguous(memory_format=torch.channels_last)
             real_b = real_b.contiguous(memory_format=torch.channels_last)
         return real_a, real_b
@@ -236,8 +236,8 @@ class CycleGANTrainer(Trainer):
         with autocast(self.device, self.train):
             losses, fake_a, fake_b = generator_losses(fwd["G_AB"], fwd["G_BA"], fwd["D_A"], fwd["D_B"],
                                                       real_a, real_b, cfg)
-        sum(losses.values()).backward()
-        self.optimizers["G"].step()
+        self.backward(sum(losses.values()))
+        self.optimizer_step("G")
         # Discriminators: real images -> real; generated images, drawn through the history pools -> fake.
         set_requires_grad(self.D_A, True)
         set_requires_grad(self.D_B, True)
@@ -246,8 +246,8 @@ class CycleGANTrainer(Trainer):
         pooled_b = self.pool_b.query(fake_b.detach(), self.pool_generator)
         with autocast(self.device, self.train):
             d_losses = discriminator_losses(fwd["D_A"], fwd["D_B"], real_a, real_b, pooled_a, pooled_b, cfg)
-        (d_losses["D_A"] + d_losses["D_B"]).backward()
-        self.optimizers["D"].step()
+        self.backward(d_losses["D_A"] + d_losses["D_B"])
+        self.optimizer_step("D")
         return {name: value.detach() for name, value in {**d_losses, **losses}.items()}
 
     def sample_grid(self) -> np.ndarray:

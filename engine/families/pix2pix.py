@@ -110,7 +110,7 @@ class Pix2PixTrainer(Trainer):
     def next_batch(self) -> torch.Tensor:
         indices = self.sampler.next_batch(self.train.batch_size)
         batch = self.augment([self.dataset[i] for i in indices])
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and self.train.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
 
@@ -132,8 +132,8 @@ class Pix2PixTrainer(Trainer):
             loss_d = discriminator_loss(pred_real, pred_fake, cfg.gan_mode)
         if cfg.gan_mode == "wgan":
             loss_d = loss_d + gradient_penalty(self.D_fwd, real_pair, fake_pair, cfg.gp_weight)
-        loss_d.backward()
-        self.optimizers["D"].step()
+        self.backward(loss_d)
+        self.optimizer_step("D")
         # Generator: fool the updated discriminator and stay close to the target in L1.
         set_requires_grad(self.D, False)
         self.optimizers["G"].zero_grad(set_to_none=True)
@@ -142,8 +142,8 @@ class Pix2PixTrainer(Trainer):
             loss_g_gan = generator_loss(pred_fake, cfg.gan_mode)
             loss_g_l1 = F.l1_loss(fake_b.float(), real_b) * cfg.lambda_l1
             loss_g = loss_g_gan + loss_g_l1
-        loss_g.backward()
-        self.optimizers["G"].step()
+        self.backward(loss_g)
+        self.optimizer_step("G")
         return {"G_gan": loss_g_gan.detach(), "G_L1": loss_g_l1.detach(), "D": loss_d.detach()}
 
     def sample_grid(self) -> np.ndarray:

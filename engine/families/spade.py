@@ -300,8 +300,8 @@ class SPADETrainer(Trainer):
             if cfg.lambda_l1 > 0:
                 losses["G_L1"] = F.l1_loss(fake.float(), real) * cfg.lambda_l1
             loss_g = torch.stack(list(losses.values())).sum()
-        loss_g.backward()
-        self.optimizers["G"].step()
+        self.backward(loss_g)
+        self.optimizer_step("G")
         # Discriminator: hinge loss on real pairs and on this step's generated pairs.
         set_requires_grad(self.D, True)
         self.optimizers["D"].zero_grad(set_to_none=True)
@@ -309,8 +309,8 @@ class SPADETrainer(Trainer):
             outputs = self.D_fwd(torch.cat([torch.cat([label, fake.detach()], 1), torch.cat([label, real], 1)]))
             fake_out, real_out = _split_outputs(outputs)
             loss_d = multiscale_discriminator_loss(real_out, fake_out, "hinge")
-        loss_d.backward()
-        self.optimizers["D"].step()
+        self.backward(loss_d)
+        self.optimizer_step("D")
         losses = {k: v.detach() for k, v in losses.items()}
         losses["D"] = loss_d.detach()
         return losses

@@ -278,7 +278,7 @@ class StyleGAN2Trainer(Trainer):
 
     @property
     def kimg(self) -> float:
-        return self.step * self.train.batch_size / 1000
+        return self.step * self.global_batch_size / 1000
 
     def describe_data(self) -> dict[str, Any]:
         res = self.model_config.resolution
@@ -323,8 +323,8 @@ class StyleGAN2Trainer(Trainer):
             # Two passes, not one on the concatenation: minibatch-std groups must hold only fakes or only reals.
             fake_logits, real_logits = self._D(fake).float(), self._D(batch).float()
             loss_d = d_logistic_loss(real_logits, fake_logits)
-        loss_d.backward()
-        self.optimizers["D"].step()
+        self.backward(loss_d)
+        self.optimizer_step("D")
         losses["D"] = loss_d.detach()
         losses["D_real"] = real_logits.detach().mean()
         losses["D_fake"] = fake_logits.detach().mean()
@@ -332,8 +332,8 @@ class StyleGAN2Trainer(Trainer):
             self.optimizers["D"].zero_grad(set_to_none=True)
             real = batch.detach().requires_grad_(True)
             penalty = r1_penalty(self._D(real, regularising=True).float(), real)
-            (penalty * (cfg.r1_gamma / 2) * cfg.r1_interval).backward()
-            self.optimizers["D"].step()
+            self.backward(penalty * (cfg.r1_gamma / 2) * cfg.r1_interval)
+            self.optimizer_step("D")
             self.last_r1 = penalty.detach()
         losses["R1"] = getattr(self, "last_r1", torch.zeros((), device=self.device))
         # Generator: fool the updated discriminator.
@@ -343,17 +343,18 @@ class StyleGAN2Trainer(Trainer):
         with autocast(self.device, train):
             fake = self.synthesis_fwd(self._mapped(n))
             loss_g = g_nonsaturating_loss(self._D(fake).float())
-        loss_g.backward()
-        self.optimizers["G"].step()
+        self.backward(loss_g)
+        self.optimizer_step("G")
         losses["G"] = loss_g.detach()
         if cfg.pl_weight > 0 and self.step % cfg.pl_interval == 0:
             self.optimizers["G"].zero_grad(set_to_none=True)
             ws = self._mapped(max(1, n // cfg.pl_batch_shrink))
             images = self.G.synthesis(ws)
             penalty, self.pl_mean, _ = path_length_penalty(images, ws, self.pl_mean, cfg.pl_decay)
+            self.pl_mean = self.dist.mean(self.pl_mean)  # the whole batch's running mean on every rank
             # The zero-weighted image term keeps every synthesis parameter in the graph.
-            (penalty * cfg.pl_weight * cfg.pl_interval + images[:, 0, 0, 0].sum() * 0).backward()
-            self.optimizers["G"].step()
+            self.backward(penalty * cfg.pl_weight * cfg.pl_interval + images[:, 0, 0, 0].sum() * 0)
+            self.optimizer_step("G")
             self.last_pl = penalty.detach()
         losses["PL"] = getattr(self, "last_pl", torch.zeros((), device=self.device))
         self._update_ema()
@@ -365,8 +366,8 @@ class StyleGAN2Trainer(Trainer):
         cfg = self.model_config
         ema_nimg = cfg.ema_kimg * 1000
         if cfg.ema_rampup > 0:
-            ema_nimg = min(ema_nimg, self.step * self.train.batch_size * cfg.ema_rampup)
-        beta = 0.5 ** (self.train.batch_size / max(ema_nimg, 1e-8))
+            ema_nimg = min(ema_nimg, self.step * self.global_batch_size * cfg.ema_rampup)
+        beta = 0.5 ** (self.global_batch_size / max(ema_nimg, 1e-8))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
             p_ema.lerp_(p.detach(), 1.0 - beta)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):

@@ -190,3 +190,27 @@ def test_resume_with_changes_retunes_a_stylegan2_run(qtbot, tmp_path: Path, monk
     assert meta["retunes"] == [{"step": 1, "r1_gamma": [config.r1_gamma, 0.25]}]
     page.buttons["retune"].click()
     assert "step 1: r1_gamma" in page.retune_dialog.history.text()
+
+
+def test_gpus_box_appears_with_several_gpus_and_starts_that_many_processes(qtbot, tmp_path: Path,
+                                                                            monkeypatch) -> None:
+    from desktop.training.window import TrainingWindow
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    settings.setValue(SETTINGS_KEY, str(tmp_path / "runs"))
+    single = TrainingWindow(settings, has_cuda=True, gpus=1)
+    qtbot.addWidget(single)
+    assert single.form.gpus_box is None and single.form.nproc() == 1
+    window = TrainingWindow(settings, has_cuda=True, gpus=4)  # as torch would report on a 4-GPU machine
+    qtbot.addWidget(window)
+    assert window.form.gpus_box is not None and window.form.gpus_box.maximum() == 4
+    window.form.gpus_box.setValue(2)
+    window.form.set_data_path(str(write_aligned_dataset(tmp_path / "data", count=2)))
+    started = []
+    monkeypatch.setattr(window.controller, "start", lambda spec, run_dir, nproc: started.append(nproc))
+    window.start()
+    assert started == [2]
+    device = window.form.train_editors["device"][0]
+    device.setCurrentText("cpu")
+    assert window.form.nproc() == 1  # the box counts GPUs: a CPU run is one process
+
