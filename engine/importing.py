@@ -32,8 +32,10 @@ from engine.errors import CheckpointError, ConfigError
 from engine.reference import (
     ReferenceRun,
     find_reference_run,
+    is_official_spade,
     is_reference_source,
     netg_kind,
+    official_spade_to_ganvas,
     option,
     options_from_state,
     read_generator_states,
@@ -237,7 +239,10 @@ def import_pth(pths: str | Path | list[str | Path], family_name: str, config: An
     tensors: dict[str, torch.Tensor] = {}
     for name, file in zip(names, files, strict=True):
         target = network[name] if isinstance(network, nn.ModuleDict) else network
-        state = to_ganvas_state(load_pth_state_dict(file), target, getattr(config, "norm", ""))
+        state = load_pth_state_dict(file)
+        if family_name == "spade" and is_official_spade(state):
+            state = official_spade_to_ganvas(state)
+        state = to_ganvas_state(state, target, getattr(config, "norm", ""))
         load_weights(target, state, f"a {family_name} generator with this config", file)
         tensors.update(flatten_state(f"net.{name}", target.state_dict()))
     meta = {"family": family_name, "model_config": to_dict(config),
