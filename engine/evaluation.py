@@ -115,13 +115,14 @@ def evaluate_checkpoint(checkpoint: str | Path, data_path: str | Path, split: st
         raise ConfigError(f"{family.name} has no paired targets to compare with: ask for --fid (generated samples "
                           "against the training images)")
     if extras.wanted:
-        result.update(_distribution_metrics(session, data, split_dir, limit, extras, features, result))
+        title = f"Ganvas results: {Path(checkpoint).name} ({meta['family']}) on {Path(data_path).name}, {split}"
+        result.update(_distribution_metrics(session, data, split_dir, limit, extras, features, result, title))
     return result
 
 
 def _distribution_metrics(session: InferenceSession, data: DataConfig, split_dir: Any, limit: int | None,
                           extras: EvalExtras, features: torch.nn.Module | None,
-                          so_far: dict[str, Any]) -> dict[str, Any]:
+                          so_far: dict[str, Any], title: str) -> dict[str, Any]:
     """FID / KID / LPIPS over the family's eval batches, and the results page; timed."""
     from engine.fid import fid as frechet
     from engine.fid import kid, load_inception, missing_weights_error
@@ -177,5 +178,5 @@ def _distribution_metrics(session: InferenceSession, data: DataConfig, split_dir
         result["LPIPS_kind"] = "lpips" if extras.lpips_linear else "vgg features (no linear weights)"
     result["metrics_seconds"] = round(time.perf_counter() - start, 1)
     if page is not None:
-        result["html"] = str(page.write({**so_far, **result}))
+        result["html"] = str(page.write({**so_far, **result}, title))
     return result
