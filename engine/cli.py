@@ -284,7 +284,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
+        print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) and abs(v) >= 0.01 else
+                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
     return 0
 
 

@@ -44,9 +44,14 @@ def paired_batches(session: InferenceSession, data: DataConfig, split_dir: Path,
 def evaluate_paired(session: InferenceSession, data: DataConfig, split_dir: Path, limit: int | None = None,
                     batch_size: int = 4) -> dict[str, Any]:
     """Mean L1 / PSNR / SSIM of ``session`` on the (input, target) pairs of ``split_dir`` at the model's size."""
+    return pixel_metrics(paired_batches(session, data, split_dir, limit, batch_size))
+
+
+def pixel_metrics(batches: Iterator[EvalBatch]) -> dict[str, Any]:
+    """Mean L1 / PSNR / SSIM of outputs against their paired targets over ``batches``."""
     totals: dict[str, float] = {}
     count = 0
-    for batch in paired_batches(session, data, split_dir, limit, batch_size):
+    for batch in batches:
         count += len(batch.outputs)
         for name, values in image_metrics(batch.outputs, batch.targets).items():
             totals[name] = totals.get(name, 0.0) + float(values.sum())
