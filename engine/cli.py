@@ -420,16 +420,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
+        print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) and abs(v) >= 0.01 else
+                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from engine.checkpoint import resolve_checkpoint
     from engine.inference import model_card
+    from engine.reference import is_reference_source
 
-    path = resolve_checkpoint(args.checkpoint)
-    print(f"file:     {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    if is_reference_source(args.checkpoint) and not Path(args.checkpoint, "latest.safetensors").is_file():
+        path = Path(args.checkpoint)
+        print(f"file:     {path} (reference pix2pix/CycleGAN weights, imported in memory)")
+    else:
+        path = resolve_checkpoint(args.checkpoint)
+        print(f"file:     {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     for line in model_card(path).lines():
         print(line)
     return 0

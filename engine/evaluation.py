@@ -44,9 +44,14 @@ def paired_batches(session: InferenceSession, data: DataConfig, split_dir: Path,
 def evaluate_paired(session: InferenceSession, data: DataConfig, split_dir: Path, limit: int | None = None,
                     batch_size: int = 4) -> dict[str, Any]:
     """Mean L1 / PSNR / SSIM of ``session`` on the (input, target) pairs of ``split_dir`` at the model's size."""
+    return pixel_metrics(paired_batches(session, data, split_dir, limit, batch_size))
+
+
+def pixel_metrics(batches: Iterator[EvalBatch]) -> dict[str, Any]:
+    """Mean L1 / PSNR / SSIM of outputs against their paired targets over ``batches``."""
     totals: dict[str, float] = {}
     count = 0
-    for batch in paired_batches(session, data, split_dir, limit, batch_size):
+    for batch in batches:
         count += len(batch.outputs)
         for name, values in image_metrics(batch.outputs, batch.targets).items():
             totals[name] = totals.get(name, 0.0) + float(values.sum())
@@ -115,13 +120,14 @@ def evaluate_checkpoint(checkpoint: str | Path, data_path: str | Path, split: st
         raise ConfigError(f"{family.name} has no paired targets to compare with: ask for --fid (generated samples "
                           "against the training images)")
     if extras.wanted:
-        result.update(_distribution_metrics(session, data, split_dir, limit, extras, features, result))
+        title = f"Ganvas results: {Path(checkpoint).name} ({meta['family']}) on {Path(data_path).name}, {split}"
+        result.update(_distribution_metrics(session, data, split_dir, limit, extras, features, result, title))
     return result
 
 
 def _distribution_metrics(session: InferenceSession, data: DataConfig, split_dir: Any, limit: int | None,
                           extras: EvalExtras, features: torch.nn.Module | None,
-                          so_far: dict[str, Any]) -> dict[str, Any]:
+                          so_far: dict[str, Any], title: str) -> dict[str, Any]:
     """FID / KID / LPIPS over the family's eval batches, and the results page; timed."""
     from engine.fid import fid as frechet
     from engine.fid import kid, load_inception, missing_weights_error
@@ -177,5 +183,5 @@ def _distribution_metrics(session: InferenceSession, data: DataConfig, split_dir
         result["LPIPS_kind"] = "lpips" if extras.lpips_linear else "vgg features (no linear weights)"
     result["metrics_seconds"] = round(time.perf_counter() - start, 1)
     if page is not None:
-        result["html"] = str(page.write({**so_far, **result}))
+        result["html"] = str(page.write({**so_far, **result}, title))
     return result

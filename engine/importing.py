@@ -32,8 +32,10 @@ from engine.errors import CheckpointError, ConfigError
 from engine.reference import (
     ReferenceRun,
     find_reference_run,
+    is_official_spade,
     is_reference_source,
     netg_kind,
+    official_spade_to_ganvas,
     option,
     options_from_state,
     read_generator_states,
@@ -111,16 +113,7 @@ def reference_checkpoint(source: str | Path, epoch: str = "latest",
         load_weights(network, to_ganvas_state(state, network, norm), f"a reference {options.get('netG', name)} "
                      f"network with {options.get('norm', norm)} norm", file)
         tensors.update(flatten_state(f"net.{name}", network.state_dict()))
-    crop = option(options, "crop_size", 256)
-    load = option(options, "load_size", 0)
-    preprocess = options.get("preprocess", "resize_and_crop")
-    data = DataConfig(direction=options.get("direction", "AtoB") if options.get("direction") in ("AtoB", "BtoA")
-                      else "AtoB",
-                      preprocess=preprocess if preprocess in ("resize_and_crop", "scale_width", "none")
-                      else "resize_and_crop",
-                      load_size=(load, load) if load >= crop else None, flip=not option(options, "no_flip", False))
-    train = TrainConfig(size=(crop, crop), batch_size=option(options, "batch_size", 1), lr=option(options, "lr", 2e-4),
-                        beta1=option(options, "beta1", 0.5))
+    train, data = _training_configs(options)
     meta = {
         "family": family.name, "model_config": to_dict(model_config), "train_config": to_dict(train),
         "data_config": to_dict(data), "step": 0,
@@ -131,6 +124,21 @@ def reference_checkpoint(source: str | Path, epoch: str = "latest",
         "inference": {"batch_norm": batch_norm},
     }
     return tensors, meta
+
+
+def _training_configs(options: dict[str, str]) -> tuple[TrainConfig, DataConfig]:
+    """The training size, optimiser and data settings a reference run recorded (for fine-tuning and the card)."""
+    crop = option(options, "crop_size", 256)
+    load = option(options, "load_size", 0)
+    preprocess = options.get("preprocess", "resize_and_crop")
+    direction = options.get("direction", "AtoB")
+    data = DataConfig(direction=direction if direction in ("AtoB", "BtoA") else "AtoB",
+                      preprocess=preprocess if preprocess in ("resize_and_crop", "scale_width", "none")
+                      else "resize_and_crop",
+                      load_size=(load, load) if load >= crop else None, flip=not option(options, "no_flip", False))
+    train = TrainConfig(size=(crop, crop), batch_size=option(options, "batch_size", 1),
+                        lr=option(options, "lr", 2e-4), beta1=option(options, "beta1", 0.5))
+    return train, data
 
 
 def _reference_config(run: ReferenceRun, options: dict[str, str]) -> tuple[str, Any, list[str]]:
@@ -237,7 +245,10 @@ def import_pth(pths: str | Path | list[str | Path], family_name: str, config: An
     tensors: dict[str, torch.Tensor] = {}
     for name, file in zip(names, files, strict=True):
         target = network[name] if isinstance(network, nn.ModuleDict) else network
-        state = to_ganvas_state(load_pth_state_dict(file), target, getattr(config, "norm", ""))
+        state = load_pth_state_dict(file)
+        if family_name == "spade" and is_official_spade(state):
+            state = official_spade_to_ganvas(state)
+        state = to_ganvas_state(state, target, getattr(config, "norm", ""))
         load_weights(target, state, f"a {family_name} generator with this config", file)
         tensors.update(flatten_state(f"net.{name}", target.state_dict()))
     meta = {"family": family_name, "model_config": to_dict(config),

@@ -94,7 +94,8 @@ def official_label_folders(root: str | Path, split: str = "train") -> LabelFolde
         return LabelFolders(root, "spade", root / f"{phase}_label", root / f"{phase}_img",
                             instances if instances.is_dir() else None)
     base = root / "ADEChallengeData2016" if (root / "ADEChallengeData2016").is_dir() else root
-    if (base / "annotations").is_dir() or (base / "images").is_dir():
+    ade_marks = (base / "annotations").is_dir() or any((base / "images" / s).is_dir() for s in ("training", "validation"))
+    if ade_marks and not (base / "labels").is_dir():  # labels/ + images/ is Ganvas's own layout
         ade = "training" if phase == "train" else "validation"
         missing = [f"{kind}/{ade}/" for kind in ("annotations", "images") if not (base / kind / ade).is_dir()]
         if missing:

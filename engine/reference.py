@@ -206,3 +206,42 @@ def option(options: dict[str, str], name: str, default: Any) -> Any:
     if isinstance(default, float):
         return float(text)
     return text
+
+
+# --- the official SPADE generator (NVlabs/SPADE) ---------------------------------------------------------------
+
+_SPADE_BLOCKS = {"head_0": 0, "G_middle_0": 1, "G_middle_1": 2, "up_0": 3, "up_1": 4, "up_2": 5, "up_3": 6,
+                 "up_4": 7}
+_SPADE_PARTS = {"mlp_shared": "shared", "mlp_gamma": "gamma", "mlp_beta": "beta", "param_free_norm": "norm"}
+
+
+def is_official_spade(state: dict[str, torch.Tensor]) -> bool:
+    """True for a state dict of NVlabs/SPADE's ``SPADEGenerator`` (``head_0.*``, ``conv_img.*``)."""
+    return any(k.startswith("head_0.") for k in state) and any(k.startswith("conv_img.") for k in state)
+
+
+def official_spade_to_ganvas(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """NVlabs/SPADE generator tensors renamed for Ganvas's :class:`~models.spade.SPADEGenerator`.
+
+    ``fc`` -> ``head``; ``head_0``, ``G_middle_0``, ``G_middle_1``, ``up_0`` ... ``up_4`` -> ``blocks.0`` ...
+    ``blocks.7``; ``conv_img`` -> ``to_image``; inside SPADE layers ``mlp_shared`` / ``mlp_gamma`` / ``mlp_beta``
+    / ``param_free_norm`` -> ``shared`` / ``gamma`` / ``beta`` / ``norm``; spectral norm of the old API
+    (``weight_orig``, ``weight_u``, ``weight_v``) -> the parametrization's ``parametrizations.weight.original``,
+    ``.0._u``, ``.0._v`` (the same values: the normalised weight is the same in eval mode).
+    """
+    renamed = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        if parts[0] == "fc":
+            parts[0] = "head"
+        elif parts[0] == "conv_img":
+            parts[0] = "to_image"
+        elif parts[0] in _SPADE_BLOCKS:
+            parts[0:1] = ["blocks", str(_SPADE_BLOCKS[parts[0]])]
+        parts = [_SPADE_PARTS.get(p, p) for p in parts]
+        leaf = parts[-1]
+        if leaf in ("weight_orig", "weight_u", "weight_v"):
+            parts[-1:] = ["parametrizations", "weight",
+                          *{"weight_orig": ["original"], "weight_u": ["0", "_u"], "weight_v": ["0", "_v"]}[leaf]]
+        renamed[".".join(parts)] = value
+    return renamed

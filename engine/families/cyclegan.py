@@ -380,17 +380,10 @@ class CycleGAN(Family):
         Without a test split (``testA``/``testB``) the training images are used, at most 100 unless
         ``limit`` says otherwise.
         """
-        split = split_dir if isinstance(split_dir, UnalignedSplit) else unaligned_split(split_dir, "val")
-        if split.fallback and limit is None:
-            limit = EVAL_FALLBACK_LIMIT
-        folders = {"A": split.folder_a, "B": split.folder_b}
-        if data.direction == "BtoA":
-            folders = {"A": split.folder_b, "B": split.folder_a}
-        data = replace(data, preprocess="resize_and_crop", load_size=session.size, flip=False, cache=False)
+        split, domains, counts = _eval_domains(split_dir, data, limit, session.size)
         result: dict[str, Any] = {}
         for domain, there, back in (("A", "AtoB", "BtoA"), ("B", "BtoA", "AtoB")):
-            images = ImageDomain(folders[domain], data, session.size, cache=False)
-            count = len(images) if limit is None else min(limit, len(images))
+            images, count = domains[domain], counts[domain]
             total = 0.0
             for start in range(0, count, 4):
                 real = to_unit_range(torch.stack([images[i] for i in range(start, min(count, start + 4))]))
@@ -407,17 +400,10 @@ class CycleGAN(Family):
                      samples: int) -> Iterator[EvalBatch]:
         """Per direction (group ``AtoB`` / ``BtoA``): real images in, translations out, and the real images of
         the other domain as targets (unpaired: distribution metrics only)."""
-        split = split_dir if isinstance(split_dir, UnalignedSplit) else unaligned_split(split_dir, "val")
-        if split.fallback and limit is None:
-            limit = EVAL_FALLBACK_LIMIT
-        folders = {"A": split.folder_a, "B": split.folder_b}
-        if data.direction == "BtoA":
-            folders = {"A": split.folder_b, "B": split.folder_a}
-        data = replace(data, preprocess="resize_and_crop", load_size=session.size, flip=False, cache=False)
-        domains = {name: ImageDomain(folder, data, session.size, cache=False) for name, folder in folders.items()}
+        _, domains, counts = _eval_domains(split_dir, data, limit, session.size)
         for source, target, direction in (("A", "B", "AtoB"), ("B", "A", "BtoA")):
             inputs, reals = domains[source], domains[target]
-            count_in, count_real = (len(d) if limit is None else min(limit, len(d)) for d in (inputs, reals))
+            count_in, count_real = counts[source], counts[target]
             for start in range(0, max(count_in, count_real), 4):
                 real_in = _unit_batch(inputs, start, min(count_in, start + 4))
                 output = None if real_in is None else session.translate_tensor(real_in, direction=direction).cpu()
@@ -448,6 +434,22 @@ class CycleGAN(Family):
     def make_trainer(cls, config: CycleGANConfig, train: TrainConfig, data: DataConfig,
                      device: torch.device) -> CycleGANTrainer:
         return CycleGANTrainer(config, train, data, device)
+
+
+def _eval_domains(split_dir: Any, data: DataConfig, limit: int | None, size: tuple[int, int],
+                  ) -> tuple[UnalignedSplit, dict[str, ImageDomain], dict[str, int]]:
+    """The evaluation split's domains A and B (after ``data.direction``) at ``size``, and how many images of each
+    to use: all, ``limit``, or at most 100 training images when there is no test split."""
+    split = split_dir if isinstance(split_dir, UnalignedSplit) else unaligned_split(split_dir, "val")
+    if split.fallback and limit is None:
+        limit = EVAL_FALLBACK_LIMIT
+    folders = {"A": split.folder_a, "B": split.folder_b}
+    if data.direction == "BtoA":
+        folders = {"A": split.folder_b, "B": split.folder_a}
+    data = replace(data, preprocess="resize_and_crop", load_size=size, flip=False, cache=False)
+    domains = {name: ImageDomain(folder, data, size, cache=False) for name, folder in folders.items()}
+    counts = {name: len(d) if limit is None else min(limit, len(d)) for name, d in domains.items()}
+    return split, domains, counts
 
 
 def _unit_batch(images: ImageDomain, start: int, stop: int) -> torch.Tensor | None:

@@ -522,22 +522,9 @@ class SPADE(Family):
     @classmethod
     def evaluate(cls, session: Any, data: DataConfig, split_dir: Path, limit: int | None) -> dict[str, Any]:
         """L1 / PSNR / SSIM of outputs against the photos of a split (style code from seed 0 with the encoder)."""
-        from engine.config import replace
-        from engine.metrics import image_metrics
+        from engine.evaluation import pixel_metrics
 
-        config = session.generator.config
-        size = session.size
-        data = replace(data, preprocess="resize_and_crop", load_size=size, flip=False, cache=False)
-        dataset = LabelImages(split_dir, data, size, load_palette(config.palette), config.use_instance, limit)
-        totals: dict[str, float] = {}
-        for start in range(0, len(dataset), 4):
-            photo, labels, edges = split_item(torch.stack([dataset[i] for i in
-                                                           range(start, min(len(dataset), start + 4))]))
-            batch = label_input(labels, config, session.generator.dont_care, edges)
-            output = session.translate_tensor(batch, seed=0)
-            for name, values in image_metrics(output.cpu(), photo).items():
-                totals[name] = totals.get(name, 0.0) + float(values.sum())
-        return {"images": len(dataset), **{name: total / len(dataset) for name, total in totals.items()}}
+        return pixel_metrics(cls.eval_batches(session, data, split_dir, limit, samples=0))
 
     @classmethod
     def eval_batches(cls, session: Any, data: DataConfig, split_dir: Any, limit: int | None,

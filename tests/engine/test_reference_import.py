@@ -159,3 +159,39 @@ def test_norm_none_and_errors_of_reference_folders(tmp_path):
     torch.save({"x": torch.zeros(1)}, tmp_path / "lone" / "other.pth")
     with pytest.raises(CheckpointError, match="other.pth: not a reference U-Net or ResNet"):
         reference_checkpoint(tmp_path / "lone" / "other.pth")
+
+
+def test_official_spade_generator_names_and_old_spectral_norm_import(tmp_path):
+    """A generator laid out as NVlabs/SPADE saves it (``head_0``, ``mlp_shared``, old-API spectral norm tensors
+    ``weight_orig``/``weight_u``/``weight_v``) imports with ``import-pth spade`` and computes the same image."""
+    from models.spade import SPADEGenerator
+
+    torch.manual_seed(0)
+    official = SPADEGenerator(13, 3, ngf=4, size=(64, 64), spectral=False, hidden=8)
+    for block in official.blocks:
+        for name in ("conv_0", "conv_1", "conv_s"):
+            if hasattr(block, name):
+                setattr(block, name, torch.nn.utils.spectral_norm(getattr(block, name)))  # the API SPADE used
+    label = torch.nn.functional.one_hot(torch.randint(13, (1, 64, 64)), 13).permute(0, 3, 1, 2).float()
+    official.train()
+    with torch.no_grad():
+        official(label)  # one power iteration: u and v are no longer their initial values
+    official.eval()
+    with torch.no_grad():
+        expected = official(label)
+    names = {0: "head_0", 1: "G_middle_0", 2: "G_middle_1", 3: "up_0", 4: "up_1", 5: "up_2", 6: "up_3"}
+    parts = {"shared": "mlp_shared", "gamma": "mlp_gamma", "beta": "mlp_beta", "norm": "param_free_norm"}
+    state = {}
+    for key, value in official.state_dict().items():
+        words = key.split(".")
+        if words[0] == "blocks":
+            words[0:2] = [names[int(words[1])]]
+        words = [{"head": "fc", "to_image": "conv_img"}.get(words[0], words[0])] + [parts.get(w, w) for w in words[1:]]
+        state[".".join(words)] = value
+    assert "head_0.conv_0.weight_orig" in state and "up_0.norm_s.mlp_shared.0.weight" in state
+    torch.save(state, tmp_path / "latest_net_G.pth")
+    out = tmp_path / "spade.safetensors"
+    assert cli(["import-pth", str(tmp_path / "latest_net_G.pth"), "--out", str(out), "spade", "--size", "64",
+                "--palette", "facades", "--contain-dont-care", "--ngf", "4", "--spade-hidden", "8"]) == 0
+    session = InferenceSession.from_checkpoint(out, device="cpu")
+    assert float((session.translate_tensor(label) - expected).abs().max()) <= TOLERANCE
