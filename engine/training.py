@@ -35,7 +35,7 @@ from engine.dataset_check import preflight
 from engine.device import describe_device, resolve_device, seed_everything, set_deterministic
 from engine.errors import CheckpointError, ConfigError, DatasetError, ImageError, StorageError, TrainingError
 from engine.families.base import Trainer
-from engine.imageio import atomic_write_bytes, write_image
+from engine.imageio import atomic_write_bytes, write_failure, write_image
 from engine.registry import get_family
 from engine.run_log import CONFIG_FILE, LOG_FILE, latest_sample_path, sample_path, samples_dir
 
@@ -208,8 +208,8 @@ class _LossLog:
                     handle.truncate(start)
                     raise
         except OSError as exc:
-            raise StorageError(f"cannot append to the loss log ({exc.strerror or exc}); checkpoints up to the "
-                               "last one are kept", path=self.path) from exc
+            raise StorageError(f"cannot append to the loss log ({write_failure(exc, len(data))}); checkpoints up "
+                               "to the last one are kept", path=self.path) from exc
 
 
 def _start_message(family: str, device: str, data: dict[str, Any]) -> str:
