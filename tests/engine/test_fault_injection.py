@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.fault]
 
 KILLS_PER_FAMILY = 5  # x 4 families = 20 SIGKILL trials over training runs
 CHECKPOINT_WRITE_KILLS = 24
-TRIAL_TIMEOUT_S = 180  # a child that shows no progress for this long fails the test instead of hanging it
+TRIAL_TIMEOUT_S = 240  # a child that shows no progress for this long fails the test instead of hanging it
 
 
 # --- tiny runs of every family ------------------------------------------------------------------------------------
@@ -65,24 +65,24 @@ def _write_labels(root: Path) -> Path:
 
 
 def family_spec(family: str, root: Path) -> RunSpec:
-    """A deterministic run of a few steps with a checkpoint every 2 steps, on a synthetic dataset."""
+    """A deterministic run of 10 steps with a checkpoint every 2 steps, on a synthetic dataset."""
     common = {"device": "cpu", "deterministic": True, "checkpoint_every": 2, "sample_every": 3, "compile": "off"}
     if family == "pix2pix":
         return RunSpec(family, Pix2PixConfig(depth=5, ngf=4, ndf=4), TrainConfig(steps=10, size=(32, 32), **common),
                        DataConfig(path=str(write_aligned_dataset(root / "data"))))
     if family == "cyclegan":
         return RunSpec(family, CycleGANConfig(ngf=8, ndf=8, n_blocks=2, pool_size=2),
-                       TrainConfig(steps=8, size=(32, 32), decay_start=2, **common),
+                       TrainConfig(steps=10, size=(32, 32), decay_start=2, **common),
                        DataConfig(path=str(_write_domains(root / "data"))))
     if family == "spade":
         config = SPADEConfig(image_size=(64, 64), ngf=8, ndf=8, spade_hidden=16, n_layers_D=3, z_dim=16)
-        return RunSpec(family, config, TrainConfig(steps=6, size=(64, 64), **common),
+        return RunSpec(family, config, TrainConfig(steps=10, size=(64, 64), **common),
                        DataConfig(path=str(_write_labels(root / "data"))))
     config = StyleGAN2.auto_config((32, 32), {"z_dim": 32, "w_dim": 32, "channel_base": 512, "channel_max": 32,
                                               "mapping_layers": 2, "r1_interval": 2, "pl_interval": 2,
                                               "ema_kimg": 0.01})
     data = StyleGAN2.write_synthetic_dataset(root / "data" / "sub", (40, 40), count=5).parent
-    return RunSpec(family, config, TrainConfig(steps=8, batch_size=2, size=(32, 32), seed=3, **common),
+    return RunSpec(family, config, TrainConfig(steps=10, batch_size=2, size=(32, 32), seed=3, **common),
                    DataConfig(path=str(data)))
 
 
@@ -130,6 +130,7 @@ def tensors_of(path: Path) -> dict[str, torch.Tensor]:
 
 
 # --- SIGKILL during training -----------------------------------------------------------------------------------------
+@pytest.mark.timeout(1200)  # a loaded CI machine; each family is ~15 s of CPU
 @pytest.mark.parametrize("family", ["pix2pix", "cyclegan", "spade", "stylegan2"])
 def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(family, tmp_path, forkserver):
     spec = family_spec(family, tmp_path)
@@ -137,30 +138,31 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(family
     reference_log = (tmp_path / "straight" / "log.jsonl").read_text().splitlines()
     rng = random.Random(f"sigkill-{family}")
     run = tmp_path / "killed"
-    total, kills, kills_before_first_checkpoint = spec.train.steps, 0, 0
+    total, kills = spec.train.steps, 0
     while kills < KILLS_PER_FAMILY:
         latest = ckpt.load_checkpoint(run).step if (run / ckpt.LATEST).exists() else 0
         if latest >= total:
             break
-        target = rng.randint(latest + 1, total)  # kill once this step is logged, plus up to 40 ms: mid-step,
-        extra_s = rng.uniform(0, 0.04)  # mid-flush or mid-checkpoint
+        # Kill once step latest+1 or latest+2 is logged, plus up to 40 ms: mid-step, mid-flush, mid-sample or
+        # mid-checkpoint; at most one checkpoint is gained per trial, so 10 steps hold 5 kills.
+        target = min(total, latest + rng.randint(1, 2))
+        extra_s = rng.uniform(0, 0.04)
         child = forkserver.Process(target=_train_child, args=(spec if latest == 0 else None, str(run)))
         child.start()
         deadline = time.monotonic() + TRIAL_TIMEOUT_S
         while child.is_alive() and max(log_steps(run), default=0) < target:
             assert time.monotonic() < deadline, f"{family}: no progress to step {target}"
-            time.sleep(0.005)
+            time.sleep(0.01)
         time.sleep(extra_s)
         if child.is_alive():
             child.kill()  # SIGKILL
             kills += 1
-            kills_before_first_checkpoint += not (run / ckpt.LATEST).exists()
         child.join(30)
         assert child.exitcode is not None, "the killed child did not exit"
         if (run / ckpt.LATEST).exists():  # whatever the kill hit, the latest checkpoint loads
             saved = ckpt.load_checkpoint(run)
             assert saved.step % spec.train.checkpoint_every == 0 or saved.step == total
-    assert kills == KILLS_PER_FAMILY or ckpt.load_checkpoint(run).step == total
+    assert kills == KILLS_PER_FAMILY
     if (run / ckpt.LATEST).exists():
         run_training(None, run, resume=True)
     else:
