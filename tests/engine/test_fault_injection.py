@@ -151,14 +151,16 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(family
         child = forkserver.Process(target=_train_child, args=(spec if latest == 0 else None, str(run)))
         child.start()
         deadline = time.monotonic() + TRIAL_TIMEOUT_S
-        while child.is_alive() and max(log_steps(run), default=0) < target:
-            assert time.monotonic() < deadline, f"{family}: no progress to step {target}"
-            time.sleep(0.01)
-        time.sleep(extra_s)
-        if child.is_alive():
-            child.kill()  # SIGKILL
-            kills += 1
-        child.join(30)
+        try:
+            while child.is_alive() and max(log_steps(run), default=0) < target:
+                assert time.monotonic() < deadline, f"{family}: no progress to step {target}"
+                time.sleep(0.01)
+            time.sleep(extra_s)
+        finally:  # a failed trial leaves no training process behind
+            if child.is_alive():
+                child.kill()  # SIGKILL
+                kills += 1
+            child.join(30)
         assert child.exitcode is not None, "the killed child did not exit"
         if (run / ckpt.LATEST).exists():  # whatever the kill hit, the latest checkpoint loads
             saved = ckpt.load_checkpoint(run)
@@ -185,12 +187,14 @@ def test_sigkill_during_checkpoint_writes_keeps_the_previous_checkpoint(tmp_path
         child = forkserver.Process(target=_save_checkpoints_child, args=(str(run), last_step + 1))
         child.start()
         deadline = time.monotonic() + TRIAL_TIMEOUT_S
-        while not (run / ckpt.LATEST).exists() or ckpt.read_metadata(run)["step"] <= last_step:
-            assert time.monotonic() < deadline and child.is_alive(), "the writer made no progress"
-            time.sleep(0.002)
-        time.sleep(rng.uniform(0, 0.15))
-        child.kill()
-        child.join(30)
+        try:
+            while not (run / ckpt.LATEST).exists() or ckpt.read_metadata(run)["step"] <= last_step:
+                assert time.monotonic() < deadline and child.is_alive(), "the writer made no progress"
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.15))
+        finally:
+            child.kill()
+            child.join(30)
         leftovers = list(run.glob(".*.tmp")) + list((run / "checkpoints").glob(".*.tmp"))
         mid_write += bool(leftovers)
         latest = ckpt.load_checkpoint(run)
