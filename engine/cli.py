@@ -234,7 +234,7 @@ def output_names(files: Sequence[Path], out: Path) -> list[Path]:
     stem or the name is one of the inputs, so no output overwrites an input or another output.
 
     Example:
-        >>> [p.name for p in output_names([Path("a/x.jpg"), Path("b/x.jpg"), Path("x.png")], Path("."))]
+        >>> [p.name for p in output_names([Path("a/x.jpg"), Path("b/x.jpg"), Path("x.png")], Path("out"))]
         ['x.png', 'x-2.png', 'x-3.png']
     """
     inputs = {_same_file_key(path) for path in files}

@@ -348,7 +348,9 @@ def train(
     set_deterministic(spec.train.deterministic)
     seed_everything(spec.train.seed)
     trainer = family.make_trainer(spec.model, spec.train, spec.data, device)
-    data_notes = preflight(spec.data.path, spec.family, spec.data.layout) if check_data and not resume else []
+    # A plain folder is checked; other forms (CycleGAN's "DIR_A,DIR_B") are checked by the family's loader.
+    checkable = check_data and not resume and Path(spec.data.path).is_dir()
+    data_notes = preflight(spec.data.path, spec.family, spec.data.layout) if checkable else []
     start = 0
     if checkpoint is not None:
         try:
