@@ -30,7 +30,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from engine.errors import CheckpointError, StorageError
-from engine.imageio import default_file_mode
+from engine.imageio import default_file_mode, write_failure
 
 FORMAT = "ganvas-checkpoint"
 FORMAT_VERSION = 1
@@ -122,8 +122,9 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
         _fsync_dir(path.parent)
     except (OSError, SafetensorError) as exc:
         tmp.unlink(missing_ok=True)
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise StorageError(f"cannot write checkpoint ({reason}); the previous one is kept", path=path) from exc
+        needed = sum(t.numel() * t.element_size() for t in tensors.values()) + len(metadata["ganvas"])
+        raise StorageError(f"cannot write checkpoint ({write_failure(exc, needed)}); the previous one is kept",
+                           path=path) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -245,7 +245,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         if init is not None:
             raise ConfigError("--init with --nproc is not supported yet: fine-tune in one process")
-        if spec is not None:
+        if spec is not None and Path(spec.data.path).is_dir():  # as train() does: "DIR_A,DIR_B" is the loader's
             from engine.dataset_check import preflight
 
             preflight(spec.data.path, spec.family, spec.data.layout)
@@ -344,7 +344,7 @@ def output_names(files: Sequence[Path], out: Path) -> list[Path]:
     stem or the name is one of the inputs, so no output overwrites an input or another output.
 
     Example:
-        >>> [p.name for p in output_names([Path("a/x.jpg"), Path("b/x.jpg"), Path("x.png")], Path("."))]
+        >>> [p.name for p in output_names([Path("a/x.jpg"), Path("b/x.jpg"), Path("x.png")], Path("out"))]
         ['x.png', 'x-2.png', 'x-3.png']
     """
     inputs = {_same_file_key(path) for path in files}

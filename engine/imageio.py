@@ -16,7 +16,9 @@ Files above :data:`MAX_PIXELS` are refused before decoding (decompression bombs)
 
 from __future__ import annotations
 
+import errno
 import os
+import struct
 import tempfile
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from engine.errors import ImageError, StorageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_PIXELS = 178_956_970  # the same order as Pillow's bomb limit: about 179 megapixels
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\0", b"MM\0*")  # + RIFF....WEBP
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -40,8 +43,109 @@ def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
     return sorted(p for p in pattern if p.is_file() and is_image_file(p) and not p.name.startswith("."))
 
 
+def declared_size(raw: bytes) -> tuple[int, int] | None:
+    """(width, height) as a PNG, JPEG, BMP, WebP or TIFF header states it, read without decoding; None when
+    the header cannot be read (the decoder then judges the file).
+
+    Example:
+        >>> declared_size(b"\\x89PNG\\r\\n\\x1a\\n\\0\\0\\0\\rIHDR" + bytes([0, 0, 0, 16, 0x6c, 0x6c, 0x15, 0x15]))
+        (16, 1819022613)
+    """
+    try:
+        if raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR":
+            return struct.unpack(">II", raw[16:24])
+        if raw[:3] == b"\xff\xd8\xff":
+            return _jpeg_size(raw)
+        if raw[:2] == b"BM":
+            if struct.unpack("<I", raw[14:18])[0] == 12:  # OS/2 header: 16-bit sizes
+                return struct.unpack("<HH", raw[18:22])
+            width, height = struct.unpack("<ii", raw[18:26])
+            return abs(width), abs(height)
+        if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+            return _webp_size(raw)
+        if raw[:4] in (b"II*\0", b"MM\0*"):
+            return _tiff_size(raw)
+    except struct.error:  # the header is cut short
+        return None
+    return None
+
+
+def png_structure_problem(raw: bytes) -> str | None:
+    """What is wrong with a PNG's chunk layout (a chunk longer than the file, no IHDR first), or None.
+
+    OpenCV's PNG reader takes tens of seconds on a chunk whose length field claims far more bytes than the
+    file holds (a 1.5 KB file found by the fuzzer), so the lengths are walked before any decode.
+    """
+    at, first = 8, True
+    while at + 8 <= len(raw):
+        length, kind = struct.unpack(">I4s", raw[at:at + 8])
+        if first and kind != b"IHDR":
+            return "PNG does not start with its IHDR header chunk"
+        first = False
+        if at + 12 + length > len(raw):
+            return f"PNG chunk {kind!r} claims {length} bytes but the file ends after {len(raw) - at - 12}"
+        if kind == b"IEND":
+            return None
+        at += 12 + length
+    return "PNG ends before its IEND chunk (truncated)"
+
+
+def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
+    """The size in the first start-of-frame marker (SOF0-SOF15 but DHT, JPG and DAC)."""
+    at = 2
+    while at + 9 <= len(raw):
+        if raw[at] != 0xFF:
+            return None
+        marker = raw[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            at += 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", raw[at + 5:at + 9])
+            return width, height
+        at += 2 + struct.unpack(">H", raw[at + 2:at + 4])[0]
+    return None
+
+
+def _webp_size(raw: bytes) -> tuple[int, int] | None:
+    chunk = raw[12:16]
+    if chunk == b"VP8X":
+        return 1 + int.from_bytes(raw[24:27], "little"), 1 + int.from_bytes(raw[27:30], "little")
+    if chunk == b"VP8L":
+        bits = struct.unpack("<I", raw[21:25])[0]
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 ":
+        width, height = struct.unpack("<HH", raw[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    return None
+
+
+def _tiff_size(raw: bytes) -> tuple[int, int] | None:
+    """ImageWidth (256) and ImageLength (257) of the first directory."""
+    order = "<" if raw[:2] == b"II" else ">"
+    offset = struct.unpack(order + "I", raw[4:8])[0]
+    count = struct.unpack(order + "H", raw[offset:offset + 2])[0]
+    size: dict[int, int] = {}
+    for index in range(min(count, 4096)):
+        entry = raw[offset + 2 + 12 * index: offset + 14 + 12 * index]
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag in (256, 257):
+            size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])[0]
+    return (size[256], size[257]) if len(size) == 2 else None
+
+
 def _probe_pixels(path: Path, data: np.ndarray) -> None:
     """Refuse images whose header claims more than MAX_PIXELS before a full decode."""
+    declared = declared_size(data.tobytes()[:1 << 16])
+    if declared is not None:
+        width, height = declared
+        if width * height > MAX_PIXELS:
+            raise ImageError(f"image header declares {width}x{height} pixels, over the limit of {MAX_PIXELS} "
+                             "(possible decompression bomb)", path=path)
+        return
     try:
         # Decoding at 1/8 scale reads the header (and is cheap for JPEG); it tells the true size divided by 8.
         small = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
@@ -101,6 +205,10 @@ def read_image(path: str | Path, background: tuple[int, int, int] = (255, 255, 2
         raise ImageError(f"cannot read file ({exc.strerror})", path=path) from exc
     if not raw:
         raise ImageError("file is empty (0 bytes)", path=path)
+    if not raw.startswith(_SIGNATURES) and not (raw[:4] == b"RIFF" and raw[8:12] == b"WEBP"):
+        raise ImageError("not a JPEG, PNG, BMP, TIFF or WebP image (unknown content)", path=path)
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and (problem := png_structure_problem(raw)):
+        raise ImageError(f"image data is corrupt or truncated ({problem})", path=path)
     data = np.frombuffer(raw, dtype=np.uint8)
     _probe_pixels(path, data)
     if _looks_truncated(raw):
@@ -162,6 +270,20 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
+def write_failure(exc: BaseException, needed_bytes: int | None = None) -> str:
+    """Why a write failed, for a :class:`StorageError`: the OS reason, and on a full disk the space needed."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    code = getattr(exc, "errno", None)
+    if code not in (errno.ENOSPC, errno.EDQUOT) and "os error 28" not in str(exc):
+        return reason
+    reason = os.strerror(code or errno.ENOSPC)  # the writer's wrapping (safetensors' "I/O error: ...") dropped
+    return reason + (f"; about {_megabytes(needed_bytes)} of free space is needed" if needed_bytes else "")
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 2**20:.1f} MB" if count >= 2**17 else f"{max(1, count // 1024)} KB"
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to a temp file beside ``path``, fsync it, then rename over ``path``."""
     path = Path(path)
@@ -179,7 +301,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise StorageError(f"cannot write file ({exc.strerror})", path=path) from exc
+        raise StorageError(f"cannot write file ({write_failure(exc, len(data))})", path=path) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from engine.errors import ProjectError
-from engine.imageio import MAX_PIXELS, atomic_write_bytes, to_rgb8
+from engine.imageio import MAX_PIXELS, atomic_write_bytes, png_structure_problem, to_rgb8
 
 PROJECT_SUFFIX = ".ganvas"
 FORMAT_NAME = "ganvas-project"
@@ -346,6 +346,9 @@ def _decode_png(raw: bytes, name: str, path: Path) -> np.ndarray:
     if width == 0 or height == 0 or width * height > MAX_PIXELS:
         raise ProjectError(f"{name} is {width}x{height} pixels, outside the limit of {MAX_PIXELS} pixels",
                            path=path, value=(width, height))
+    problem = png_structure_problem(raw)
+    if problem:
+        raise ProjectError(f"{name} is corrupt or truncated ({problem})", path=path, value=name)
     try:
         image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:

@@ -37,7 +37,7 @@ from engine.device import describe_device, resolve_device, seed_everything, set_
 from engine.errors import CheckpointError, ConfigError, DatasetError, ImageError, StorageError, TrainingError
 from engine.families.base import Trainer
 from engine.finetune import describe_init, load_initial_weights
-from engine.imageio import atomic_write_bytes, write_image
+from engine.imageio import atomic_write_bytes, write_failure, write_image
 from engine.registry import get_family
 from engine.run_log import CONFIG_FILE, LOG_FILE, latest_sample_path, sample_path, samples_dir
 
@@ -214,8 +214,8 @@ class _LossLog:
                     handle.truncate(start)
                     raise
         except OSError as exc:
-            raise StorageError(f"cannot append to the loss log ({exc.strerror or exc}); checkpoints up to the "
-                               "last one are kept", path=self.path) from exc
+            raise StorageError(f"cannot append to the loss log ({write_failure(exc, len(data))}); checkpoints up "
+                               "to the last one are kept", path=self.path) from exc
 
 
 def _start_message(family: str, device: str, data: dict[str, Any]) -> str:
@@ -364,7 +364,9 @@ def train(
     set_deterministic(spec.train.deterministic)
     seed_everything(spec.train.seed)
     trainer = family.make_trainer(spec.model, spec.train, spec.data, device)
-    data_notes = preflight(spec.data.path, spec.family, spec.data.layout) if check_data and not resume else []
+    # A plain folder is checked; other forms (CycleGAN's "DIR_A,DIR_B") are checked by the family's loader.
+    checkable = check_data and not resume and Path(spec.data.path).is_dir()
+    data_notes = preflight(spec.data.path, spec.family, spec.data.layout) if checkable else []
     dist.prepare(trainer, spec.train.seed)
     start = 0
     if checkpoint is not None:

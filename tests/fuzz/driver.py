@@ -77,11 +77,18 @@ class Findings:
         path.write_text(json.dumps({**asdict(self), "folder": str(self.folder)}))
 
 
-def fuzz_loop(target: Target, inputs: int, seed: int, root: Path, findings: Findings) -> Findings:
-    """``inputs`` mutations of the target's seeds (1-3 rounds each), from ``random.Random(seed)``."""
+def fuzz_loop(target: Target, inputs: int, seed: int, root: Path, findings: Findings,
+              max_seconds: float = 0.0) -> Findings:
+    """``inputs`` mutations of the target's seeds (1-3 rounds each), from ``random.Random(seed)``; stops early
+    after ``max_seconds`` when that is set."""
     seeds = target.seeds(fresh_folder(root / "seeds"))
+    for data in seeds:  # lazy imports happen here, not in the first timed input
+        run_input(target, data, root)
     rng = random.Random(seed)
+    stop_at = time.monotonic() + max_seconds if max_seconds else None
     for index in range(inputs):
+        if stop_at is not None and time.monotonic() > stop_at:
+            break
         data = seeds[index % len(seeds)] if index < len(seeds) else rng.choice(seeds)
         for _ in range(rng.randint(1, 3) if index >= len(seeds) else 0):
             data = target.mutate(data, rng)
@@ -92,11 +99,11 @@ def fuzz_loop(target: Target, inputs: int, seed: int, root: Path, findings: Find
     return findings
 
 
-def _child(name: str, inputs: int, seed: int, out: Path) -> None:
+def _child(name: str, inputs: int, seed: int, out: Path, max_seconds: float) -> None:
     """Body of one target's process when atheris is missing."""
     quiet_decoders()
     root = Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-", dir=_scratch()))
-    findings = fuzz_loop(TARGETS[name], inputs, seed, root, Findings(name, out))
+    findings = fuzz_loop(TARGETS[name], inputs, seed, root, Findings(name, out), max_seconds)
     findings.write(out / f"{name}.json")
 
 
@@ -113,16 +120,13 @@ def have_atheris() -> bool:
     return True
 
 
-def run_target(name: str, inputs: int, seed: int, out: Path, engine: str) -> dict:
+def run_target(name: str, inputs: int, seed: int, out: Path, engine: str, max_seconds: float = 0.0) -> dict:
     """One target in its own process; returns its report row (inputs, crashes, hangs, peak memory, time)."""
     out.mkdir(parents=True, exist_ok=True)
     log = out / f"{name}.log"
-    if engine == "atheris":
-        command = [sys.executable, "-m", "tests.fuzz.atheris_target", name, "--runs", str(inputs), "--seed",
-                   str(seed), "--out", str(out)]
-    else:
-        command = [sys.executable, "-m", "tests.fuzz.driver", "--child", name, "--inputs", str(inputs), "--seed",
-                   str(seed), "--out", str(out)]
+    module = "tests.fuzz.atheris_target" if engine == "atheris" else "tests.fuzz.driver"
+    command = [sys.executable, "-m", module, *([name] if engine == "atheris" else ["--child", name]),
+               "--inputs", str(inputs), "--seed", str(seed), "--out", str(out), "--max-seconds", str(max_seconds)]
     start = time.monotonic()
     with open(log, "wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
@@ -154,11 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="fuzz-findings", help="folder for crashes, hangs, logs and the report")
     parser.add_argument("--engine", choices=("auto", "atheris", "loop"), default="auto")
+    parser.add_argument("--max-seconds", type=float, default=0.0,
+                        help="stop each target after this long even below --inputs (0: no limit)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.child:
-        _child(args.child, args.inputs, args.seed, out)
+        _child(args.child, args.inputs, args.seed, out, args.max_seconds)
         return 0
     engine = args.engine if args.engine != "auto" else ("atheris" if have_atheris() else "loop")
     if engine == "loop" and args.engine == "auto":
@@ -168,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'target':18s} {'engine':8s} {'inputs':>8s} {'crashes':>8s} {'hangs':>6s} {'peak MB':>8s} {'slowest':>8s}"
           f" {'time':>8s}")
     for name in names:
-        row = run_target(name, args.inputs, args.seed, out, engine)
+        row = run_target(name, args.inputs, args.seed, out, engine, args.max_seconds)
         rows.append(row)
         print(f"{name:18s} {engine:8s} {row['inputs']:8d} {sum(row['crashes'].values()):8d} {row['hangs']:6d} "
               f"{row['peak_rss_mb']:8.0f} {row['slowest_s']:7.2f}s {row['seconds']:7.0f}s", flush=True)
