@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.errors import ConfigError, GanvasError
+from engine.errors import BackendError, ConfigError, GanvasError
 from engine.graphs import ExportGraph
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
@@ -31,12 +31,6 @@ BACKEND_CHOICES = ("auto", *BACKENDS)
 CACHE_ENV = "GANVAS_CACHE_DIR"
 CACHE_FORMAT = 1  # bump when what is cached changes meaning
 log = logging.getLogger(__name__)
-
-
-class BackendError(GanvasError):
-    """A backend cannot run a model (not installed, an op or a shape it refuses); the session falls back."""
-
-    exit_code = 2
 
 
 def available_backends() -> list[str]:
