@@ -130,8 +130,8 @@ class InferenceSession:
     # --- backends -------------------------------------------------------------------------------------------
     def export_graphs(self) -> list[Any]:
         """The family's :class:`~engine.graphs.ExportGraph` s of this session's network (on the CPU)."""
-        return self.family.export_graphs(self.generator.cpu() if self.device.type == "cpu" else
-                                         _cpu_copy(self.generator), self.card)
+        network = self.generator if self.device.type == "cpu" else copy.deepcopy(self.generator).cpu()
+        return self.family.export_graphs(network, self.card)
 
     def use_backend(self, name: str, cache_dir: str | Path | None = None) -> str:
         """Run full passes on backend ``name`` (``torch``, ``onnxruntime``, ``openvino``, or ``auto``: the fastest
@@ -307,7 +307,3 @@ class InferenceSession:
         if keep_size and output.shape[:2] != image.shape[:2]:
             output = resize_rgb(output, image.shape[0], image.shape[1])
         return output
-
-
-def _cpu_copy(network: nn.Module) -> nn.Module:
-    return copy.deepcopy(network).cpu()
