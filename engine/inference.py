@@ -152,23 +152,23 @@ class InferenceSession:
         candidates = [b for b in available_backends() if b != "torch"] if name == "auto" else [name]
         timings: dict[str, float] = {"torch": self._time_full_pass(None)} if name == "auto" else {}
         compiled: dict[str, Any] = {}
-        failures = []
+        failures: dict[str, str] = {}
         for backend in candidates:
             try:
                 graphs = CompiledGraphs(self.export_graphs(), backend, key, cache)
                 timings[backend] = self._time_full_pass(graphs)
                 compiled[backend] = graphs
             except (BackendError, RuntimeError, ValueError) as exc:
-                failures.append(f"{backend}: {exc}")
+                failures[backend] = str(exc)
         if name != "auto":
             if failures:
-                return self._set_backend("torch", None, f"backend {name} failed, using torch ({failures[0]})",
+                return self._set_backend("torch", None, f"backend {name} failed, using torch ({failures[name]})",
                                          warn=True)
             return self._set_backend(name, compiled[name], f"backend {name}")
         best = min(timings, key=timings.__getitem__)
         measured = ", ".join(f"{b} {ms:.0f} ms" for b, ms in sorted(timings.items(), key=lambda item: item[1]))
         return self._set_backend(best, compiled.get(best), f"backend {best} (auto: {measured})"
-                                 + (f"; failed: {'; '.join(failures)}" if failures else ""))
+                                 + "".join(f"; {backend} failed: {why}" for backend, why in failures.items()))
 
     def _set_backend(self, name: str, compiled: Any, note: str, warn: bool = False) -> str:
         with self._lock:
