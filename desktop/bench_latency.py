@@ -1,7 +1,8 @@
 """Measure the app's stroke-to-display latency and event-loop stalls: ``python -m desktop.bench_latency``.
 
-Opens the real main window (run it under a display or ``xvfb-run``), loads an untrained U-Net-256 (ngf 32)
-pix2pix, draws a scripted 3-second stroke at 60 pointer events per second and reports: the time from each
+Opens the real main window (run it under a display or ``xvfb-run``), loads an untrained U-Net-256 pix2pix
+(``--ngf``, default 32; the bundled facades model has 28) on ``--backend`` (torch, openvino, onnxruntime or
+auto; compiled models come from the cache after the first run), draws a scripted 3-second stroke at 60 pointer events per second and reports: the time from each
 submitted frame to its display (p50, p95, max; coarse previews while the pen is down, then the full pass on
 pen-up), how many frames were shown, the longest gap between 5 ms
 timer ticks of the event loop, and the model's own time per frame.
@@ -9,6 +10,7 @@ timer ticks of the event loop, and the model's own time per frame.
 
 from __future__ import annotations
 
+import argparse
 import math
 import statistics
 import sys
@@ -28,7 +30,11 @@ def _spin(app: QApplication, condition: Callable[[], bool], timeout: float) -> b
     return condition()
 
 
-def main(settings_file: str = "/tmp/ganvas-bench-latency.ini") -> int:
+def main(argv: list[str] | None = None, settings_file: str = "/tmp/ganvas-bench-latency.ini") -> int:
+    parser = argparse.ArgumentParser(prog="python -m desktop.bench_latency", description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="torch", help="torch, openvino, onnxruntime or auto (default torch)")
+    parser.add_argument("--ngf", type=int, default=32, help="U-Net-256 base width (default 32)")
+    options = parser.parse_args(argv)
     started = time.perf_counter()
     app = QApplication.instance() or QApplication(sys.argv)
     from desktop.main_window import MainWindow
@@ -45,7 +51,8 @@ def main(settings_file: str = "/tmp/ganvas-bench-latency.ini") -> int:
         return 1
     engine_after = time.perf_counter() - started
     session = window.engine.inference.InferenceSession.untrained(
-        "pix2pix", size=(256, 256), device="cpu", depth=8, ngf=32, ndf=32)
+        "pix2pix", size=(256, 256), device="cpu", depth=8, ngf=options.ngf, ndf=32)
+    print(session.use_backend(options.backend))
     window.set_session(session)
     window.canvas.fit_to_view()
     for preview in (False, False, False, True, True, True):  # warm up (and time the preview sizes) first
@@ -115,4 +122,4 @@ def main(settings_file: str = "/tmp/ganvas-bench-latency.ini") -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.errors import ConfigError, GanvasError
+from engine.errors import BackendError, ConfigError, GanvasError
 from engine.graphs import ExportGraph
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
@@ -31,12 +32,6 @@ BACKEND_CHOICES = ("auto", *BACKENDS)
 CACHE_ENV = "GANVAS_CACHE_DIR"
 CACHE_FORMAT = 1  # bump when what is cached changes meaning
 log = logging.getLogger(__name__)
-
-
-class BackendError(GanvasError):
-    """A backend cannot run a model (not installed, an op or a shape it refuses); the session falls back."""
-
-    exit_code = 2
 
 
 def available_backends() -> list[str]:
@@ -138,9 +133,9 @@ class CompiledGraphs:
             except BackendError:
                 raise
             except Exception as second:
-                raise BackendError(f"{self.backend} cannot compile the {name} graph "
-                                   f"({type(second).__name__}: {str(second).splitlines()[0][:200] if str(second) else ''})"
-                                   ) from second
+                first_line = next(iter(str(second).splitlines()), "")[:200]
+                raise BackendError(f"{self.backend} cannot compile the {name} graph ({type(second).__name__}: "
+                                   f"{first_line})") from second
 
     def _onnxruntime(self, name: str, arrays: list[np.ndarray]) -> Callable[[list[np.ndarray]], np.ndarray]:
         import onnxruntime as ort
@@ -173,8 +168,7 @@ class CompiledGraphs:
             model.reshape({port.any_name: ov.PartialShape(list(array.shape))
                            for port, array in zip(model.inputs, arrays, strict=True)})
             compiled = core.compile_model(model, "CPU", config)
-            stream = io_bytes(compiled)
-            _write_atomic(blob, stream)
+            _write_atomic(blob, _blob_bytes(compiled))
         request = compiled.create_infer_request()
 
         def run(inputs: list[np.ndarray]) -> np.ndarray:
@@ -184,10 +178,8 @@ class CompiledGraphs:
         return run
 
 
-def io_bytes(compiled: Any) -> bytes:
+def _blob_bytes(compiled: Any) -> bytes:
     """The bytes of an OpenVINO compiled model (its ``export_model`` returns bytes or writes a stream)."""
-    import io
-
     exported = compiled.export_model()
     if isinstance(exported, bytes):
         return exported

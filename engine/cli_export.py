@@ -18,11 +18,11 @@ def add_export_command(subparsers: Any, commands_table: dict[str, Callable[[argp
 
     export = subparsers.add_parser(
         "export", help="write a checkpoint's generator as ONNX",
-        description="Export a checkpoint's inference graphs to ONNX (opset %d). One graph goes to FILE; models "
+        description=f"Export a checkpoint's inference graphs to ONNX (opset {OPSET}). One graph goes to FILE; models "
                     "with several write FILE-STEM.GRAPH.onnx: cyclegan AtoB and BtoA, spade generator (label map "
                     "and style code) and encoder (style image, with use_encoder), stylegan2 mapping (z, psi, "
                     "cutoff) and synthesis. Batch, height and width are dynamic where the network allows; the "
-                    "export settings and the model card are in the file's metadata_props." % OPSET)
+                    "export settings and the model card are in the file's metadata_props.")
     export.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file or run folder")
     export.add_argument("--out", required=True, metavar="FILE", help="ONNX file to write")
     export.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="file format (default onnx)")

@@ -35,6 +35,13 @@ class DeviceError(ConfigError):
     """A requested device is unknown or unavailable."""
 
 
+class BackendError(GanvasError):
+    """An inference backend cannot run a model (not installed, an op or a shape it refuses); sessions fall back
+    to torch."""
+
+    exit_code = 2
+
+
 class ImageError(GanvasError):
     """An image file cannot be read, is corrupt, truncated, empty or too large."""
 

@@ -171,8 +171,8 @@ class InferenceSession:
     # --- backends -------------------------------------------------------------------------------------------
     def export_graphs(self) -> list[Any]:
         """The family's :class:`~engine.graphs.ExportGraph` s of this session's network (on the CPU)."""
-        return self.family.export_graphs(self.generator.cpu() if self.device.type == "cpu" else
-                                         _cpu_copy(self.generator), self.card)
+        network = self.generator if self.device.type == "cpu" else copy.deepcopy(self.generator).cpu()
+        return self.family.export_graphs(network, self.card)
 
     def use_backend(self, name: str, cache_dir: str | Path | None = None) -> str:
         """Run full passes on backend ``name`` (``torch``, ``onnxruntime``, ``openvino``, or ``auto``: the fastest
@@ -193,23 +193,23 @@ class InferenceSession:
         candidates = [b for b in available_backends() if b != "torch"] if name == "auto" else [name]
         timings: dict[str, float] = {"torch": self._time_full_pass(None)} if name == "auto" else {}
         compiled: dict[str, Any] = {}
-        failures = []
+        failures: dict[str, str] = {}
         for backend in candidates:
             try:
                 graphs = CompiledGraphs(self.export_graphs(), backend, key, cache)
                 timings[backend] = self._time_full_pass(graphs)
                 compiled[backend] = graphs
             except (BackendError, RuntimeError, ValueError) as exc:
-                failures.append(f"{backend}: {exc}")
+                failures[backend] = str(exc)
         if name != "auto":
             if failures:
-                return self._set_backend("torch", None, f"backend {name} failed, using torch ({failures[0]})",
+                return self._set_backend("torch", None, f"backend {name} failed, using torch ({failures[name]})",
                                          warn=True)
             return self._set_backend(name, compiled[name], f"backend {name}")
         best = min(timings, key=timings.__getitem__)
         measured = ", ".join(f"{b} {ms:.0f} ms" for b, ms in sorted(timings.items(), key=lambda item: item[1]))
         return self._set_backend(best, compiled.get(best), f"backend {best} (auto: {measured})"
-                                 + (f"; failed: {'; '.join(failures)}" if failures else ""))
+                                 + "".join(f"; {backend} failed: {why}" for backend, why in failures.items()))
 
     def _set_backend(self, name: str, compiled: Any, note: str, warn: bool = False) -> str:
         with self._lock:
@@ -348,7 +348,3 @@ class InferenceSession:
         if keep_size and output.shape[:2] != image.shape[:2]:
             output = resize_rgb(output, image.shape[0], image.shape[1])
         return output
-
-
-def _cpu_copy(network: nn.Module) -> nn.Module:
-    return copy.deepcopy(network).cpu()

@@ -103,3 +103,34 @@ def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
     assert cache_root() == tmp_path / "ganvas" / "compiled"
     with pytest.raises(engine.backends.ConfigError, match="unknown backend 'tpu'"):
         pix2pix_session().use_backend("tpu")
+
+
+def test_cli_export_and_translate_on_a_backend(tmp_path, cache, monkeypatch, capsys):
+    import numpy as np
+    import onnx
+
+    from engine.checkpoint import save_checkpoint
+    from engine.cli import main
+    from engine.families.pix2pix import Pix2PixConfig
+    from engine.imageio import read_image, write_image
+
+    config = Pix2PixConfig(depth=6, ngf=8)
+    network = pix2pix_session().generator
+    checkpoint = save_checkpoint(tmp_path / "p2p.safetensors", {f"net.G.{k}": v for k, v in network.state_dict().items()},
+                                 {"family": "pix2pix", "model_config": vars(config), "train_config": {"size": [64, 64]},
+                                  "step": 3})
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "p2p.onnx")]) == 0
+    assert "wrote" in capsys.readouterr().err
+    assert {p.key for p in onnx.load(str(tmp_path / "p2p.onnx")).metadata_props} >= {"ganvas.opset", "ganvas.step"}
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "x.onnx"), "--graph", "mapping"]) == 2
+    assert "pix2pix models have the graphs generator" in capsys.readouterr().err
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    write_image(tmp_path / "in.png", image)
+    monkeypatch.setenv("GANVAS_CACHE_DIR", str(cache))  # the same model as above: compiled already
+    outputs = {}
+    for backend in ("torch", "openvino"):
+        assert main(["translate", "--checkpoint", str(checkpoint), "--backend", backend, str(tmp_path / "in.png"),
+                     "--out", str(tmp_path / backend)]) == 0
+        outputs[backend] = read_image(tmp_path / backend / "in.png").astype(int)
+    assert "backend openvino" in capsys.readouterr().err
+    assert np.abs(outputs["torch"] - outputs["openvino"]).max() <= 1  # uint8 rounding of a 1e-4 difference
