@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.cli_dataset import add_dataset_commands
 from engine.cli_history import add_history_command
 from engine.cli_latent import add_latent_commands
 from engine.cli_palette import add_palette_commands
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_latent_commands(commands, COMMANDS)
     add_palette_commands(commands, COMMANDS)
     add_history_command(commands, COMMANDS)
+    add_dataset_commands(commands, COMMANDS)
     return parser
 
 
