@@ -380,6 +380,16 @@ class ProjectController(QObject):
     def discard_recovery(self) -> None:
         _remove(self.recovery_path)
 
+    def end_on_signal(self) -> None:
+        """The app is told to end (SIGTERM): keep unsaved work in the recovery file for the next start and
+        release the lock, so no stale lock is left and that start offers the work back."""
+        self.autosave_timer.stop()
+        if not self.autosave():
+            self.discard_recovery()
+        if self._recovery_lock is not None:
+            self._recovery_lock.unlock()
+            self._recovery_lock = None
+
     def shutdown(self) -> None:
         """A clean exit: stop autosaving, delete this window's recovery file and release its lock."""
         self.autosave_timer.stop()
