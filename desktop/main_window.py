@@ -42,6 +42,7 @@ from desktop.engine_loader import (
     error_message,
 )
 from desktop.files import IMAGE_FILTER, dropped_image
+from desktop.help_menu import add_help_menu
 from desktop.inference_worker import InferenceResult, InferenceWorker
 from desktop.latent_panel import LatentEditor, build_latent_session, is_latent_session
 from desktop.model_panel import (
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         self.tool_bar = build_tool_bar(self)
         self.menus["train"] = self.menuBar().addMenu("&Train")
         self.menus["train"].addAction("Training...", self.open_training)
+        self.menus["help"] = add_help_menu(self)
         self._build_status_bar()
         self._connect_canvas()
         self._connect_panels()

@@ -162,3 +162,18 @@ def test_the_wheel_scrolls_the_latent_dock_not_the_slider_under_it(qtbot):
                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(slider, event)
     assert slider.value() == value and bar.value() > position
+
+
+def test_help_menu_lists_shortcuts_and_bundled_cards(window, tmp_path):
+    from desktop.help_menu import about_html, bundled_cards, shortcuts_html
+
+    texts = [a.text() for a in window.menus["help"].actions()]
+    assert texts == ["User guide", "Keyboard shortcuts", "", "About Ganvas"]
+    shortcuts = shortcuts_html(window)
+    assert "Rectangle" in shortcuts and "Zoom in" in shortcuts and "Filled" in shortcuts
+    assert "None in this copy" in about_html(bundled_cards(tmp_path / "none"))
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "cards" / "facades.json").write_text('{"title": "Facades: labels -> photo", '
+                                                     '"dataset": "CMP Facade Database", "licence": "research use"}')
+    about = about_html(bundled_cards(tmp_path / "cards"))
+    assert "Facades: labels -&gt; photo" in about and "CMP Facade Database" in about and "research use" in about
