@@ -460,22 +460,33 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc), 5000)
 
     # --- output actions ---------------------------------------------------------------------------
+    EXPORT_FILTERS = {"PNG at the model's size (*.png)": 1, "PNG at 2x (*.png)": 2, "PNG at 4x (*.png)": 4}
+
+    def start_folder(self, name: str = "") -> str:
+        """Where file dialogs start: the project's folder once it is saved, else the home folder."""
+        folder = self.projects.path.parent if self.projects.path is not None else Path.home()
+        return str(folder / name) if name else str(folder)
+
     def save_output(self) -> None:
+        """Export the output as PNG at 1x, 2x or 4x its size (enlarged along the drawing's edges for label maps
+        and edges, bicubic otherwise)."""
         array = self.output_view.output_array()
         if array is None or self.engine is None:
             return
-        start = str(self.settings.value("paths/last_save", str(Path.home() / "ganvas_output.png")))
-        path, _ = QFileDialog.getSaveFileName(self, "Save output", start, "PNG images (*.png)")
+        start = self.start_folder(f"{self.projects.name.lower()}_output.png")
+        path, chosen = QFileDialog.getSaveFileName(self, "Export output", start, ";;".join(self.EXPORT_FILTERS))
         if not path:
             return
         path = path if Path(path).suffix else path + ".png"
+        guide = self.canvas.to_numpy() if self.canvas.mode in ("label", "edges") else None
         try:
+            array = self.engine.inference.upscale(array, guide, self.EXPORT_FILTERS.get(chosen, 1))
             self.engine.imageio.write_image(path, array)
         except GanvasError as exc:
             QMessageBox.critical(self, "Cannot save", str(exc))
             return
         self.settings.setValue("paths/last_save", path)
-        self.statusBar().showMessage(f"Saved {path}", 5000)
+        self.statusBar().showMessage(f"Saved {path} ({array.shape[1]} x {array.shape[0]})", 5000)
 
     def copy_output(self) -> None:
         array = self.output_view.output_array()
@@ -505,7 +516,7 @@ class MainWindow(QMainWindow):
         """An image file chosen in a dialog ('' when cancelled or while the engine loads)."""
         if self.engine is None:
             return ""
-        return QFileDialog.getOpenFileName(self, title, "", IMAGE_FILTER)[0]
+        return QFileDialog.getOpenFileName(self, title, self.start_folder(), IMAGE_FILTER)[0]
 
     def set_style_image_file(self, path: str | Path) -> bool:
         try:
@@ -569,7 +580,8 @@ class MainWindow(QMainWindow):
     def save_drawing(self) -> None:
         if self.engine is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save drawing", "drawing.png", "PNG images (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save drawing", self.start_folder("drawing.png"),
+                                              "PNG images (*.png)")
         if path:
             try:
                 self.engine.imageio.write_image(path if Path(path).suffix else path + ".png", self.canvas.to_numpy())

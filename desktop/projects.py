@@ -219,7 +219,7 @@ class ProjectController(QObject):
         return self.save_as() if self.path is None else self.save_to(self.path)
 
     def save_as(self) -> bool:
-        start = str(self.path) if self.path is not None else str(Path.home() / f"drawing{PROJECT_SUFFIX}")
+        start = str(self.path) if self.path is not None else self.window.start_folder(f"drawing{PROJECT_SUFFIX}")
         path, _ = QFileDialog.getSaveFileName(self.window, "Save project as", start, FILE_FILTER)
         if not path:
             return False

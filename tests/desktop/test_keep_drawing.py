@@ -177,3 +177,18 @@ def test_help_menu_lists_shortcuts_and_bundled_cards(window, tmp_path):
                                                      '"dataset": "CMP Facade Database", "licence": "research use"}')
     about = about_html(bundled_cards(tmp_path / "cards"))
     assert "Facades: labels -&gt; photo" in about and "CMP Facade Database" in about and "research use" in about
+
+
+def test_export_at_4x_follows_the_drawing(window, qtbot, tmp_path, monkeypatch, engine_api):
+    from PySide6.QtWidgets import QFileDialog
+
+    window.set_session(session("spade"))
+    qtbot.waitUntil(window.output_view.has_output, timeout=30000)
+    assert window.start_folder() == str(__import__("pathlib").Path.home())  # no project file yet
+    target = tmp_path / "out.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG at 4x (*.png)"))
+    window.save_output()
+    output = window.output_view.output_array()
+    saved = engine_api.imageio.read_image(target)
+    assert saved.shape == (output.shape[0] * 4, output.shape[1] * 4, 3)
+    assert np.abs(saved[::4, ::4].astype(int) - output.astype(int)).mean() < 12  # the same picture, enlarged
