@@ -43,6 +43,7 @@ from desktop.engine_loader import (
 )
 from desktop.files import IMAGE_FILTER, dropped_image
 from desktop.help_menu import add_help_menu
+from desktop.import_dialogs import ask_half, show_unknown_colours, unknown_colours_html
 from desktop.inference_worker import InferenceResult, InferenceWorker
 from desktop.latent_panel import LatentEditor, build_latent_session, is_latent_session
 from desktop.model_panel import (
@@ -63,6 +64,15 @@ from desktop.window_actions import build_menus, build_tool_bar
 from engine.errors import GanvasError
 
 MAX_RECENT = 8
+
+
+def label_half(rgb: Any) -> str:
+    """``left`` or ``right``: the half of an A|B pair that reads as a label map (``""`` when neither does)."""
+    from engine.dataset_check import classify_drawing
+
+    width = rgb.shape[1] // 2
+    kinds = [classify_drawing(part)[0] for part in (rgb[:, :width], rgb[:, width:])]
+    return "left" if kinds == ["label", "photo"] else "right" if kinds == ["photo", "label"] else ""
 DEFAULT_LABEL_PALETTE = "facades"
 
 
@@ -405,7 +415,8 @@ class MainWindow(QMainWindow):
         if self.canvas.mode == mode:
             return False
         before = self._drawing()
-        if mode == "label" and self.session is not None and palette_name_of(self.session.card) is None:
+        card = getattr(self.session, "card", None)
+        if mode == "label" and (card is None or palette_name_of(card) is None):
             self._use_palette(DEFAULT_LABEL_PALETTE)
         self.canvas.set_mode(mode)
         if keep:
@@ -529,24 +540,36 @@ class MainWindow(QMainWindow):
 
     def import_image(self, path: str | Path) -> bool:
         """Load an image file into the canvas (one undo step), made into what the canvas draws: a colour map
-        snapped to the palette (foreign colours reported), a photo turned into edges or a sketch, or kept."""
+        snapped to the palette (foreign colours reported; one half of an A|B pair on request), a photo turned
+        into edges or a sketch, or kept."""
         if self.engine is None:
             self.statusBar().showMessage("The engine is still loading; try again in a moment.", 5000)
             return False
         palette = self.canvas.label_palette
         try:
             rgb = self.engine.imageio.read_image(path)
+            if self.canvas.mode == "label" and rgb.shape[1] == 2 * rgb.shape[0]:
+                half = self.ask_half(Path(path).name, label_half(rgb))
+                if half is None:
+                    return False
+                width = rgb.shape[1] // 2
+                rgb = {"left": rgb[:, :width], "right": rgb[:, width:], "whole": rgb}[half]
             prepared = self.engine.canvas_input.prepare_canvas_image(
-                rgb, self.canvas.mode, [tuple(c) for c in palette.colors], self._palette_name())
+                rgb, self.canvas.mode, [tuple(c) for c in palette.colors], self._palette_name(),
+                palette_names=list(palette.names))
             self.canvas.load_image(prepared.image)
         except (GanvasError, ValueError) as exc:
             QMessageBox.critical(self, "Cannot open image", str(exc))
             return False
         if prepared.note and self.canvas.mode == "label":
-            QMessageBox.warning(self, "Colours not in the palette", f"{Path(path).name}: {prepared.note}.")
+            show_unknown_colours(self, unknown_colours_html(Path(path).name, self._palette_name(), palette,
+                                                            prepared.unknown, rgb.shape[0] * rgb.shape[1]))
         elif prepared.note:
             self.statusBar().showMessage(f"{Path(path).name}: {prepared.note}", 10000)
         return True
+
+    def ask_half(self, file_name: str, suggested: str) -> str | None:
+        return ask_half(self, file_name, suggested)
 
     def canvas_size_presets(self) -> list[tuple[str, tuple[int, int]]]:
         """Canvas sizes (label, (width, height)) the loaded model can take: its native size, and for fully
