@@ -41,6 +41,8 @@ class ModelCard:
     def lines(self) -> list[str]:
         out = [f"family:   {self.family}" + ("" if self.trained else "  (UNTRAINED: random weights)"),
                f"input:    {self.input_kind}", f"size:     {self.size[0]}x{self.size[1]}", f"steps:    {self.step}"]
+        if self.draw_as:
+            out.append(f"draws:    {self.draw_as}")
         if self.dataset:
             out.append("data:     " + ", ".join(f"{k}={v}" for k, v in self.dataset.items()))
         if self.metrics:

@@ -70,7 +70,7 @@ def test_a_run_trained_in_the_window_draws_in_its_mode_and_palette(qtbot, settin
     spec = form.spec()
     assert spec["model_config"]["palette"] == "facades" and spec["data_config"]["draw_as"] == "label"
 
-    with qtbot.waitSignal(training.controller.state_changed, check_params_cb=lambda s: s == "done", timeout=90000):
+    with qtbot.waitSignal(training.controller.state_changed, check_params_cb=lambda s: s == "done", timeout=300000):
         training.start()
     run_dir = training.run_page.run_dir
     assert (run_dir / "latest.safetensors").is_file()
