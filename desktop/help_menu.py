@@ -96,7 +96,9 @@ def shortcuts_html(window: MainWindow) -> str:
     for action in actions:
         keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts() if not k.isEmpty()]
         if keys and action.text():
-            rows.setdefault(action.text().replace("&", ""), ", ".join(keys))
+            name = action.text().replace("&", "")
+            name = name.split(" ", 1)[0] if name.startswith(("Undo ", "Redo ")) else name  # not "Undo Stroke"
+            rows.setdefault(name, ", ".join(keys))
     table = "".join(f"<tr><td>{html.escape(name)}&nbsp;&nbsp;</td><td><b>{html.escape(keys)}</b></td></tr>"
                     for name, keys in sorted(rows.items(), key=lambda item: item[0].lower()))
     canvas = "".join(f"<tr><td>{html.escape(what)}&nbsp;&nbsp;</td><td><b>{html.escape(keys)}</b></td></tr>"

@@ -108,6 +108,8 @@ def test_shapes_are_filled_by_default_for_label_maps(window, qtbot):
     drag(qtbot, canvas, (10, 10), (40, 40))
     pixels = canvas.to_numpy()
     assert pixels[25, 25].tolist() == list(canvas.color)  # the inside is painted: a solid region
+    assert pixels[25, 10].tolist() == pixels[25, 40].tolist() == list(canvas.color)  # exactly the dragged box
+    assert pixels[25, 9].tolist() == pixels[25, 41].tolist() == list(canvas.background_color)  # no pen rim
     window._set_canvas_mode("edges")
     assert not canvas.fill_shapes and not window.actions_by_name["fill_shapes"].isChecked()
 
