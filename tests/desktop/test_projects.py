@@ -214,3 +214,19 @@ def test_sigterm_keeps_the_work_and_leaves_no_stale_lock(tmp_path):
         process.kill()
     assert not list((tmp_path / "rec").glob("*.lock"))
     assert len(list((tmp_path / "rec").glob("recovery-*.ganvas"))) == 1  # offered back at the next start
+
+
+def test_a_label_project_keeps_its_palette_and_draw_as_stays_usable(qtbot, settings, tmp_path, monkeypatch):
+    from desktop.engine_loader import import_engine
+
+    window = make_window(qtbot, settings, tmp_path)
+    window.on_engine_ready(import_engine())
+    window.projects._on_session_changed(fake_untrained_session())  # an image model: Draw as is the user's
+    window.model_panel.set_draw_mode("edges")
+    window._set_canvas_mode("label")  # chosen by hand: the default label palette
+    drawing(window)
+    target = tmp_path / "labels.ganvas"
+    assert window.projects.save_to(target)
+    assert load_project(target).palette == "facades"
+    window.projects.open_path(target)
+    assert window.canvas.mode == "label" and window.model_panel.mode_combo.isEnabled()
