@@ -42,6 +42,7 @@ def settings(tmp_path) -> QSettings:
     return settings
 
 
+@pytest.mark.timeout(900)  # a real training process: minutes when the machine is loaded
 def test_a_run_trained_in_the_window_draws_in_its_mode_and_palette(qtbot, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     data = write_photo_label_pairs(tmp_path / "data")
