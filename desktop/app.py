@@ -8,8 +8,10 @@ start to "window shown" and to "engine ready" are written to stderr.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
+from typing import Any
 
 _IMPORTED_AT = time.time()
 
@@ -40,6 +42,26 @@ class StartupProbe:
                   flush=True)
 
 
+def end_on_termination(app: Any, window: Any) -> None:
+    """SIGTERM (a logout, ``kill``) ends the app like a crash would not: unsaved work goes to the recovery file,
+    the recovery lock is released and the model worker stops. A timer lets Python see the signal while Qt's
+    event loop runs."""
+    from PySide6.QtCore import QTimer
+
+    def on_signal(signum: int, frame: Any) -> None:
+        QTimer.singleShot(0, end)
+
+    def end() -> None:
+        window.projects.end_on_signal()
+        window.worker.stop()
+        app.exit(0)  # not quit(): that closes the windows, and closing asks about unsaved changes
+
+    signal.signal(signal.SIGTERM, on_signal)
+    wake = QTimer(app)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+
+
 def main(argv: list[str] | None = None) -> int:
     probe = StartupProbe(os.environ.get("GANVAS_STARTUP_PROBE") == "1")
     from PySide6.QtCore import QTimer
@@ -52,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Ganvas")
     window = MainWindow()
     window.loader.ready.connect(lambda _api: probe.mark("engine ready"))
+    end_on_termination(app, window)
     window.show()
     QTimer.singleShot(0, lambda: probe.mark("window shown"))
     return app.exec()

@@ -342,9 +342,12 @@ def _draw_shape(painter: QPainter, tool: Tool, p0: QPointF, p1: QPointF, width: 
         pen = painter.pen()
         pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
         painter.setPen(pen)
+    box = QRectF(p0, p1).normalized()
     if not filled:
         painter.setBrush(Qt.BrushStyle.NoBrush)
-    box = QRectF(p0, p1).normalized()
+    elif tool is not Tool.LINE:  # a filled shape covers exactly the dragged box (corner pixels included), no rim
+        painter.setPen(Qt.PenStyle.NoPen)
+        box = box.adjusted(-0.5, -0.5, 0.5, 0.5)
     if tool is Tool.LINE:
         painter.drawLine(p0, p1)
     elif tool is Tool.RECTANGLE:

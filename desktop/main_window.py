@@ -42,6 +42,8 @@ from desktop.engine_loader import (
     error_message,
 )
 from desktop.files import IMAGE_FILTER, dropped_image
+from desktop.help_menu import add_help_menu
+from desktop.import_dialogs import ask_half, show_unknown_colours, unknown_colours_html
 from desktop.inference_worker import InferenceResult, InferenceWorker
 from desktop.latent_panel import LatentEditor, build_latent_session, is_latent_session
 from desktop.model_panel import (
@@ -62,6 +64,15 @@ from desktop.window_actions import build_menus, build_tool_bar
 from engine.errors import GanvasError
 
 MAX_RECENT = 8
+
+
+def label_half(rgb: Any) -> str:
+    """``left`` or ``right``: the half of an A|B pair that reads as a label map (``""`` when neither does)."""
+    from engine.dataset_check import classify_drawing
+
+    width = rgb.shape[1] // 2
+    kinds = [classify_drawing(part)[0] for part in (rgb[:, :width], rgb[:, width:])]
+    return "left" if kinds == ["label", "photo"] else "right" if kinds == ["photo", "label"] else ""
 DEFAULT_LABEL_PALETTE = "facades"
 DEFAULT_BUNDLED_MODEL = "facades"  # the bundled model a first launch opens on
 
@@ -110,6 +121,7 @@ class MainWindow(QMainWindow):
         self.tool_bar = build_tool_bar(self)
         self.menus["train"] = self.menuBar().addMenu("&Train")
         self.menus["train"].addAction("Training...", self.open_training)
+        self.menus["help"] = add_help_menu(self)
         self._build_status_bar()
         self._connect_canvas()
         self._connect_panels()
@@ -417,7 +429,8 @@ class MainWindow(QMainWindow):
         if self.canvas.mode == mode:
             return False
         before = self._drawing()
-        if mode == "label" and self.session is not None and palette_name_of(self.session.card) is None:
+        card = getattr(self.session, "card", None)
+        if mode == "label" and (card is None or palette_name_of(card) is None):
             self._use_palette(DEFAULT_LABEL_PALETTE)
         self.canvas.set_mode(mode)
         if keep:
@@ -472,22 +485,33 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc), 5000)
 
     # --- output actions ---------------------------------------------------------------------------
+    EXPORT_FILTERS = {"PNG at the model's size (*.png)": 1, "PNG at 2x (*.png)": 2, "PNG at 4x (*.png)": 4}
+
+    def start_folder(self, name: str = "") -> str:
+        """Where file dialogs start: the project's folder once it is saved, else the home folder."""
+        folder = self.projects.path.parent if self.projects.path is not None else Path.home()
+        return str(folder / name) if name else str(folder)
+
     def save_output(self) -> None:
+        """Export the output as PNG at 1x, 2x or 4x its size (enlarged along the drawing's edges for label maps
+        and edges, bicubic otherwise)."""
         array = self.output_view.output_array()
         if array is None or self.engine is None:
             return
-        start = str(self.settings.value("paths/last_save", str(Path.home() / "ganvas_output.png")))
-        path, _ = QFileDialog.getSaveFileName(self, "Save output", start, "PNG images (*.png)")
+        start = self.start_folder(f"{self.projects.name.lower()}_output.png")
+        path, chosen = QFileDialog.getSaveFileName(self, "Export output", start, ";;".join(self.EXPORT_FILTERS))
         if not path:
             return
         path = path if Path(path).suffix else path + ".png"
+        guide = self.canvas.to_numpy() if self.canvas.mode in ("label", "edges") else None
         try:
+            array = self.engine.inference.upscale(array, guide, self.EXPORT_FILTERS.get(chosen, 1))
             self.engine.imageio.write_image(path, array)
         except GanvasError as exc:
             QMessageBox.critical(self, "Cannot save", str(exc))
             return
         self.settings.setValue("paths/last_save", path)
-        self.statusBar().showMessage(f"Saved {path}", 5000)
+        self.statusBar().showMessage(f"Saved {path} ({array.shape[1]} x {array.shape[0]})", 5000)
 
     def copy_output(self) -> None:
         array = self.output_view.output_array()
@@ -517,7 +541,7 @@ class MainWindow(QMainWindow):
         """An image file chosen in a dialog ('' when cancelled or while the engine loads)."""
         if self.engine is None:
             return ""
-        return QFileDialog.getOpenFileName(self, title, "", IMAGE_FILTER)[0]
+        return QFileDialog.getOpenFileName(self, title, self.start_folder(), IMAGE_FILTER)[0]
 
     def set_style_image_file(self, path: str | Path) -> bool:
         try:
@@ -530,24 +554,36 @@ class MainWindow(QMainWindow):
 
     def import_image(self, path: str | Path) -> bool:
         """Load an image file into the canvas (one undo step), made into what the canvas draws: a colour map
-        snapped to the palette (foreign colours reported), a photo turned into edges or a sketch, or kept."""
+        snapped to the palette (foreign colours reported; one half of an A|B pair on request), a photo turned
+        into edges or a sketch, or kept."""
         if self.engine is None:
             self.statusBar().showMessage("The engine is still loading; try again in a moment.", 5000)
             return False
         palette = self.canvas.label_palette
         try:
             rgb = self.engine.imageio.read_image(path)
+            if self.canvas.mode == "label" and rgb.shape[1] == 2 * rgb.shape[0]:
+                half = self.ask_half(Path(path).name, label_half(rgb))
+                if half is None:
+                    return False
+                width = rgb.shape[1] // 2
+                rgb = {"left": rgb[:, :width], "right": rgb[:, width:], "whole": rgb}[half]
             prepared = self.engine.canvas_input.prepare_canvas_image(
-                rgb, self.canvas.mode, [tuple(c) for c in palette.colors], self._palette_name())
+                rgb, self.canvas.mode, [tuple(c) for c in palette.colors], self._palette_name(),
+                palette_names=list(palette.names))
             self.canvas.load_image(prepared.image)
         except (GanvasError, ValueError) as exc:
             QMessageBox.critical(self, "Cannot open image", str(exc))
             return False
         if prepared.note and self.canvas.mode == "label":
-            QMessageBox.warning(self, "Colours not in the palette", f"{Path(path).name}: {prepared.note}.")
+            show_unknown_colours(self, unknown_colours_html(Path(path).name, self._palette_name(), palette,
+                                                            prepared.unknown, rgb.shape[0] * rgb.shape[1]))
         elif prepared.note:
             self.statusBar().showMessage(f"{Path(path).name}: {prepared.note}", 10000)
         return True
+
+    def ask_half(self, file_name: str, suggested: str) -> str | None:
+        return ask_half(self, file_name, suggested)
 
     def canvas_size_presets(self) -> list[tuple[str, tuple[int, int]]]:
         """Canvas sizes (label, (width, height)) the loaded model can take: its native size, and for fully
@@ -581,7 +617,8 @@ class MainWindow(QMainWindow):
     def save_drawing(self) -> None:
         if self.engine is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save drawing", "drawing.png", "PNG images (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save drawing", self.start_folder("drawing.png"),
+                                              "PNG images (*.png)")
         if path:
             try:
                 self.engine.imageio.write_image(path if Path(path).suffix else path + ".png", self.canvas.to_numpy())

@@ -219,7 +219,7 @@ class ProjectController(QObject):
         return self.save_as() if self.path is None else self.save_to(self.path)
 
     def save_as(self) -> bool:
-        start = str(self.path) if self.path is not None else str(Path.home() / f"drawing{PROJECT_SUFFIX}")
+        start = str(self.path) if self.path is not None else self.window.start_folder(f"drawing{PROJECT_SUFFIX}")
         path, _ = QFileDialog.getSaveFileName(self.window, "Save project as", start, FILE_FILTER)
         if not path:
             return False
@@ -379,6 +379,16 @@ class ProjectController(QObject):
 
     def discard_recovery(self) -> None:
         _remove(self.recovery_path)
+
+    def end_on_signal(self) -> None:
+        """The app is told to end (SIGTERM): keep unsaved work in the recovery file for the next start and
+        release the lock, so no stale lock is left and that start offers the work back."""
+        self.autosave_timer.stop()
+        if not self.autosave():
+            self.discard_recovery()
+        if self._recovery_lock is not None:
+            self._recovery_lock.unlock()
+            self._recovery_lock = None
 
     def shutdown(self) -> None:
         """A clean exit: stop autosaving, delete this window's recovery file and release its lock."""

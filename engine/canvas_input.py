@@ -32,6 +32,8 @@ class CanvasImage:
 
     image: np.ndarray  # (H, W, 3) uint8 RGB
     note: str = ""
+    # label maps: colours not in the palette, as (colour, pixels, index of the nearest class it was snapped to)
+    unknown: tuple[tuple[tuple[int, int, int], int, int], ...] = ()
 
 
 def looks_like_line_art(rgb: np.ndarray) -> bool:
@@ -40,7 +42,8 @@ def looks_like_line_art(rgb: np.ndarray) -> bool:
 
 
 def prepare_canvas_image(rgb: np.ndarray, mode: str, palette_colors: Sequence[Sequence[int]] = (),
-                         palette_name: str = "canvas", tolerance: float = DEFAULT_TOLERANCE) -> CanvasImage:
+                         palette_name: str = "canvas", tolerance: float = DEFAULT_TOLERANCE,
+                         palette_names: Sequence[str] = ()) -> CanvasImage:
     """Convert an imported RGB image for a canvas in ``mode`` (see the module docstring).
 
     Args:
@@ -49,6 +52,7 @@ def prepare_canvas_image(rgb: np.ndarray, mode: str, palette_colors: Sequence[Se
         palette_colors: the canvas palette's colours in class order (``label`` mode).
         palette_name: its name, used in the report.
         tolerance: RGB distance beyond which a colour counts as not in the palette.
+        palette_names: the classes' names, for the report (default ``class N``).
 
     Example:
         >>> white = np.full((4, 4, 3), 255, np.uint8)
@@ -60,7 +64,7 @@ def prepare_canvas_image(rgb: np.ndarray, mode: str, palette_colors: Sequence[Se
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ConfigError(f"expected an RGB uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}", value=rgb.shape)
     if mode == "label":
-        return _snap(rgb, palette_colors, palette_name, tolerance)
+        return _snap(rgb, palette_colors, palette_name, tolerance, palette_names)
     if mode == "photo":
         return CanvasImage(rgb)
     if looks_like_line_art(rgb):
@@ -73,11 +77,16 @@ def prepare_canvas_image(rgb: np.ndarray, mode: str, palette_colors: Sequence[Se
     return CanvasImage(xdog_sketch(rgb), "the photo became an XDoG pencil sketch (undo to get it back)")
 
 
-def _snap(rgb: np.ndarray, colors: Sequence[Sequence[int]], name: str, tolerance: float) -> CanvasImage:
+def _snap(rgb: np.ndarray, colors: Sequence[Sequence[int]], name: str, tolerance: float,
+          names: Sequence[str] = ()) -> CanvasImage:
     if not colors:
         raise ConfigError("a label canvas needs its palette colours to import a label map", value=colors)
-    palette = Palette(name, tuple(PaletteClass(i, f"class {i}", tuple(int(v) for v in c))
-                                      for i, c in enumerate(colors)))
+    names = list(names) if len(names) == len(colors) else [f"class {i}" for i in range(len(colors))]
+    palette = Palette(name, tuple(PaletteClass(i, names[i], tuple(int(v) for v in c)) for i, c in enumerate(colors)))
     index, report = snap_to_palette(rgb, palette, tolerance, strict=False)
     note = "" if report.ok else report.message() + "; they were snapped to the nearest class"
-    return CanvasImage(index_to_color(index, palette), note)
+    table = np.asarray(colors, dtype=np.int32)
+    unknown = tuple((tuple(int(v) for v in color), int(count),
+                     int(((table - np.asarray(color, dtype=np.int32)) ** 2).sum(1).argmin()))
+                    for color, count in report.unknown_colors)
+    return CanvasImage(index_to_color(index, palette), note, unknown)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.cli_dataset import add_dataset_commands
 from engine.cli_export import add_export_command
 from engine.cli_history import add_history_command
 from engine.cli_latent import add_latent_commands
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_history_command(commands, COMMANDS)
     add_models_commands(commands, COMMANDS)
     add_export_command(commands, COMMANDS)
+    add_dataset_commands(commands, COMMANDS)
     return parser
 
 

@@ -48,6 +48,8 @@ class ModelCard:
         out = [f"model:    {self.title}"] if self.title else []
         out += [f"family:   {self.family}" + ("" if self.trained else "  (UNTRAINED: random weights)"),
                f"input:    {self.input_kind}", f"size:     {self.size[0]}x{self.size[1]}", f"steps:    {self.step}"]
+        if self.draw_as:
+            out.append(f"draws:    {self.draw_as}")
         if self.dataset:
             out.append("data:     " + ", ".join(f"{k}={v}" for k, v in self.dataset.items()))
         if self.metrics:
@@ -348,3 +350,36 @@ class InferenceSession:
         if keep_size and output.shape[:2] != image.shape[:2]:
             output = resize_rgb(output, image.shape[0], image.shape[1])
         return output
+
+
+EXPORT_SCALES = (1, 2, 4)
+
+
+def upscale(output: np.ndarray, drawing: np.ndarray | None, factor: int) -> np.ndarray:
+    """A model's output at ``factor`` x its size, for export: guided by the drawing it came from where that has
+    hard boundaries to follow (label maps, edges: pass ``drawing``), else bicubic.
+
+    Args:
+        output: (h, w, 3) uint8 RGB, the model's answer.
+        drawing: (H, W, 3) uint8 RGB input to follow, enlarged with nearest neighbours (its edges stay hard);
+            None for plain bicubic enlargement.
+        factor: 1, 2 or 4.
+    """
+    if factor not in EXPORT_SCALES:
+        raise ConfigError(f"invalid export scale {factor}: expected one of {', '.join(map(str, EXPORT_SCALES))}",
+                          value=factor)
+    if factor == 1:
+        return output
+    import cv2
+
+    height, width = output.shape[0] * factor, output.shape[1] * factor
+    if drawing is None:
+        return cv2.resize(output, (width, height), interpolation=cv2.INTER_CUBIC)
+
+    def unit(rgb: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+    small = cv2.resize(drawing, (output.shape[1], output.shape[0]), interpolation=cv2.INTER_AREA)
+    full = cv2.resize(drawing, (width, height), interpolation=cv2.INTER_NEAREST)
+    result = guided_upsample(unit(output), unit(small), unit(full), radius=1, eps=1e-2).clamp(-1, 1)
+    return ((result[0].permute(1, 2, 0).numpy() + 1) * 127.5 + 0.5).astype(np.uint8)

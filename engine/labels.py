@@ -22,7 +22,7 @@ Every pixel, unknown or not, gets the id of its nearest palette colour.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, overload
@@ -426,8 +426,10 @@ def extract_palette(folder_or_files: str | Path | Sequence[str | Path], n_colors
 
 def convert_color_maps(src_folder: str | Path, dst_folder: str | Path, palette: Palette, *,
                        tolerance: float = DEFAULT_TOLERANCE, strict: bool = True,
-                       aligned_half: Half | None = None) -> ConvertReport:
-    """Convert every colour map in ``src_folder`` to an index PNG ``dst_folder/<stem>.png``.
+                       aligned_half: Half | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> ConvertReport:
+    """Convert every colour map in ``src_folder`` to an index PNG ``dst_folder/<stem>.png``; ``progress`` is
+    called with (files done, files) after each.
 
     Each file is written atomically. With ``strict`` the first map with unknown colours raises (maps
     converted before it stay written, it and later ones are not); otherwise all maps are written, unknown
@@ -461,6 +463,8 @@ def convert_color_maps(src_folder: str | Path, dst_folder: str | Path, palette: 
             unknown.append(report)
         written.append(write_image(dst / f"{file.stem}.png", index))
         totals += np.asarray(report.counts, dtype=np.int64)
+        if progress is not None:
+            progress(len(written), len(files))
     return ConvertReport(written=tuple(written), counts=tuple(int(c) for c in totals), unknown=tuple(unknown))
 
 

@@ -62,14 +62,17 @@ class RunController(QObject):
         self._launch(run_dir, ["--spec", str(spec_path)])
 
     def resume(self, run_dir: str | Path | None = None, steps: int | None = None,
-               retune: dict[str, Any] | None = None, nproc: int | None = None) -> None:
+               retune: dict[str, Any] | None = None, nproc: int | None = None,
+               device: str | None = None) -> None:
         """Continue ``run_dir`` (default: the current run) from its latest checkpoint, optionally with a new
-        total step count and new values for the family's retunable fields (e.g. StyleGAN2's ``r1_gamma``)."""
+        total step count, new values for the family's retunable fields (e.g. StyleGAN2's ``r1_gamma``) and on
+        another ``device``."""
         target = Path(run_dir) if run_dir is not None else self.run_dir
         if target is None:
             return
         self.nproc = self.nproc if nproc is None else nproc
         args = ["--resume"] + ([] if steps is None else ["--steps", str(steps)])
+        args += [] if device is None else ["--device", device]
         self._launch(target, args + (["--retune", json.dumps(retune)] if retune else []))
 
     def pause(self) -> None:

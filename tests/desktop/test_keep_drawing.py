@@ -108,6 +108,8 @@ def test_shapes_are_filled_by_default_for_label_maps(window, qtbot):
     drag(qtbot, canvas, (10, 10), (40, 40))
     pixels = canvas.to_numpy()
     assert pixels[25, 25].tolist() == list(canvas.color)  # the inside is painted: a solid region
+    assert pixels[25, 10].tolist() == pixels[25, 40].tolist() == list(canvas.color)  # exactly the dragged box
+    assert pixels[25, 9].tolist() == pixels[25, 41].tolist() == list(canvas.background_color)  # no pen rim
     window._set_canvas_mode("edges")
     assert not canvas.fill_shapes and not window.actions_by_name["fill_shapes"].isChecked()
 
@@ -162,3 +164,33 @@ def test_the_wheel_scrolls_the_latent_dock_not_the_slider_under_it(qtbot):
                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(slider, event)
     assert slider.value() == value and bar.value() > position
+
+
+def test_help_menu_lists_shortcuts_and_bundled_cards(window, tmp_path):
+    from desktop.help_menu import about_html, bundled_cards, shortcuts_html
+
+    texts = [a.text() for a in window.menus["help"].actions()]
+    assert texts == ["User guide", "Keyboard shortcuts", "", "About Ganvas"]
+    shortcuts = shortcuts_html(window)
+    assert "Rectangle" in shortcuts and "Zoom in" in shortcuts and "Filled" in shortcuts
+    assert "None in this copy" in about_html(bundled_cards(tmp_path / "none"))
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "cards" / "facades.json").write_text('{"title": "Facades: labels -> photo", '
+                                                     '"dataset": "CMP Facade Database", "licence": "research use"}')
+    about = about_html(bundled_cards(tmp_path / "cards"))
+    assert "Facades: labels -&gt; photo" in about and "CMP Facade Database" in about and "research use" in about
+
+
+def test_export_at_4x_follows_the_drawing(window, qtbot, tmp_path, monkeypatch, engine_api):
+    from PySide6.QtWidgets import QFileDialog
+
+    window.set_session(session("spade"))
+    qtbot.waitUntil(window.output_view.has_output, timeout=30000)
+    assert window.start_folder() == str(__import__("pathlib").Path.home())  # no project file yet
+    target = tmp_path / "out.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG at 4x (*.png)"))
+    window.save_output()
+    output = window.output_view.output_array()
+    saved = engine_api.imageio.read_image(target)
+    assert saved.shape == (output.shape[0] * 4, output.shape[1] * 4, 3)
+    assert np.abs(saved[::4, ::4].astype(int) - output.astype(int)).mean() < 12  # the same picture, enlarged

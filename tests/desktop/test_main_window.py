@@ -211,15 +211,24 @@ def test_importing_a_photo_makes_edges_and_a_label_map_reports_foreign_colours(q
     assert np.array_equal(window.canvas.to_numpy(), before)  # one undo step
 
     warnings = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
-    window.canvas.set_mode("label")
+    monkeypatch.setattr("desktop.main_window.show_unknown_colours", lambda parent, text: warnings.append(text))
+    window._set_canvas_mode("label")  # the facades palette
     colors = [tuple(c) for c in window.canvas.label_palette.colors]
     labels = np.zeros((32, 32, 3), np.uint8)
     labels[:] = colors[1]
     labels[:8, :8] = (250, 250, 250) if (250, 250, 250) not in colors else (3, 250, 3)
     assert window.import_image(_write_png(tmp_path / "labels.png", labels))
     assert {tuple(c) for c in window.canvas.to_numpy().reshape(-1, 3)} <= set(colors)
-    assert len(warnings) == 1 and "labels.png" in warnings[0] and "not in palette" in warnings[0]
+    assert len(warnings) == 1 and "labels.png" in warnings[0] and "<b>facades</b> palette" in warnings[0]
+    assert "rgb(250, 250, 250)" in warnings[0] and 'bgcolor="#fafafa"' in warnings[0]  # a swatch of the colour
+    nearest = window.canvas.label_palette.names  # ... and of the class it became, by name
+    assert any(f"<td>{name}</td>" in warnings[0] for name in nearest)
+
+    pair = np.concatenate([photo[:32, :32], labels], axis=1)  # photo | label map, as in facades
+    halves = []
+    monkeypatch.setattr(window, "ask_half", lambda name, suggested: halves.append(suggested) or "right")
+    assert window.import_image(_write_png(tmp_path / "pair.png", pair))
+    assert halves == ["right"] and window.canvas.to_numpy().shape == (32, 32, 3)
 
 
 def test_dropping_an_image_file_loads_it_into_the_canvas(qtbot, settings, engine_api, tmp_path):

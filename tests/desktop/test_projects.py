@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -176,3 +177,56 @@ def test_declined_recovery_is_discarded(qtbot, settings, tmp_path, monkeypatch):
     again = make_window(qtbot, settings, tmp_path)
     qtbot.waitUntil(lambda: not recovery.exists(), timeout=5000)
     assert not again.isWindowModified()
+
+
+SIGTERM_SCRIPT = """
+import sys
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+from desktop.app import end_on_termination
+from desktop.main_window import MainWindow
+app = QApplication([])
+settings = QSettings(sys.argv[2], QSettings.Format.IniFormat)
+window = MainWindow(settings=settings, start_engine=False, autoload=False, recovery_dir=sys.argv[1])
+end_on_termination(app, window)
+window.show()
+window.canvas.load_image(__import__("numpy").eye(8, dtype="uint8")[:, :, None].repeat(3, 2) * 255)  # unsaved work
+QTimer.singleShot(0, lambda: print("ready", flush=True))
+sys.exit(app.exec())
+"""
+
+
+def test_sigterm_keeps_the_work_and_leaves_no_stale_lock(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    process = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, str(tmp_path / "rec"), str(tmp_path / "s.ini")],
+                               stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        assert list((tmp_path / "rec").glob("*.lock"))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+    assert not list((tmp_path / "rec").glob("*.lock"))
+    assert len(list((tmp_path / "rec").glob("recovery-*.ganvas"))) == 1  # offered back at the next start
+
+
+def test_a_label_project_keeps_its_palette_and_draw_as_stays_usable(qtbot, settings, tmp_path, monkeypatch):
+    from desktop.engine_loader import import_engine
+
+    window = make_window(qtbot, settings, tmp_path)
+    window.on_engine_ready(import_engine())
+    window.projects._on_session_changed(fake_untrained_session())  # an image model: Draw as is the user's
+    window.model_panel.set_draw_mode("edges")
+    window._set_canvas_mode("label")  # chosen by hand: the default label palette
+    drawing(window)
+    target = tmp_path / "labels.ganvas"
+    assert window.projects.save_to(target)
+    assert load_project(target).palette == "facades"
+    window.projects.open_path(target)
+    assert window.canvas.mode == "label" and window.model_panel.mode_combo.isEnabled()

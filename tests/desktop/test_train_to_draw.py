@@ -42,6 +42,7 @@ def settings(tmp_path) -> QSettings:
     return settings
 
 
+@pytest.mark.timeout(900)  # a real training process: minutes when the machine is loaded
 def test_a_run_trained_in_the_window_draws_in_its_mode_and_palette(qtbot, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     data = write_photo_label_pairs(tmp_path / "data")
@@ -52,7 +53,7 @@ def test_a_run_trained_in_the_window_draws_in_its_mode_and_palette(qtbot, settin
     training = window.training_window
     qtbot.addWidget(training)
 
-    with qtbot.waitSignal(training.dataset_page.dataset_checked, timeout=30000) as checked:
+    with qtbot.waitSignal(training.dataset_page.dataset_checked, timeout=120000) as checked:
         training.dataset_page.check(str(data))
     report = checked.args[1]
     assert report.sides == {"A": "photo", "B": "label"} and report.palette == "facades"
@@ -70,7 +71,7 @@ def test_a_run_trained_in_the_window_draws_in_its_mode_and_palette(qtbot, settin
     spec = form.spec()
     assert spec["model_config"]["palette"] == "facades" and spec["data_config"]["draw_as"] == "label"
 
-    with qtbot.waitSignal(training.controller.state_changed, check_params_cb=lambda s: s == "done", timeout=90000):
+    with qtbot.waitSignal(training.controller.state_changed, check_params_cb=lambda s: s == "done", timeout=300000):
         training.start()
     run_dir = training.run_page.run_dir
     assert (run_dir / "latest.safetensors").is_file()
@@ -78,7 +79,7 @@ def test_a_run_trained_in_the_window_draws_in_its_mode_and_palette(qtbot, settin
     assert len(your_models) == 1 and your_models[0].label.startswith(f"{run_dir.name}  (step 2, ")
 
     training.run_page.buttons["use"].click()  # "Use in canvas"
-    qtbot.waitUntil(lambda: window.session is not None, timeout=30000)
+    qtbot.waitUntil(lambda: window.session is not None, timeout=120000)
     assert window.canvas.mode == "label" and window.model_panel.draw_mode == "label"
     assert window.canvas.label_palette.names[:3] == tuple(Palette.load("facades").names[:3])
     assert window.model_label.text() == f"model: {run_dir.name}" and f"({run_dir.name})" in window.windowTitle()
@@ -109,7 +110,7 @@ def test_after_a_relaunch_the_last_run_comes_back_in_its_mode(qtbot, settings, t
     window = MainWindow(settings=settings, start_engine=False, autoload=True, recovery_dir=tmp_path / "rec")
     qtbot.addWidget(window)
     window.on_engine_ready(import_engine())
-    qtbot.waitUntil(lambda: window.session is not None, timeout=30000)
+    qtbot.waitUntil(lambda: window.session is not None, timeout=120000)
     assert window.canvas.mode == "label" and window.model_label.text() == "model: facades-tiny"
     labels = [s.label for s in window.model_panel.sources()]
     assert any(label.startswith("facades-tiny  (step 1, ") for label in labels)

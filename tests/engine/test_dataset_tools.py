@@ -169,3 +169,27 @@ def test_the_check_tells_the_drawing_side_from_the_photo(tmp_path: Path) -> None
     assert classify_drawing(xdog_sketch(texture)) == ("sketch", "")
     assert (xdog_sketch(texture).mean(2) > 200).mean() > 0.6  # pencil lines on white, not a black blob
     assert classify_drawing(_photo(64)) == ("photo", "")
+
+
+def test_dataset_commands_check_and_build(tmp_path: Path, capsys) -> None:
+    from engine.cli import main as cli
+    from engine.palette import Palette
+
+    _write_folder(tmp_path / "photos", 3)
+    assert cli(["dataset", "build", "sketch", str(tmp_path / "photos"), str(tmp_path / "pairs"), "--size", "32",
+                "--no-progress"]) == 0
+    assert len(list((tmp_path / "pairs" / "train").glob("*.png"))) == 3
+    assert cli(["dataset", "check", str(tmp_path / "pairs"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "layout:   aligned" in out and "A = sketch, B = photo" in out and "--direction AtoB" in out
+    assert "no validation split" in out
+    colors = Palette.load("facades").colors
+    write_image(tmp_path / "maps" / "m.png", colors[np.arange(16 * 16).reshape(16, 16) // 64 + 1])
+    assert cli(["dataset", "build", "labels", str(tmp_path / "maps"), str(tmp_path / "ids"), "--palette", "facades",
+                "--no-progress"]) == 0
+    assert sorted(np.unique(read_image_unchanged(tmp_path / "ids" / "m.png"))) == [1, 2, 3, 4]
+    assert cli(["dataset", "check", str(tmp_path / "missing"), "--no-progress"]) != 0
+
+
+def read_image_unchanged(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
