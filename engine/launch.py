@@ -18,6 +18,7 @@ from typing import Any
 
 from engine import errors
 from engine.checkpoint import read_metadata
+from engine.device import cuda_device_count, resolve_device
 from engine.errors import ConfigError, GanvasError, TrainingError
 from engine.train_process import STOP_FILE, command
 from engine.training import Progress, RunSpec
@@ -47,6 +48,10 @@ def train_processes(
     if nproc < 1:
         raise ConfigError(f"invalid --nproc {nproc}: expected 1 or more", value=nproc)
     run_dir = Path(run_dir)
+    if resume:
+        _check_devices(read_metadata(run_dir / "latest.safetensors")["train_config"]["device"], nproc)
+    elif spec is not None:
+        _check_devices(spec.train.device, nproc)
     args = ["--resume"] if resume else ["--spec", str(run_dir / SPEC_FILE)]
     if spec is not None and not resume:
         if (run_dir / "latest.safetensors").exists():
@@ -82,6 +87,17 @@ def train_processes(
             process.wait()
     if code != 0:
         raise _failure(reported, code, run_dir, nproc)
+
+
+def _check_devices(device_spec: str, nproc: int) -> None:
+    """Refuse before starting anything: more CUDA processes than GPUs, or several processes on MPS."""
+    device = resolve_device(device_spec)
+    if device.type == "cuda" and nproc > cuda_device_count():
+        raise ConfigError(f"--nproc {nproc} asks for more processes than this machine's "
+                          f"{cuda_device_count()} CUDA device(s)", value=nproc)
+    if device.type not in ("cuda", "cpu"):
+        raise ConfigError(f"training on several processes needs CUDA or the CPU, not {device.type}",
+                          value=device.type)
 
 
 def _failure(reported: list[dict[str, Any]], code: int, run_dir: Path, nproc: int) -> GanvasError:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 STOP_FILE = "stop"
+OOM_HINT = "try a smaller batch size or image size"
 TORCHRUN = ("-m", "torch.distributed.run", "--standalone", "--monitor-interval", "0.5")
 
 
@@ -40,7 +41,6 @@ def command(args: list[str], nproc: int = 1) -> list[str]:
     if nproc <= 1:
         return [sys.executable, "-m", "engine.train_process", *args]
     return [sys.executable, *TORCHRUN, f"--nproc-per-node={nproc}", "-m", "engine.train_process", *args]
-OOM_HINT = "try a smaller batch size or image size"
 
 
 def _peak_memory_mb(device: str) -> float:

@@ -51,7 +51,7 @@ def _env() -> dict[str, str]:
 
 def _torchrun(args: list[str]) -> None:
     result = subprocess.run(command(args, nproc=2), env=_env(), cwd=ROOT, capture_output=True, text=True,
-                            timeout=240)
+                            timeout=290)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -83,7 +83,8 @@ def test_epoch_sampler_shards_add_up_to_the_whole_batch():
     assert whole.state_dict() == shards[0].state_dict() == shards[1].state_dict()
 
 
-def test_launch_commands_and_bad_process_counts(tmp_path):
+def test_launch_commands_and_bad_process_counts(tmp_path, monkeypatch, capsys):
+    from engine import launch
     from engine.cli import main as cli
 
     assert command(["--resume", "r"])[1:] == ["-m", "engine.train_process", "--resume", "r"]
@@ -93,6 +94,13 @@ def test_launch_commands_and_bad_process_counts(tmp_path):
     data = write_aligned_dataset(tmp_path / "data", count=2)
     assert cli(["train", "pix2pix", "--data", str(data), "--size", "32", "--nproc", "0",
                 "--out", str(tmp_path / "run")]) == 2
+    monkeypatch.setattr(launch, "resolve_device", lambda spec: torch.device("cuda"))  # a machine with 1 GPU
+    monkeypatch.setattr(launch, "cuda_device_count", lambda: 1)
+    capsys.readouterr()
+    assert cli(["train", "pix2pix", "--data", str(data), "--size", "32", "--nproc", "2", "--device", "cuda",
+                "--out", str(tmp_path / "run")]) == 2
+    assert "more processes than this machine's 1 CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything started
 
 
 def test_two_ranks_of_batch_b_equal_one_process_of_batch_2b(two_ranks, tmp_path):
