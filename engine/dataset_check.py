@@ -171,14 +171,18 @@ def _parts(folder: Path) -> tuple[str, dict[str, Path]]:
     return "images", {"images": folder}
 
 
-def _families(layout: str) -> tuple[str, ...]:
+def _families(layout: str, sides: dict[str, str]) -> tuple[str, ...]:
+    """Registered families that train on ``layout``; SPADE also on aligned pairs with a label-map half."""
+    names = LAYOUT_FAMILIES.get(layout, ())
+    if layout == "aligned" and "label" in sides.values():
+        names = (*names, "spade")
     try:
         from engine.registry import list_families
 
         known = set(list_families())
     except Exception:  # the registry cannot load (e.g. no torch): report the table as is
         known = None
-    return tuple(f for f in LAYOUT_FAMILIES.get(layout, ()) if known is None or f in known)
+    return tuple(f for f in names if known is None or f in known)
 
 
 def check_dataset(folder: str | Path, decode_limit: int = 2000,
@@ -235,7 +239,7 @@ def check_dataset(folder: str | Path, decode_limit: int = 2000,
                      "held out to measure on")
     sides, palette = _sides(layout, files)
     preview = tuple(str(p) for p in all_files[:PREVIEW_COUNT])
-    return DatasetReport(str(root), layout, counts, preview, tuple(problems), _families(layout), tuple(notes),
+    return DatasetReport(str(root), layout, counts, preview, tuple(problems), _families(layout, sides), tuple(notes),
                          tuple(blocking), sides, palette)
 
 

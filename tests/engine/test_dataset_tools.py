@@ -193,3 +193,13 @@ def test_dataset_commands_check_and_build(tmp_path: Path, capsys) -> None:
 
 def read_image_unchanged(path: Path) -> np.ndarray:
     return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+@pytest.mark.realdata
+def test_facades_fit_pix2pix_and_spade(shared_data: Path) -> None:
+    """Photo | label-map pairs train both pix2pix and SPADE (SPADE reads the label half), so neither is refused."""
+    from engine.dataset_check import preflight
+
+    report = check_dataset(shared_data / "facades")
+    assert report.layout == "aligned" and report.fits == ("pix2pix", "spade")
+    assert preflight(shared_data / "facades", "spade") is not None
