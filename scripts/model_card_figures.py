@@ -4,6 +4,7 @@ Run from the repository root with the project's venv, after the model is in asse
 
     python scripts/model_card_figures.py facades docs/images/model-facades.png
     python scripts/model_card_figures.py horse2zebra docs/images/model-horse2zebra.png
+    python scripts/model_card_figures.py emoji-faces docs/images/model-emoji-faces.png
 
 The untrained column is the same network config with fresh weights (seed 0), so the card shows what training
 added. Inputs are validation images (facades) or horses and zebras held back from training.
@@ -79,5 +80,28 @@ def horse2zebra(out: Path) -> None:
     write_image(out, grid(rows, ["held-back photo", "untrained", "trained"]))
 
 
+def emoji_faces(out: Path) -> None:
+    """Held-out face emoji (the dataset builder's val split) as edges, then the bundled hand-drawn sample."""
+    import tempfile
+
+    from emoji_faces import gather
+
+    from engine.dataset_builder import VAL_EVERY, center_square, make_drawing
+    from engine.imageio import list_images
+
+    trained, untrained = InferenceSession.from_checkpoint("emoji-faces", "cpu"), untrained_like("emoji-faces")
+    with tempfile.TemporaryDirectory() as folder:
+        gather(SHARED / "emoji", Path(folder))
+        photos = list_images(Path(folder), recursive=True)
+        held_out = [center_square(read_image(p), 128) for i, p in enumerate(photos) if i % VAL_EVERY == VAL_EVERY - 1]
+    rows = []
+    for photo in held_out[::3][:5]:
+        edges = make_drawing(photo, "edges")
+        rows.append([edges, untrained.translate(edges), trained.translate(edges), photo])
+    sketch = read_image(Path(__file__).resolve().parents[1] / "assets/samples/face_sketch.png")
+    rows.append([sketch, untrained.translate(sketch), trained.translate(sketch), np.full_like(sketch, 255)])
+    write_image(out, grid(rows, ["edges (held out) / sketch", "untrained", "trained", "real emoji"]))
+
+
 if __name__ == "__main__":
-    {"facades": facades, "horse2zebra": horse2zebra}[sys.argv[1]](Path(sys.argv[2]))
+    {"facades": facades, "horse2zebra": horse2zebra, "emoji-faces": emoji_faces}[sys.argv[1]](Path(sys.argv[2]))
