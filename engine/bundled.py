@@ -130,6 +130,7 @@ def make_bundle(source: str | Path, out: str | Path, card: dict[str, Any], discr
 
     Raises:
         ConfigError: the card is incomplete, or the header would carry a path of this machine.
+        CheckpointError: no generator, or weights that float16 cannot hold.
     """
     _check_card(card)
     checkpoint = load_checkpoint(source)
@@ -152,10 +153,15 @@ def make_bundle(source: str | Path, out: str | Path, card: dict[str, Any], discr
     generators, discriminators = _split_networks(list(checkpoint.tensors))
     if not generators:
         raise CheckpointError("checkpoint holds no generator weights to bundle", path=checkpoint.path)
+    stored = {name: _stored(checkpoint.tensors[name]) for name in generators + discriminators}
+    overflow = [name for name in stored if stored[name].is_floating_point() and not bool(stored[name].isfinite().all())]
+    if overflow:
+        raise CheckpointError(f"{', '.join(overflow[:3])} holds values outside float16's range (or NaN/Inf): "
+                              "it cannot be bundled in fp16", path=checkpoint.path)
     out = Path(out)
     if discriminator and discriminators:
-        save_checkpoint(discriminator_path(out), {n: _stored(checkpoint.tensors[n]) for n in discriminators}, meta)
-    return save_checkpoint(out, {name: _stored(checkpoint.tensors[name]) for name in generators}, meta)
+        save_checkpoint(discriminator_path(out), {n: stored[n] for n in discriminators}, meta)
+    return save_checkpoint(out, {name: stored[name] for name in generators}, meta)
 
 
 def _stored(tensor: torch.Tensor) -> torch.Tensor:

@@ -337,6 +337,14 @@ def is_inference_tensor(name: str) -> bool:
     return kind == "ema" or (kind == "net" and not rest.startswith("D"))
 
 
+def _half_when_finite(value: torch.Tensor) -> torch.Tensor:
+    """``value`` in fp16 when it is float32 and fits fp16's range; else unchanged (never finite -> Inf)."""
+    if value.dtype != torch.float32:
+        return value
+    half = value.half()
+    return half if bool(torch.isfinite(half).all()) or not bool(torch.isfinite(value).all()) else value
+
+
 class RunCheckpoints:
     """The checkpoints of one run folder: the full state in ``latest.safetensors`` plus generator-only
     snapshots of the last ``keep_last`` checkpointed steps in ``checkpoints/step_N.safetensors``."""
@@ -363,8 +371,7 @@ class RunCheckpoints:
         """Write the full state to ``latest`` and a generator-only snapshot of ``step``, then prune old snapshots;
         returns the path of ``latest``."""
         save_checkpoint(self.latest, tensors, meta)
-        snapshot = {name: value.half() if value.dtype == torch.float32 else value
-                    for name, value in tensors.items() if is_inference_tensor(name)}
+        snapshot = {name: _half_when_finite(value) for name, value in tensors.items() if is_inference_tensor(name)}
         snapshot_meta = {k: v for k, v in meta.items() if k not in SNAPSHOT_DROPPED_META}
         save_checkpoint(self.folder / f"step_{step:08d}{SUFFIX}", snapshot, {**snapshot_meta, "snapshot": True})
         for old in self.step_files()[: -self.keep_last]:

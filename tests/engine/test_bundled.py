@@ -14,7 +14,7 @@ import torch
 from engine import bundled, checkpoint
 from engine.cli import main as cli
 from engine.config import DataConfig, TrainConfig
-from engine.errors import ConfigError
+from engine.errors import CheckpointError, ConfigError
 from engine.imageio import read_image, write_image
 from engine.inference import InferenceSession
 from engine.training import RunSpec, run_training
@@ -70,6 +70,23 @@ def test_bundle_refuses_incomplete_cards_and_machine_paths(tiny_run, tmp_path):
     with pytest.raises(ConfigError, match="paths of this machine"):
         bundled.make_bundle(tiny_run, tmp_path / "b.safetensors", {**CARD, "recipe": f"train --data {tmp_path}"})
     assert not (tmp_path / "a.safetensors").exists() and not (tmp_path / "b.safetensors").exists()
+
+
+def test_weights_beyond_fp16_are_refused_by_bundles_and_kept_fp32_in_snapshots(tiny_run, tmp_path):
+    """fp16 tops out at 65504: a bundle refuses such a weight (it would become Inf), a step snapshot keeps it fp32."""
+    source = checkpoint.load_checkpoint(tiny_run)
+    tensors = dict(source.tensors)
+    name = next(n for n in tensors if n.startswith("net.G") and tensors[n].is_floating_point())
+    tensors[name] = tensors[name].clone().fill_(1e6)
+    big = tmp_path / "big.safetensors"
+    checkpoint.save_checkpoint(big, tensors, source.meta)
+    with pytest.raises(CheckpointError, match="float16"):
+        bundled.make_bundle(big, tmp_path / "out.safetensors", CARD)
+    assert not (tmp_path / "out.safetensors").exists()
+    runs = checkpoint.RunCheckpoints(tmp_path / "run")
+    runs.save(7, tensors, source.meta)
+    snapshot = checkpoint.load_checkpoint(runs.step_files()[0])
+    assert snapshot.tensors[name].dtype == torch.float32 and bool(snapshot.tensors[name].isfinite().all())
 
 
 def test_bundled_models_are_found_by_name_and_damaged_ones_are_named(tiny_run, tmp_path, monkeypatch, capsys):

@@ -93,12 +93,13 @@ def _train_child(spec: RunSpec | None, run_dir: str) -> None:
 
 
 def _save_checkpoints_child(run_dir: str, first_step: int) -> None:
-    """Writes checkpoints as fast as it can (all its time goes to writes): step ``n`` holds the value ``n``."""
+    """Writes checkpoints as fast as it can (all its time goes to writes): step ``n`` holds the value ``n`` (in
+    ``w``, kept by ``latest`` only, and in ``net.G.step``, which the generator-only step snapshots keep too)."""
     checkpoints = ckpt.RunCheckpoints(run_dir, keep_last=2)
     weights = torch.zeros(1 << 20)  # 4 MB
     for step in range(first_step, first_step + 10_000):
         weights[0] = step
-        checkpoints.save(step, {"w": weights}, {"family": "pix2pix", "model_config": {}, "step": step})
+        checkpoints.save(step, {"w": weights, "net.G.step": torch.tensor([step])}, {"family": "pix2pix", "model_config": {}, "step": step})
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +202,7 @@ def test_sigkill_during_checkpoint_writes_keeps_the_previous_checkpoint(tmp_path
         assert latest.step > last_step and latest.tensors["w"][0].item() == latest.step
         for path in ckpt.RunCheckpoints(run).step_files():  # every step file left is whole too
             step_file = ckpt.load_checkpoint(path)
-            assert step_file.tensors["w"][0].item() == step_file.step
+            assert step_file.tensors["net.G.step"].item() == step_file.step
         ckpt.RunCheckpoints(run).remove_orphans()
         assert not list(run.glob(".*.tmp")) and not list((run / "checkpoints").glob(".*.tmp"))
         last_step = latest.step
