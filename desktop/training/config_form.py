@@ -248,7 +248,7 @@ class ConfigForm(QWidget):
         self.init_label.setWordWrap(True)
         self.init_button = QPushButton("Start from a model...")
         self.init_button.setToolTip("start from a bundled model, one of your runs or a checkpoint file: a model "
-                                    "that already draws something close learns your data faster")
+                                    "that already draws something close has less to learn from your data")
         self.clear_init_button = QPushButton("Fresh network")
         self.clear_init_button.setToolTip("start from random weights again")
         self.clear_init_button.hide()

@@ -45,7 +45,7 @@ class InitSourceDialog(QDialog):
         self.resize(560, 420)
         intro = QLabel("The new run starts from the chosen model's networks (its generator, and its discriminator "
                        "when it has one) and keeps their settings; steps, learning rate, batch size and data are "
-                       "this run's. A model that already draws something close learns a small set fast.")
+                       "this run's. A model that already draws something close has less to learn from a small set.")
         intro.setWordWrap(True)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Model", "Family"])
