@@ -3,6 +3,7 @@
 Usage::
 
     python -m engine.train_process --spec spec.json RUN_DIR     # a new run (spec: RunSpec.to_json())
+    # a spec with "init_from": CHECKPOINT (a file, run folder or bundled name) starts from that model's networks
     python -m engine.train_process --resume RUN_DIR [--steps N] [--device cpu]  # exact resume, optionally longer
     python -m engine.train_process --resume RUN_DIR --retune '{"r1_gamma": 0.1}'  # resume with new loss weights
 
@@ -93,6 +94,15 @@ def _retune_changes(text: str | None) -> dict[str, Any] | None:
     return changes
 
 
+def _read_init(source: str, family: str) -> Any:
+    """The networks a new run starts from (``init_from`` of its spec), checked to be of the run's family."""
+    from engine.finetune import check_family, read_source
+
+    init = read_source(source)
+    check_family(family, init)
+    return init
+
+
 def run(args: argparse.Namespace, out: TextIO) -> int:
     stop_signal: list[int] = []
 
@@ -107,17 +117,22 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
     from engine import distributed
     from engine.device import describe_device, resolve_device
-    from engine.errors import GanvasError
+    from engine.errors import ConfigError, GanvasError
+    from engine.finetune import SPEC_KEY
     from engine.training import RunSpec, train
 
     rank = 0
 
     try:
         retune = _retune_changes(args.retune)
+        init = None
         if args.resume:
             spec, resume = None, True
         else:
-            spec, resume = RunSpec.from_json(json.loads(Path(args.spec).read_text(encoding="utf-8"))), False
+            meta = json.loads(Path(args.spec).read_text(encoding="utf-8"))
+            spec, resume = RunSpec.from_json(meta), False
+            if meta.get(SPEC_KEY):
+                init = _read_init(str(meta[SPEC_KEY]), spec.family)
         device_spec = spec.train.device if spec is not None else "auto"
         if resume:
             from engine.checkpoint import read_metadata
@@ -127,7 +142,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         ranks = distributed.init_from_env(device)
         rank, device = ranks.rank, distributed.local_device(device)
         device_name = describe_device(device) + (f" x {ranks.world_size} processes" if ranks.enabled else "")
-        events = train(spec, run_dir, resume=resume, steps=args.steps, retune=retune,
+        if init is not None and ranks.enabled:
+            raise ConfigError("starting from a model with several processes is not supported yet: fine-tune in one")
+        events = train(spec, run_dir, resume=resume, steps=args.steps, retune=retune, init=init,
                        device=args.device if resume else None,
                        should_stop=lambda: bool(stop_signal) or stop_file.exists())
         for event in events:

@@ -379,6 +379,8 @@ def train(
         del checkpoint
     elif init is not None:
         spec.init = load_initial_weights(trainer, init)
+    else:
+        spec.init = None  # the record is of weights this run loaded; a spec copied from a fine-tuned run has none
     if dist.is_main:  # rank 0 alone writes the run folder; the other ranks flush (NaN check) to nowhere
         try:
             run_dir.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,8 @@ docs list ````choices```` -> combo box, anything else -> text). Tooltips come fr
 Values start at ``family.auto_config(size, ...)``; only fields the user edits are kept as overrides, so
 size-derived fields (U-Net depth, residual blocks, resolution) follow the size until edited. Without CUDA
 the defaults are smaller (``CPU_DEFAULTS``). "Probe speed" runs ``ganvas bench train`` in a subprocess.
+A run that starts from a model (:meth:`ConfigForm.set_init`) takes the model's family and network settings,
+shown locked; its training settings and data stay the user's.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from desktop.training.run_controller import PROJECT_ROOT
 from engine.cli_args import field_docs
-from engine.config import DataConfig, TrainConfig, to_dict
+from engine.config import DataConfig, TrainConfig, from_dict, to_dict
 from engine.errors import GanvasError
 
 CPU_DEFAULTS = {"ngf": 32, "ndf": 32}
@@ -241,6 +243,18 @@ class ConfigForm(QWidget):
         self.family: Any = None
         self.edited: dict[str, Any] = {}
         self.report: Any = None  # the dataset check's DatasetReport
+        self.init: Any = None  # engine.finetune.SourceInfo of the model the run starts from, or None
+        self.init_label = QLabel("a fresh network")
+        self.init_label.setWordWrap(True)
+        self.init_button = QPushButton("Start from a model...")
+        self.init_button.setToolTip("start from a bundled model, one of your runs or a checkpoint file: a model "
+                                    "that already draws something close has less to learn from your data")
+        self.clear_init_button = QPushButton("Fresh network")
+        self.clear_init_button.setToolTip("start from random weights again")
+        self.clear_init_button.hide()
+        self.network_note = QLabel()
+        self.network_note.setWordWrap(True)
+        self.network_note.hide()
         self.pair_view = PairPreview()
         self.model_editors: dict[str, tuple[QWidget, Any]] = {}
         self.family_combo = QComboBox()
@@ -280,6 +294,11 @@ class ConfigForm(QWidget):
 
     def _layout(self) -> None:
         top = QFormLayout()
+        start = QHBoxLayout()
+        start.addWidget(self.init_label, 1)
+        start.addWidget(self.init_button)
+        start.addWidget(self.clear_init_button)
+        top.addRow("Start from", start)
         top.addRow("Family", self.family_combo)
         top.addRow("Image size", self.size_box)
         if self.gpus_box is not None:
@@ -294,7 +313,10 @@ class ConfigForm(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.model_box)
-        columns.addWidget(scroll, 1)
+        network = QVBoxLayout()
+        network.addWidget(self.network_note)
+        network.addWidget(scroll, 1)
+        columns.addLayout(network, 1)
         probe = QHBoxLayout()
         probe.addWidget(self.probe_button)
         probe.addWidget(self.probe_label, 1)
@@ -319,8 +341,55 @@ class ConfigForm(QWidget):
             widget = make_editor(hints[f.name], getattr(config, f.name), docs.get(f.name, ""))
             self.model_editors[f.name] = (widget, hints[f.name])
             changed_signal(widget).connect(lambda *_, n=f.name: self._on_edit(n))
+            if self.init is not None:
+                widget.setEnabled(False)
+                widget.setToolTip(f"from {self.init.title}: {widget.toolTip()}")
             self.model_layout.addRow(plain_label(f.name, widget.toolTip()), widget)
         self._validate()
+
+    # --- starting from a model ------------------------------------------------------------------------
+    def set_init(self, source: Any) -> None:
+        """Start the run from ``source`` (an :class:`engine.finetune.SourceInfo`): its family and network
+        settings, shown locked, and its training size as a start; the rest stays editable."""
+        self.init = source
+        self.size_box.blockSignals(True)
+        self.size_box.setValue(source.size[0])
+        self.size_box.blockSignals(False)
+        self.family_combo.setEnabled(False)
+        self.family_combo.setToolTip(f"the family of {source.title}")
+        if self.gpus_box is not None:
+            self.gpus_box.setEnabled(False)
+            self.gpus_box.setToolTip("a run that starts from a model trains in one process")
+        self.init_label.setText(f"<b>{source.title}</b> ({source.family}, step {source.step}: "
+                                f"{', '.join(source.networks)})")
+        self.init_label.setToolTip(str(source.path))
+        self.network_note.setText(f"These network settings come from {source.title} and cannot change here: its "
+                                  "weights only fit this network. Steps, learning rate, batch size and data are "
+                                  "this run's.")
+        self.network_note.show()
+        self.clear_init_button.show()
+        self.set_family(source.family)
+
+    def clear_init(self) -> None:
+        """Back to a fresh network of the current family, with every setting editable."""
+        self.init = None
+        self.family_combo.setEnabled(True)
+        self.family_combo.setToolTip("")
+        if self.gpus_box is not None:
+            self.gpus_box.setEnabled(True)
+        self.init_label.setText("a fresh network")
+        self.init_label.setToolTip("")
+        self.network_note.hide()
+        self.clear_init_button.hide()
+        self.set_family(self.family_name)
+
+    def dataset_refuses_init(self) -> str:
+        """Why the chosen model cannot train on the checked dataset ("" when it can, or nothing is known)."""
+        fits = tuple(getattr(self.report, "fits", ()) or ())
+        if self.init is None or not fits or self.init.family in fits:
+            return ""
+        return (f"{self.init.title} is a {self.init.family} model, and this dataset ({self.report.layout}) trains "
+                f"{', '.join(fits)}: choose data of its kind, or another model to start from.")
 
     def set_data_path(self, path: str) -> None:
         self.data_path = path
@@ -366,6 +435,8 @@ class ConfigForm(QWidget):
         return (self.size_box.value(), self.size_box.value())
 
     def _model_config(self) -> Any:
+        if self.init is not None:  # the model's own network: its weights fit nothing else
+            return from_dict(self.family.config_cls, self.init.model_config)
         fields = {f.name for f in dataclasses.fields(self.family.config_cls)}
         base = {} if self.has_cuda else {k: v for k, v in CPU_DEFAULTS.items() if k in fields}
         base.update(self._dataset_defaults(fields))
@@ -397,13 +468,18 @@ class ConfigForm(QWidget):
         train = TrainConfig(size=self._size(), **values)
         data = DataConfig(path=self.data_path, draw_as=self.draw_as(),
                           **{n: editor_value(w, tp) for n, (w, tp) in self.data_editors.items()})
-        return {"family": self.family_name, "model_config": to_dict(self._model_config()),
+        spec = {"family": self.family_name, "model_config": to_dict(self._model_config()),
                 "train_config": to_dict(train), "data_config": to_dict(data)}
+        if self.init is not None:
+            from engine.finetune import SPEC_KEY
+
+            spec[SPEC_KEY] = str(self.init.path)
+        return spec
 
     def nproc(self) -> int:
         """Training processes to start: the GPUs chosen, or 1 (a single GPU, or the CPU)."""
         device = editor_value(*self.train_editors["device"])
-        if self.gpus_box is None or device not in ("auto", "cuda"):
+        if self.gpus_box is None or device not in ("auto", "cuda") or self.init is not None:
             return 1
         return self.gpus_box.value()
 
@@ -414,8 +490,10 @@ class ConfigForm(QWidget):
             self.error_label.setText(str(exc))
             ok = False
         else:
-            self.error_label.setText("" if self.data_path else "Choose a dataset on the Dataset page first.")
-            ok = bool(self.data_path)
+            refused = self.dataset_refuses_init()
+            self.error_label.setText(refused or ("" if self.data_path else
+                                                 "Choose a dataset on the Dataset page first."))
+            ok = bool(self.data_path) and not refused
         self.changed.emit()
         return ok
 

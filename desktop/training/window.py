@@ -1,5 +1,6 @@
 """The non-modal training window: Dataset, Configure, Run and Runs pages.
 
+"Start from a model..." on the Configure page starts a new run from a bundled model's or a run's networks.
 Training runs in a child process (:class:`~desktop.training.run_controller.RunController`); this window
 only shows it, so a crash or out-of-memory kill is reported while the app stays up.
 """
@@ -23,8 +24,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.model_panel import ModelSource
+from desktop.preferences import Preferences
 from desktop.training.config_form import ConfigForm
 from desktop.training.dataset_page import DatasetPage
+from desktop.training.init_dialog import InitSourceDialog
 from desktop.training.run_controller import RunController
 from desktop.training.run_page import RunPage
 from desktop.training.runs_list import RunsList, runs_folder
@@ -69,6 +72,7 @@ class TrainingWindow(QMainWindow):
         self.run_page = RunPage(self.controller, load_model)
         self.runs = RunsList(settings, busy_run=lambda: self.controller.run_dir if self.controller.running else None)
         self.start_button = QPushButton("Start training")
+        self.init_dialog: InitSourceDialog | None = None
         self.tabs = QTabWidget()
         self.tabs.addTab(self.dataset_page, "1. Dataset")
         self.tabs.addTab(self._configure_page(), "2. Configure")
@@ -78,6 +82,8 @@ class TrainingWindow(QMainWindow):
         self.dataset_page.dataset_checked.connect(self._on_dataset)
         self.form.changed.connect(self._update_start)
         self.start_button.clicked.connect(self.start)
+        self.form.init_button.clicked.connect(self.choose_init)
+        self.form.clear_init_button.clicked.connect(self.form.clear_init)
         self.runs.resume_requested.connect(self.resume)
         self.runs.open_requested.connect(self.open_run)
         self.runs.changed.connect(self.runs_changed)
@@ -101,8 +107,8 @@ class TrainingWindow(QMainWindow):
         training_images = [n for part, n in report.counts.items() if part not in ("val", "test")]
         if training_images:
             self.form.set_dataset_size(max(training_images))
-        if report.fits and self.form.family_name not in report.fits:
-            self.form.set_family(report.fits[0])
+        if report.fits and self.form.family_name not in report.fits and self.form.init is None:
+            self.form.set_family(report.fits[0])  # a model to start from keeps its family (the form says why)
         self.form.set_dataset_report(report)
 
     def _update_start(self) -> None:
@@ -122,6 +128,27 @@ class TrainingWindow(QMainWindow):
     def new_run_dir(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return runs_folder(self.settings) / f"{self.form.family_name}-{stamp}"
+
+    def choose_init(self) -> None:
+        """Open "Start from a model..." (bundled models, the user's runs and models, a checkpoint file)."""
+        self.init_dialog = InitSourceDialog(runs_folder(self.settings), Preferences(self.settings).models_folder,
+                                            parent=self)
+        self.init_dialog.chosen.connect(self.use_init)
+        self.init_dialog.open()
+
+    def use_init(self, source: str) -> bool:
+        """Start the next run from ``source`` (file, run folder or bundled name) when it can start one; a damaged
+        file or one that is no Ganvas model is refused with the reason."""
+        from engine.finetune import inspect_source
+
+        try:
+            info = inspect_source(source)
+        except (GanvasError, OSError) as exc:
+            QMessageBox.warning(self, "Cannot start from this model", str(exc))
+            return False
+        self.form.set_init(info)
+        self.tabs.setCurrentIndex(1)
+        return True
 
     def start(self) -> None:
         try:

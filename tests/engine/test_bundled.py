@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from engine.config import DataConfig, TrainConfig
 from engine.errors import CheckpointError, ConfigError
 from engine.imageio import read_image, write_image
 from engine.inference import InferenceSession
+from engine.registry import get_family
 from engine.training import RunSpec, run_training
 from tests.engine.helpers import write_aligned_dataset
 from tests.engine.test_pix2pix_engine import TINY
@@ -167,3 +169,56 @@ def test_a_new_run_starts_from_a_bundled_model_with_its_discriminator(tiny_run, 
     assert meta["init"]["source"] == "tiny" and meta["model_config"]["ngf"] == TINY.ngf and meta["step"] == 2
     assert cli(["train", "cyclegan", "--data", str(data), "--init", "tiny", "--out", str(tmp_path / "x")]) == 2
     assert "is a pix2pix model" in capsys.readouterr().err
+
+
+def _train_process(spec: dict, tmp_path: Path, name: str, capsys) -> tuple[int, dict]:
+    """``python -m engine.train_process --spec`` run in this process; (exit code, its last JSON line)."""
+    import argparse
+    import signal
+
+    from engine.train_process import run
+
+    spec_path = tmp_path / f"{name}.json"
+    spec_path.write_text(json.dumps(spec))
+    args = argparse.Namespace(resume=False, spec=str(spec_path), steps=None, retune=None, device=None,
+                              run_dir=str(tmp_path / name))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = run(args, sys.stdout)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_the_training_process_starts_from_the_model_its_spec_names(tiny_run, tmp_path, monkeypatch, capsys):
+    from engine.finetune import SPEC_KEY, inspect_source
+
+    folder = tmp_path / "models"
+    bundled.make_bundle(tiny_run, folder / "tiny.safetensors", CARD)
+    monkeypatch.setattr(checkpoint, "models_folder", lambda: folder)
+    info = inspect_source("tiny")  # what the training window shows and locks, from the headers alone
+    assert (info.name, info.title, info.family, info.step, info.size) == ("tiny", CARD["title"], "pix2pix", 2, (32, 32))
+    assert info.networks == ("G", "D") and info.model_config["ngf"] == TINY.ngf
+    data = write_aligned_dataset(tmp_path / "own", count=2)
+    spec = RunSpec("pix2pix", TINY, TrainConfig(steps=1, size=(32, 32), device="cpu", sample_every=1,
+                                                checkpoint_every=1), DataConfig(path=str(data))).to_json()
+    code, last = _train_process({**spec, SPEC_KEY: "tiny"}, tmp_path, "ft", capsys)
+    assert code == 0 and last["kind"] == "done", last
+    meta = checkpoint.read_metadata(tmp_path / "ft")
+    assert meta["init"] == {"source": "tiny", "step": 2, "networks": ["G", "D"], "fresh": []}
+    # the run's own record copied into a new spec starts nothing: no weights were loaded, so none is claimed
+    copied = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert copied["init"]["source"] == "tiny" and SPEC_KEY not in copied
+    assert _train_process(copied, tmp_path, "plain", capsys)[0] == 0
+    assert "init" not in checkpoint.read_metadata(tmp_path / "plain")
+    # a model of another family is refused before any step, in one error line
+    cyclegan = get_family("cyclegan").auto_config((32, 32), {"ngf": 4, "ndf": 4})
+    other = {**RunSpec("cyclegan", cyclegan, TrainConfig(steps=1, size=(32, 32), device="cpu"),
+                       DataConfig(path=str(data))).to_json(), SPEC_KEY: "tiny"}
+    code, last = _train_process(other, tmp_path, "wrong", capsys)
+    assert code != 0 and last["kind"] == "error" and "is a pix2pix model; this run trains cyclegan" in last["message"]
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes((folder / "tiny.safetensors").read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="truncated"):
+        inspect_source(broken)
