@@ -5,6 +5,7 @@ Run from the repository root with the project's venv, after the model is in asse
     python scripts/model_card_figures.py facades docs/images/model-facades.png
     python scripts/model_card_figures.py horse2zebra docs/images/model-horse2zebra.png
     python scripts/model_card_figures.py emoji-faces docs/images/model-emoji-faces.png
+    python scripts/model_card_figures.py facades-spade docs/images/model-facades-spade.png
 
 The untrained column is the same network config with fresh weights (seed 0), so the card shows what training
 added. Inputs are validation images (facades) or horses and zebras held back from training.
@@ -103,5 +104,24 @@ def emoji_faces(out: Path) -> None:
     write_image(out, grid(rows, ["edges (held out) / sketch", "untrained", "trained", "real emoji"]))
 
 
+def facades_spade(out: Path) -> None:
+    """The validation grid (style from seed 0) and, beside OUT as ``*-styles.png``, one label map under six
+    seeds (top) and three style photos each followed by the map in its style (bottom)."""
+    trained, untrained = InferenceSession.from_checkpoint("facades-spade", "cpu"), untrained_like("facades-spade")
+    pairs = [read_image(SHARED / "facades" / "val" / f"{index}.jpg") for index in FACADES_VAL]
+    rows = [[pair[:, 256:], untrained.translate(pair[:, 256:], seed=0), trained.translate(pair[:, 256:], seed=0),
+             pair[:, :256]] for pair in pairs]
+    write_image(out, grid(rows, ["label map (val)", "untrained", "trained (seed 0)", "real photo"]))
+    labels = pairs[0][:, 256:]
+    side = 160
+    cell = lambda image: cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)  # noqa: E731
+    seeds = [cell(labels)] + [cell(trained.translate(labels, seed=seed)) for seed in range(1, 7)]
+    styles = [cell(labels)]
+    for pair in pairs[1:4]:
+        styles += [cell(pair[:, :256]), cell(trained.translate(labels, style=pair[:, :256]))]
+    write_image(out.with_name(out.stem + "-styles.png"), stack([stack(seeds, 1), stack(styles, 1)], 0))
+
+
 if __name__ == "__main__":
-    {"facades": facades, "horse2zebra": horse2zebra, "emoji-faces": emoji_faces}[sys.argv[1]](Path(sys.argv[2]))
+    {"facades": facades, "horse2zebra": horse2zebra, "emoji-faces": emoji_faces,
+     "facades-spade": facades_spade}[sys.argv[1]](Path(sys.argv[2]))

@@ -121,6 +121,7 @@ def reference_cases(shared: Path) -> dict[str, list[tuple[str, Path, dict]]]:
     return {
         "facades": [("sample", ROOT / "assets/samples/facade_labels.png", {})],
         "horse2zebra": [("horse", horse, {"direction": "AtoB"}), ("zebra", zebra, {"direction": "BtoA"})],
+        "emoji-faces": [("sketch", ROOT / "assets/samples/face_sketch.png", {})],
     }
 
 
