@@ -41,6 +41,7 @@ from desktop.engine_loader import (
     EngineLoader,
     error_message,
 )
+from desktop.file_watch import FileWatch
 from desktop.files import IMAGE_FILTER, dropped_image
 from desktop.help_menu import add_help_menu
 from desktop.import_dialogs import ask_half, show_unknown_colours, unknown_colours_html
@@ -114,6 +115,9 @@ class MainWindow(QMainWindow):
         self.palette_panel = PalettePanel()
         self.style_panel = StylePanel()
         self.worker = InferenceWorker(parent=self)
+        self.model_watch = FileWatch(self)  # the loaded model's file, deleted or replaced while in use
+        self.model_watch.deleted.connect(self._on_model_file_deleted)
+        self.model_watch.changed.connect(self._on_model_file_changed)
         self._build_central()
         self._build_docks()
         self.projects = ProjectController(self, recovery_dir)
@@ -316,6 +320,15 @@ class MainWindow(QMainWindow):
         self.set_session(session)
         self.settings.setValue("model/last", key)
         self._remember_recent(key)
+        self.model_watch.watch(getattr(getattr(session, "card", None), "path", None) or None)
+
+    def _on_model_file_deleted(self, path: str) -> None:
+        self.statusBar().showMessage(f"The model file {Path(path).name} was deleted; the model stays loaded until "
+                                     "you load another", 15000)
+
+    def _on_model_file_changed(self, path: str) -> None:
+        self.statusBar().showMessage(f"The model file {Path(path).name} changed on disk; load it again to use the "
+                                     "new weights", 15000)
 
     def _on_model_failed(self, exc: BaseException) -> None:
         self._loading = None

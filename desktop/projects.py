@@ -23,6 +23,7 @@ import numpy as np
 from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from desktop.file_watch import FileWatch
 from desktop.model_panel import ModelSource, bundled_checkpoints, checkpoint_label
 from desktop.palette_dock import palette_for_model, palette_name_of
 from engine.errors import GanvasError
@@ -99,6 +100,9 @@ class ProjectController(QObject):
         self._pending: Project | None = None  # opened, waiting for its model to load
         self._pending_modified = False  # whether the opened project counts as unsaved (a recovered one does)
         self._model_to_load: ModelSource | None = None  # waiting for the engine
+        self.file_watch = FileWatch(self)  # the open project file, changed or deleted by someone else
+        self.file_watch.changed.connect(self._on_file_changed)
+        self.file_watch.deleted.connect(self._on_file_deleted)
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -173,6 +177,7 @@ class ProjectController(QObject):
             canvas.set_from_numpy(blank)
             self.window.output_view.set_output(None)
         self.path = None
+        self.file_watch.watch(None)
         self._pending = None
         self.set_modified(False)
         self.project_loaded.emit(self.current_project())
@@ -194,6 +199,7 @@ class ProjectController(QObject):
             return False
         self.apply(project)
         self.path = Path(path)
+        self.file_watch.watch(self.path)
         self.set_modified(False)
         self._pending_modified = False
         self._remember(self.path)
@@ -226,16 +232,40 @@ class ProjectController(QObject):
         return self.save_to(path if path.endswith(PROJECT_SUFFIX) else path + PROJECT_SUFFIX)
 
     def save_to(self, path: str | Path) -> bool:
+        if not self._may_overwrite(Path(path)):
+            return False
         try:
             save_project(path, self.current_project())
         except GanvasError as exc:
             QMessageBox.critical(self.window, "Cannot save project", str(exc))
             return False
         self.path = Path(path)
+        self.file_watch.watch(self.path)
         self.set_modified(False)
         self._remember(self.path)
         self.window.statusBar().showMessage(f"Saved {path}", 5000)
         return True
+
+    def _may_overwrite(self, path: Path) -> bool:
+        """Ask before a save replaces the open project's file that changed on disk since it was opened or saved."""
+        if self.path is None or path.resolve() != self.path.resolve() or not self.file_watch.changed_since_watch():
+            return True
+        if not path.exists():
+            return True  # deleted meanwhile: writing it again loses nothing
+        answer = QMessageBox.question(
+            self.window, "Project changed on disk",
+            f"{path.name} was changed on disk after you opened or saved it (by another program or window).\n"
+            "Overwrite it with this window's project?", Button.Save | Button.Cancel, Button.Cancel)
+        return answer == Button.Save
+
+    def _on_file_changed(self, path: str) -> None:
+        self.window.statusBar().showMessage(
+            f"{Path(path).name} changed on disk; this window keeps its own version and asks before saving over it",
+            15000)
+
+    def _on_file_deleted(self, path: str) -> None:
+        self.set_modified(True)  # nothing on disk holds this project now
+        self.window.statusBar().showMessage(f"{Path(path).name} was deleted from disk; Save writes it again", 15000)
 
     def confirm_discard(self, doing: str) -> bool:
         """With unsaved changes ask Save / Discard / Cancel; True when it is fine to go on."""
