@@ -125,7 +125,9 @@ def test_after_a_relaunch_the_last_run_comes_back_in_its_mode(qtbot, settings, t
     tree = window.model_panel.tree
     groups = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
     items = [group.child(j) for group in groups for j in range(group.childCount())]
-    tree.itemActivated.emit(next(i for i in items if i.text(0).startswith("facades-tiny  (step 1, ")), 0)
+    entry = next(i for i in items if i.text(0).startswith("facades-tiny  (step 1, "))
+    assert entry.toolTip(0) == f"{entry.text(0)}\n{run_dir / 'latest.safetensors'}"  # the date, even in a narrow dock
+    tree.itemActivated.emit(entry, 0)
     qtbot.waitUntil(lambda: window.session is not first, timeout=120000)
     assert window.canvas.mode == "label" and window.model_label.text() == "model: facades-tiny"
     assert window.canvas.label_palette.names[:3] == tuple(Palette.load("facades").names[:3])
