@@ -149,6 +149,24 @@ def test_tool_keys_work_while_the_draw_as_box_has_focus(window, qtbot):
     assert window.canvas.tool == "rectangle"
 
 
+def test_zoom_keys_zoom_in_out_to_100_percent_and_back_to_fit(window, qtbot):
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    canvas = window.canvas
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    fitted = canvas.zoom
+    assert fitted != pytest.approx(1.0)  # so 100 % is a change
+    qtbot.keyClick(canvas, Qt.Key.Key_Plus, ctrl)
+    assert canvas.zoom == pytest.approx(fitted * 1.25)
+    qtbot.keyClick(canvas, Qt.Key.Key_Minus, ctrl)
+    qtbot.keyClick(canvas, Qt.Key.Key_Minus, ctrl)
+    assert canvas.zoom == pytest.approx(fitted / 1.25)
+    qtbot.keyClick(canvas, Qt.Key.Key_1, ctrl)
+    assert canvas.zoom == pytest.approx(1.0)  # 100 %: one pixel per screen pixel
+    qtbot.keyClick(canvas, Qt.Key.Key_0, ctrl)
+    assert canvas.zoom == pytest.approx(fitted)
+
+
 def test_the_wheel_scrolls_the_latent_dock_not_the_slider_under_it(qtbot):
     from desktop.latent_panel import LatentPanel
 
