@@ -27,8 +27,9 @@ def unknown_colours_html(file_name: str, palette_name: str, palette: Palette,
     rows = []
     for color, count, nearest in list(unknown)[:MAX_LISTED]:
         share = 100 * count / max(1, total_pixels)
+        # the arrow has a cell of its own: beside it, the class's swatch went onto a line of its own
         rows.append(f"<tr><td>{swatch(color)}</td><td>rgb{tuple(color)}&nbsp;</td><td>{share:.1f} %&nbsp;</td>"
-                    f"<td>&rarr; {swatch(palette.colors[nearest])}</td>"
+                    f"<td>&rarr;</td><td>{swatch(palette.colors[nearest])}</td>"
                     f"<td>{html.escape(palette.names[nearest])}</td></tr>")
     more = f"<p>... and {len(unknown) - MAX_LISTED} more colours.</p>" if len(unknown) > MAX_LISTED else ""
     return (f"<p><b>{html.escape(file_name)}</b> has colours that are not in the <b>{html.escape(palette_name)}</b> "

@@ -337,6 +337,8 @@ class LatentPanel(QWidget):
         self._imageio: Any = None  # engine.imageio
         self._base: Any = None  # a Latent (projected or loaded) the edits start from; None: the seed
         self._base_name = ""
+        # where file dialogs start, given a suggested file name (the window's: the project's folder once saved)
+        self.start_folder: Callable[[str], str] = lambda name="": name
         self._directions: dict[str, Any] = {}
         self._directions_call: BackgroundCall | None = None
         self._shown_id = 0
@@ -524,7 +526,7 @@ class LatentPanel(QWidget):
         return group
 
     def choose_lpips_weights(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "VGG16 weights for LPIPS", "",
+        path, _ = QFileDialog.getOpenFileName(self, "VGG16 weights for LPIPS", self.start_folder(),
                                               "PyTorch weights (*.pth *.pt *.safetensors);;All files (*)")
         if path:
             self.set_lpips_weights(path)
@@ -817,7 +819,8 @@ class LatentPanel(QWidget):
         job = self._frames_job()
         if job is None or self._export_call is not None:
             return
-        path, chosen = QFileDialog.getSaveFileName(self, "Export interpolation", "interpolation.gif",
+        path, chosen = QFileDialog.getSaveFileName(self, "Export interpolation",
+                                                   self.start_folder("interpolation.gif"),
                                                    "GIF animation (*.gif);;MP4 video (*.mp4)")
         if not path:
             return
@@ -854,7 +857,7 @@ class LatentPanel(QWidget):
         """Ask for a photo and project it."""
         if self.session is None or self.projection is not None:
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Project a photo", "", IMAGE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Project a photo", self.start_folder(), IMAGE_FILTER)
         if not path:
             return
         try:
@@ -952,7 +955,8 @@ class LatentPanel(QWidget):
         if latent is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save latent", f"seed{self.seed_box.value()}.npz",
+            path, _ = QFileDialog.getSaveFileName(self, "Save latent",
+                                                  self.start_folder(f"seed{self.seed_box.value()}.npz"),
                                                   "Latents (*.npz)")
             if not path:
                 return None
@@ -969,7 +973,7 @@ class LatentPanel(QWidget):
         if self.session is None:
             return False
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Load latent", "", "Latents (*.npz)")
+            path, _ = QFileDialog.getOpenFileName(self, "Load latent", self.start_folder(), "Latents (*.npz)")
             if not path:
                 return False
         try:
@@ -985,7 +989,8 @@ class LatentPanel(QWidget):
         if image is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export image", f"seed{self.seed_box.value()}.png",
+            path, _ = QFileDialog.getSaveFileName(self, "Export image",
+                                                  self.start_folder(f"seed{self.seed_box.value()}.png"),
                                                   "PNG images (*.png)")
             if not path:
                 return None
@@ -1022,6 +1027,7 @@ class LatentEditor(QObject):
         super().__init__(window)
         self.window = window
         self.panel = LatentPanel()
+        self.panel.start_folder = window.start_folder  # file dialogs start in the project's folder
         self.dock = window.add_dock(self.panel, "Latent editor", Qt.DockWidgetArea.RightDockWidgetArea,
                                     "latent_editor")
         window.restoreDockWidget(self.dock)  # its place in a saved layout (the editor is added after restoring)

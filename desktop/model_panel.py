@@ -303,7 +303,8 @@ class ModelPanel(QWidget):
         for source in sources:
             item = QTreeWidgetItem(group, [source.label])
             item.setData(0, Qt.ItemDataRole.UserRole, source)
-            item.setToolTip(0, source.path or _untrained_tip(source))
+            # the whole name (a run's step and date are cut off in a narrow dock) above where it comes from
+            item.setToolTip(0, f"{source.label}\n{source.path}" if source.path else _untrained_tip(source))
         if not sources:
             item = QTreeWidgetItem(group, [empty])
             item.setFlags(Qt.ItemFlag.NoItemFlags)

@@ -12,6 +12,7 @@ shown locked; its training settings and data stay the user's.
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 import sys
@@ -73,8 +74,16 @@ PLAIN_NAMES = {
 }
 
 
+def doc_tooltip(doc: str) -> str:
+    """A field's doc as tooltip rich text (always rich, so ``A->B`` shows its arrow): ````wgan```` reads as
+    code, not as two pairs of backticks."""
+    text = re.sub(r"``(.+?)``", r"<code>\1</code>", html.escape(doc, quote=False))
+    return f"<span>{text}</span>" if doc else ""
+
+
 def plain_label(name: str, doc: str) -> QLabel:
-    """The row label of field ``name``: a plain name, with the field's name and its doc as the tooltip."""
+    """The row label of field ``name``: a plain name, with the field's name and its doc (already
+    :func:`doc_tooltip` text, as the editor's tooltip is) as the tooltip."""
     label = QLabel(PLAIN_NAMES.get(name, name.replace("_", " ").capitalize()))
     label.setToolTip(f"<b>{name}</b>: {doc}" if doc else name)
     return label
@@ -112,7 +121,7 @@ def make_editor(tp: Any, value: Any, doc: str) -> QWidget:
         widget = QLineEdit()
         widget.setPlaceholderText("auto")
     widget.setProperty("field_type", repr(tp))
-    widget.setToolTip(doc)
+    widget.setToolTip(doc_tooltip(doc))
     set_editor_value(widget, value)
     return widget
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.training.config_form import changed_signal, editor_value, make_editor
+from desktop.training.config_form import changed_signal, editor_value, make_editor, plain_label
 from engine.cli_args import field_docs
 from engine.errors import GanvasError
 
@@ -48,12 +48,12 @@ class RetuneDialog(QDialog):
         self.steps_box.setToolTip("total steps of the run; raise it to train longer")
         self.editors: dict[str, tuple[QWidget, Any]] = {}
         form = QFormLayout()
-        form.addRow("total steps", self.steps_box)
+        form.addRow("Total steps", self.steps_box)
         for name in family.retunable:
             widget = make_editor(hints[name], getattr(self.spec.model, name), docs.get(name, ""))
             self.editors[name] = (widget, hints[name])
             changed_signal(widget).connect(self._validate)
-            form.addRow(name.replace("_", " "), widget)
+            form.addRow(plain_label(name, widget.toolTip()), widget)
         header = QLabel(f"{self.spec.family} run at step {self.step}. "
                         + ("These settings may change when it resumes; shapes and the optimiser stay."
                            if family.retunable else "This family has no settings that may change on resume."))

@@ -3,6 +3,8 @@ step each); filled shapes; a tool bar that never changes width; tool keys and th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
@@ -147,6 +149,24 @@ def test_tool_keys_work_while_the_draw_as_box_has_focus(window, qtbot):
     assert window.canvas.tool == "rectangle"
 
 
+def test_zoom_keys_zoom_in_out_to_100_percent_and_back_to_fit(window, qtbot):
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    canvas = window.canvas
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    fitted = canvas.zoom
+    assert fitted != pytest.approx(1.0)  # so 100 % is a change
+    qtbot.keyClick(canvas, Qt.Key.Key_Plus, ctrl)
+    assert canvas.zoom == pytest.approx(fitted * 1.25)
+    qtbot.keyClick(canvas, Qt.Key.Key_Minus, ctrl)
+    qtbot.keyClick(canvas, Qt.Key.Key_Minus, ctrl)
+    assert canvas.zoom == pytest.approx(fitted / 1.25)
+    qtbot.keyClick(canvas, Qt.Key.Key_1, ctrl)
+    assert canvas.zoom == pytest.approx(1.0)  # 100 %: one pixel per screen pixel
+    qtbot.keyClick(canvas, Qt.Key.Key_0, ctrl)
+    assert canvas.zoom == pytest.approx(fitted)
+
+
 def test_the_wheel_scrolls_the_latent_dock_not_the_slider_under_it(qtbot):
     from desktop.latent_panel import LatentPanel
 
@@ -186,7 +206,7 @@ def test_export_at_4x_follows_the_drawing(window, qtbot, tmp_path, monkeypatch, 
 
     window.set_session(session("spade"))
     qtbot.waitUntil(window.output_view.has_output, timeout=30000)
-    assert window.start_folder() == str(__import__("pathlib").Path.home())  # no project file yet
+    assert window.start_folder() == str(Path.home())  # no project file yet
     target = tmp_path / "out.png"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG at 4x (*.png)"))
     window.save_output()
@@ -194,3 +214,26 @@ def test_export_at_4x_follows_the_drawing(window, qtbot, tmp_path, monkeypatch, 
     saved = engine_api.imageio.read_image(target)
     assert saved.shape == (output.shape[0] * 4, output.shape[1] * 4, 3)
     assert np.abs(saved[::4, ::4].astype(int) - output.astype(int)).mean() < 12  # the same picture, enlarged
+
+
+def test_file_dialogs_start_in_the_project_folder(window, tmp_path, monkeypatch):
+    """The export, open-image and latent editor dialogs start beside the saved project."""
+    from PySide6.QtWidgets import QFileDialog
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    assert window.projects.save_to(folder / "facade.ganvas")
+    window.set_session(session("pix2pix"))
+    window.output_view.set_output(np.zeros((64, 64, 3), np.uint8))
+    starts = []
+
+    def cancelled(_parent, _title, start, *_):
+        starts.append(start)
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", cancelled)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", cancelled)
+    window.save_output()
+    window.open_image()
+    assert starts == [str(folder / "facade_output.png"), str(folder)]
+    assert window.latent_editor.panel.start_folder("seed0.png") == str(folder / "seed0.png")  # its dialogs too

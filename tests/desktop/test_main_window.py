@@ -223,6 +223,7 @@ def test_importing_a_photo_makes_edges_and_a_label_map_reports_foreign_colours(q
     assert "rgb(250, 250, 250)" in warnings[0] and 'bgcolor="#fafafa"' in warnings[0]  # a swatch of the colour
     nearest = window.canvas.label_palette.names  # ... and of the class it became, by name
     assert any(f"<td>{name}</td>" in warnings[0] for name in nearest)
+    assert "<td>&rarr;</td><td><table" in warnings[0]  # the class's swatch in a cell of its own, beside its name
 
     pair = np.concatenate([photo[:32, :32], labels], axis=1)  # photo | label map, as in facades
     halves = []

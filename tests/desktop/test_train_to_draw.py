@@ -94,7 +94,9 @@ def test_a_run_trained_in_the_window_draws_in_its_mode_and_palette(qtbot, settin
 
 
 def test_after_a_relaunch_the_last_run_comes_back_in_its_mode(qtbot, settings, tmp_path):
-    """The model key remembered in the settings is enough: mode and palette come from the checkpoint."""
+    """The model key remembered in the settings is enough: mode and palette come from the checkpoint; the Model
+    panel's entry loads it the same way."""
+    from engine.inference import InferenceSession
     from engine.training import RunSpec, run_training
 
     data = write_photo_label_pairs(tmp_path / "data", count=2)
@@ -114,3 +116,18 @@ def test_after_a_relaunch_the_last_run_comes_back_in_its_mode(qtbot, settings, t
     assert window.canvas.mode == "label" and window.model_label.text() == "model: facades-tiny"
     labels = [s.label for s in window.model_panel.sources()]
     assert any(label.startswith("facades-tiny  (step 1, ") for label in labels)
+
+    # from the panel alike: after an edges model, double-clicking the run's entry brings its label map back
+    window.set_session(InferenceSession.untrained("pix2pix", size=(SIZE, SIZE), device="cpu", depth=5, ngf=4, ndf=4))
+    window.model_panel.set_draw_mode("edges")
+    window._set_canvas_mode("edges", keep=False)
+    first = window.session
+    tree = window.model_panel.tree
+    groups = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    items = [group.child(j) for group in groups for j in range(group.childCount())]
+    entry = next(i for i in items if i.text(0).startswith("facades-tiny  (step 1, "))
+    assert entry.toolTip(0) == f"{entry.text(0)}\n{run_dir / 'latest.safetensors'}"  # the date, even in a narrow dock
+    tree.itemActivated.emit(entry, 0)
+    qtbot.waitUntil(lambda: window.session is not first, timeout=120000)
+    assert window.canvas.mode == "label" and window.model_label.text() == "model: facades-tiny"
+    assert window.canvas.label_palette.names[:3] == tuple(Palette.load("facades").names[:3])

@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QFormLayout  # noqa: E402
 
 from desktop.training.config_form import ConfigForm  # noqa: E402
 from desktop.training.run_controller import RunController  # noqa: E402
@@ -55,6 +56,33 @@ def test_config_form_builds_from_each_family(qtbot) -> None:
     form.model_editors["depth"][0].setValue(5)
     form.size_box.setValue(256)
     assert form.spec()["model_config"]["depth"] == 5
+
+
+def test_config_rows_have_plain_names_and_readable_tooltips(qtbot) -> None:
+    """ngf, ndf, "n layers d", "gp weight" and amp read as plain names; the field's own name and its doc are in the
+    tooltip, as rich text (code for ``choices``, no raw backticks, arrows kept)."""
+    form = ConfigForm(list_families(), has_cuda=False)
+    qtbot.addWidget(form)
+    form.set_family("pix2pix")
+    editors = {**form.model_editors, **form.train_editors}
+
+    def row_label(name: str):
+        widget = editors[name][0]
+        return widget.parentWidget().layout().labelForField(widget)
+
+    for plain, name in (("Generator width", "ngf"), ("Discriminator width", "ndf"),
+                        ("Discriminator layers", "n_layers_d"), ("Gradient penalty weight", "gp_weight"),
+                        ("Mixed precision (CUDA)", "amp")):
+        label = row_label(name)
+        assert label.text() == plain
+        assert label.toolTip().startswith(f"<b>{name}</b>: <span>") and len(label.toolTip()) > 30
+    assert "<code>wgan</code>" in row_label("gp_weight").toolTip()
+    for name in list_families():
+        form.set_family(name)
+        for widget, _ in (*form.model_editors.values(), *form.train_editors.values()):
+            assert "``" not in widget.toolTip()
+    form.set_family("cyclegan")
+    assert "A-&gt;B-&gt;A" in form.model_editors["lambda_a"][0].toolTip()  # rich text: shown as A->B->A
 
 
 def test_start_pause_resume_use_and_kill(qtbot, tmp_path: Path, monkeypatch) -> None:
@@ -174,6 +202,8 @@ def test_resume_with_changes_retunes_a_stylegan2_run(qtbot, tmp_path: Path, monk
     dialog = page.retune_dialog
     ok = dialog.buttons.buttons()[0]
     assert set(dialog.editors) == set(family.retunable) and dialog.step == 1
+    gamma_label = dialog.findChild(QFormLayout).labelForField(dialog.editors["r1_gamma"][0])
+    assert gamma_label.text() == "R1 penalty (gamma)" and gamma_label.toolTip().startswith("<b>r1_gamma</b>")
     gamma, pl_weight = dialog.editors["r1_gamma"][0], dialog.editors["pl_weight"][0]
     assert gamma.value() == config.r1_gamma and ok.isEnabled() and dialog.changes() == {}
     pl_weight.setValue(0.0)  # switching a regulariser off is refused before any process starts
