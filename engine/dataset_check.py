@@ -10,6 +10,7 @@ For paired layouts it also tells which side is a drawing (label map, edges or sk
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import Counter
@@ -38,7 +39,7 @@ LABEL_SHARE = 0.6  # share of pixels near one palette's colours for an image to 
 SIDES_SAMPLED = 4
 PREVIEW_COUNT = 6
 MAX_SIZE_PROBLEMS = 20
-MAX_CACHED_FILES = 200_000  # entries kept in the size cache before it starts afresh
+SIZE_CACHE_DIR = "image-sizes"  # one JSON file per dataset folder under the cache folder
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,7 @@ def check_dataset(folder: str | Path, decode_limit: int = 2000,
         for one, other in ((first, second), (second, first)):
             for stem in sorted(set(stems[one]) - set(stems[other])):
                 problems.append((str(stems[one][stem]), f"no file named {stem}.* in {other}/"))
-    shapes = _decode(all_files[:decode_limit], problems, progress)
+    shapes = _decode(root, all_files[:decode_limit], problems, progress)
     blocking = list(problems)  # unpaired and unreadable files
     if len(all_files) > decode_limit:
         notes.append(f"decoded the first {decode_limit} of {len(all_files)} files; the rest were only counted")
@@ -269,11 +270,11 @@ def preflight(folder: str | Path, family: str, layout: str = "auto") -> list[str
     return [f"{where}: {message}" for where, message in report.problems]
 
 
-def _decode(paths: list[Path], problems: list[tuple[str, str]],
+def _decode(root: Path, paths: list[Path], problems: list[tuple[str, str]],
             progress: Callable[[int, int], None] | None) -> dict[Path, tuple[int, int]]:
-    """Each file's (height, width), or its problem; files unchanged since an earlier check (same size and
-    modification time) are taken from the cache instead of being decoded again."""
-    cache = _SizeCache.load()
+    """Each file's (height, width), or its problem; files unchanged since an earlier check of ``root`` (same
+    size and modification time) are taken from its cache instead of being decoded again."""
+    cache = _SizeCache.load(root)
     shapes: dict[Path, tuple[int, int]] = {}
     for index, path in enumerate(paths):
         known = cache.get(path)
@@ -305,14 +306,18 @@ def cache_dir() -> Path:
 
 
 class _SizeCache:
-    """Decoded image sizes (or the decode problem) by file path, size and modification time, in a JSON file."""
+    """Decoded image sizes (or the decode problem) of one dataset folder's files, by path, size and modification
+    time, in a JSON file of its own: a check reads and writes only its dataset's entries, and files that left
+    the dataset are dropped at the next save."""
 
     def __init__(self, path: Path, entries: dict[str, object]) -> None:
         self.path, self.entries, self.changed = path, entries, False
+        self.used: set[str] = set()
 
     @classmethod
-    def load(cls) -> _SizeCache:
-        path = cache_dir() / "image-sizes.json"
+    def load(cls, root: Path) -> _SizeCache:
+        name = hashlib.sha1(str(root.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:20]
+        path = cache_dir() / SIZE_CACHE_DIR / f"{name}.json"
         try:
             entries = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError):
@@ -329,7 +334,10 @@ class _SizeCache:
 
     def get(self, path: Path) -> object:
         key = self._key(path)
-        value = self.entries.get(key) if key else None
+        if key is None:
+            return None
+        self.used.add(key)
+        value = self.entries.get(key)
         if isinstance(value, list) and not (len(value) == 2 and all(isinstance(v, int) for v in value)):
             return None  # a damaged entry: decode again
         return value
@@ -337,15 +345,15 @@ class _SizeCache:
     def put(self, path: Path, value: object) -> None:
         key = self._key(path)
         if key:
-            if len(self.entries) >= MAX_CACHED_FILES:
-                self.entries = {}
+            self.used.add(key)
             self.entries[key] = value
             self.changed = True
 
     def save(self) -> None:
-        if self.changed:
+        if self.changed or len(self.entries) > len(self.used):
+            kept = {key: self.entries[key] for key in self.used if key in self.entries}
             try:
-                atomic_write_bytes(self.path, json.dumps(self.entries).encode("utf-8"))
+                atomic_write_bytes(self.path, json.dumps(kept).encode("utf-8"))
             except StorageError:
                 pass  # only a cache: the next check decodes again
 

@@ -203,3 +203,24 @@ def test_facades_fit_pix2pix_and_spade(shared_data: Path) -> None:
     report = check_dataset(shared_data / "facades")
     assert report.layout == "aligned" and report.fits == ("pix2pix", "spade")
     assert preflight(shared_data / "facades", "spade") is not None
+
+
+def test_the_size_cache_is_per_dataset_and_holds_only_its_current_files(tmp_path, monkeypatch):
+    """A second check decodes nothing; each dataset has its own cache file, so checks never read others'."""
+    import engine.dataset_check as dataset_check
+
+    monkeypatch.setenv("GANVAS_CACHE_DIR", str(tmp_path / "cache"))
+    first, second = tmp_path / "one", tmp_path / "two"
+    _write_folder(first / "images", 6)
+    _write_folder(second / "images", 3)
+    check_dataset(first)
+    check_dataset(second)
+    caches = sorted((tmp_path / "cache" / dataset_check.SIZE_CACHE_DIR).glob("*.json"))
+    assert sorted(len(json.loads(p.read_text())) for p in caches) == [3, 6]
+    decoded = []
+    monkeypatch.setattr(dataset_check, "read_image", lambda path: decoded.append(path))
+    check_dataset(first)
+    assert decoded == []
+    (first / "images" / "0.png").unlink()
+    check_dataset(first)  # the removed file leaves the cache
+    assert sorted(len(json.loads(p.read_text())) for p in caches) == [3, 5]
