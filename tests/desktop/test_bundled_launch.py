@@ -68,3 +68,28 @@ def test_a_damaged_bundled_model_is_named_and_the_app_still_opens(qtbot, tmp_pat
     group = window.model_panel.tree.topLevelItem(0)
     names = [group.child(i).text(0) for i in range(group.childCount())]
     assert "broken (damaged)" in names and window.isVisible()
+
+
+def test_every_bundled_model_opens_in_its_own_draw_mode(qtbot, tmp_path):
+    """Loaded from the panel, each bundled model sets the canvas to the mode its card names (its palette for
+    label maps), and a blank canvas gets the card's sample drawing."""
+    from desktop.model_panel import ModelSource
+
+    settings = QSettings(str(tmp_path / "ganvas.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, start_engine=False, autoload=False)
+    qtbot.addWidget(window)
+    window.show()
+    api = import_engine()
+    window.on_engine_ready(api)
+    for model in api.bundled:
+        window.canvas.clear()
+        window.load_model(ModelSource(model.title, str(model.path)))
+        qtbot.waitUntil(lambda m=model: window.session is not None and window.session.card.path == str(m.path),
+                        timeout=60000)
+        mode = model.card["draw_mode"]
+        assert window.canvas.mode == mode and window.model_panel.draw_mode == mode, model.name
+        if mode == "label":
+            assert window.canvas.label_palette is not None
+        if model.card.get("sample"):  # the cleared canvas shows the model's sample drawing
+            sample = api.imageio.read_image(sample_drawing(model.card["sample"]))
+            qtbot.waitUntil(lambda s=sample: np.array_equal(window.canvas.to_numpy(), s), timeout=10000)
