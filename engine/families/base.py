@@ -14,16 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.config import DataConfig, TrainConfig
-from engine.distributed import DistContext
-from engine.errors import ConfigError
-from engine.families.common import Precision
+from engine.core.config import DataConfig, TrainConfig
+from engine.core.errors import ConfigError
+from engine.train.common import Precision
+from engine.train.distributed import DistContext
 
 
 class Trainer:
     """Per-run training state of one family: networks, optimizers, data and one ``train_step``.
 
-    The shared loop in :mod:`engine.training` drives it; subclasses fill ``nets`` and ``optimizers`` and
+    The shared loop in :mod:`engine.train.training` drives it; subclasses fill ``nets`` and ``optimizers`` and
     implement :meth:`next_batch`, :meth:`train_step` and :meth:`sample_grid`.
     """
 
@@ -34,7 +34,7 @@ class Trainer:
         self.base_lrs: dict[str, float] = {}
         self.augment_generator = torch.Generator().manual_seed(train.seed + 1)
         self.precision = Precision(device, train.amp)
-        self.dist = DistContext()  # the other training processes, if any (engine.distributed sets it)
+        self.dist = DistContext()  # the other training processes, if any (engine.train.distributed sets it)
 
     # --- data -----------------------------------------------------------------------------------------
     # Subclasses set ``dataset`` (with a ``describe()``) and ``sampler`` (an EpochSampler) in __init__.
@@ -133,7 +133,7 @@ class Family:
     # Config fields a resumed run may change (loss weights and the like, never shapes): see check_retune.
     retunable: ClassVar[tuple[str, ...]] = ()
 
-    # --- inference (used by engine.inference.InferenceSession) -------------------------------------------
+    # --- inference (used by engine.infer.inference.InferenceSession) -------------------------------------------
     @classmethod
     def inference_network(cls, config: Any) -> nn.Module:
         """The module an inference session holds (by default the generator)."""
@@ -149,8 +149,8 @@ class Family:
         """An input image as the batch :meth:`infer` takes: by default RGB uint8 (H, W, 3) -> (1, 3, H, W) in
         [-1, 1], resized to the card's training size when ``resize_to_native``. Label-map families snap colours
         to their palette here instead."""
-        from engine.augment import to_unit_range
-        from engine.datasets import resize_rgb
+        from engine.data.augment import to_unit_range
+        from engine.data.datasets import resize_rgb
 
         resized = resize_rgb(image, *card.size) if cls.resize_to_native else image
         return to_unit_range(torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None])
@@ -192,16 +192,16 @@ class Family:
         """
         return cls.infer(network, batch, **options)
 
-    # --- compiled backends and ONNX export (engine.graphs, engine.backends, engine.export) ---------------
+    # --- compiled backends and ONNX export (engine.infer.graphs, engine.infer.backends, engine.infer.export) ---------------
     @classmethod
     def export_graphs(cls, network: nn.Module, card: Any) -> list[Any]:
-        """The inference network as :class:`~engine.graphs.ExportGraph` s computing what :meth:`infer` does.
+        """The inference network as :class:`~engine.infer.graphs.ExportGraph` s computing what :meth:`infer` does.
 
         By default one graph ``generator``: image (B, C, H, W) in [-1, 1] -> image, with batch, height and width
         dynamic; batch norm follows :attr:`inference_batch_stats`.
         """
-        from engine.config import from_dict
-        from engine.graphs import ExportGraph, inference_copy
+        from engine.core.config import from_dict
+        from engine.infer.graphs import ExportGraph, inference_copy
 
         example = cls.example_input(from_dict(cls.config_cls, card.config), card.size, batch_size=2)
         stride = getattr(network, "stride", 1)
@@ -213,7 +213,7 @@ class Family:
     @classmethod
     def infer_graphs(cls, run: Any, network: nn.Module, batch: torch.Tensor, **options: Any) -> torch.Tensor:
         """What :meth:`infer` computes, through the compiled graphs of :meth:`export_graphs`:
-        ``run(name, *inputs)`` runs graph ``name``. Raises :class:`~engine.graphs.GraphsUnsupported` for an
+        ``run(name, *inputs)`` runs graph ``name``. Raises :class:`~engine.infer.graphs.GraphsUnsupported` for an
         option the graphs cannot express (the session then runs torch for that call)."""
         if options:
             raise ConfigError(f"{cls.name} takes no inference options (got {', '.join(options)})")
@@ -222,14 +222,14 @@ class Family:
     @classmethod
     def resolve_split(cls, data_path: str | Path, split: str) -> Any:
         """Where ``split`` of a dataset lies; passed to :meth:`evaluate` as ``split_dir`` (default: a folder)."""
-        from engine.datasets import split_folder
+        from engine.data.datasets import split_folder
 
         return split_folder(data_path, split)
 
     @classmethod
     def evaluate(cls, session: Any, data: DataConfig, split_dir: Path, limit: int | None) -> dict[str, Any]:
         """Metrics over a dataset split (default: L1/PSNR/SSIM against paired targets)."""
-        from engine.evaluation import evaluate_paired
+        from engine.infer.evaluation import evaluate_paired
 
         return evaluate_paired(session, data, split_dir, limit)
 
@@ -238,7 +238,7 @@ class Family:
                      samples: int) -> Iterator[EvalBatch]:
         """Generated and real images for FID/KID, LPIPS and the results page (default: paired inputs, outputs and
         targets of ``split_dir``). ``samples`` is for families that generate from noise."""
-        from engine.evaluation import paired_batches
+        from engine.infer.evaluation import paired_batches
 
         yield from paired_batches(session, data, split_dir, limit)
 
