@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,6 +14,7 @@ from torch import nn
 
 from engine.core.config import DataConfig, TrainConfig
 from engine.core.errors import ConfigError
+from engine.infer.eval_batch import EvalBatch
 from engine.train.common import Precision
 from engine.train.distributed import DistContext
 
@@ -92,25 +91,6 @@ class Trainer:
         for name, optimizer in self.optimizers.items():
             for group in optimizer.param_groups:
                 group["lr"] = self.base_lrs[name] * factor
-
-
-@dataclass
-class EvalBatch:
-    """Images in [-1, 1] for distribution metrics and the results page.
-
-    Attributes:
-        outputs: generated images (B, 3, H, W), or None.
-        targets: real images of the output domain, or None; paired with ``outputs`` row by row when ``paired``.
-        inputs: what the outputs were made from, shown on the results page (None for noise).
-        group: which comparison the batch belongs to (CycleGAN: ``AtoB`` / ``BtoA``; empty otherwise).
-        paired: ``targets[i]`` is the ground truth of ``outputs[i]`` (LPIPS compares them).
-    """
-
-    outputs: torch.Tensor | None
-    targets: torch.Tensor | None
-    inputs: torch.Tensor | None = None
-    group: str = ""
-    paired: bool = True
 
 
 class Family:
@@ -274,30 +254,3 @@ class Family:
 def set_requires_grad(net: nn.Module, flag: bool) -> None:
     for parameter in net.parameters():
         parameter.requires_grad_(flag)
-
-
-@contextlib.contextmanager
-def inference_mode(net: nn.Module, batch_stats: bool = True) -> Iterator[nn.Module]:
-    """Evaluate ``net`` without touching its state or the global RNG.
-
-    Dropout is off; batch norm normalises with the statistics of the current input (as the pix2pix
-    reference does at test time) without updating its running averages, or with those running averages
-    when ``batch_stats`` is False.
-    """
-    was_training = net.training
-    batch_norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if batch_stats else []
-    momenta = [m.momentum for m in batch_norms]
-    counts = [None if m.num_batches_tracked is None else m.num_batches_tracked.clone() for m in batch_norms]
-    net.eval()
-    for module in batch_norms:
-        module.train()
-        module.momentum = 0.0
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            yield net
-    finally:
-        for module, momentum, count in zip(batch_norms, momenta, counts, strict=True):
-            module.momentum = momentum
-            if count is not None:
-                module.num_batches_tracked.copy_(count)
-        net.train(was_training)

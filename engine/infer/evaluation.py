@@ -22,7 +22,7 @@ from engine.core.config import DataConfig, from_dict, replace
 from engine.core.errors import ConfigError
 from engine.data.augment import to_unit_range
 from engine.data.datasets import PairedImages
-from engine.families.base import EvalBatch
+from engine.infer.eval_batch import EvalBatch
 from engine.infer.inference import InferenceSession
 from engine.infer.metrics import image_metrics
 

@@ -63,7 +63,7 @@ class BatchStatNorm(nn.Module):
 
 
 def inference_copy(network: nn.Module, batch_stats: bool) -> nn.Module:
-    """A copy of ``network`` in eval mode that computes what :func:`engine.families.base.inference_mode` does:
+    """A copy of ``network`` in eval mode that computes what :func:`engine.infer.mode.inference_mode` does:
     dropout off, and with ``batch_stats`` every 2-D batch norm normalising with the input's statistics."""
     clone = copy.deepcopy(network).eval()
     if batch_stats:

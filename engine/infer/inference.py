@@ -21,8 +21,8 @@ from engine.core.device import resolve_device
 from engine.core.errors import CheckpointError, ConfigError
 from engine.core.registry import get_family
 from engine.data.augment import from_unit_range
-from engine.families.base import inference_mode
 from engine.infer.guided_upsample import guided_upsample
+from engine.infer.mode import inference_mode
 
 _log = logging.getLogger("ganvas")
 

@@ -14,7 +14,7 @@ from typing import Any
 from engine.core.errors import StorageError
 from engine.core.imageio import write_image
 from engine.data.augment import from_unit_range
-from engine.families.base import EvalBatch
+from engine.infer.eval_batch import EvalBatch
 
 COLUMNS = ("input", "output", "target")
 _STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}

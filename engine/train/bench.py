@@ -13,7 +13,7 @@ import torch
 from engine.core.config import DataConfig, TrainConfig
 from engine.core.device import describe_device, resolve_device
 from engine.core.registry import get_family
-from engine.families.base import inference_mode
+from engine.infer.mode import inference_mode
 from engine.train.common import autocast, prepare_module
 
 

@@ -36,7 +36,7 @@ from engine.data.augment import to_unit_range
 from engine.data.datasets import EpochSampler, split_folder
 from engine.data.labels import index_to_color, one_hot, snap_to_palette
 from engine.data.palette import Palette
-from engine.families.base import EvalBatch, Family, Trainer, inference_mode, set_requires_grad
+from engine.families.base import Family, Trainer, set_requires_grad
 from engine.families.spade.label_data import (
     LabelAugment,
     LabelFolders,
@@ -44,6 +44,8 @@ from engine.families.spade.label_data import (
     official_label_folders,
     split_item,
 )
+from engine.infer.eval_batch import EvalBatch
+from engine.infer.mode import inference_mode
 from engine.train.common import (
     autocast,
     center_crop,
