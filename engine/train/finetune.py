@@ -28,7 +28,7 @@ from engine.core.checkpoint import (
 from engine.core.config import from_dict, replace
 from engine.core.errors import CheckpointError, ConfigError
 from engine.core.registry import get_family
-from engine.families.base import Trainer
+from engine.train.trainer import Trainer
 
 # The key of a spec JSON (``python -m engine.train.train_process --spec``) naming the model a new run starts from: a
 # checkpoint file, a run folder or a bundled model's name. ``init`` itself is the record of what was loaded.

@@ -44,9 +44,9 @@ from engine.core.imageio import atomic_write_bytes, write_failure, write_image
 from engine.core.registry import get_family
 from engine.core.run_log import CONFIG_FILE, LOG_FILE, latest_sample_path, sample_path, samples_dir
 from engine.data.dataset_check import preflight
-from engine.families.base import Trainer
 from engine.train import distributed
 from engine.train.finetune import describe_init, load_initial_weights
+from engine.train.trainer import Trainer
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from engine.core.imageio import write_image
 from engine.core.registry import register_family
 from engine.data.augment import PairedAugment, to_unit_range
 from engine.data.datasets import EpochSampler
-from engine.families.base import Family, Trainer, set_requires_grad
+from engine.families.base import Family
 from engine.families.cyclegan.pool import ImagePool
 from engine.families.cyclegan.tiling import pad_and_run, translate_tiled
 from engine.families.cyclegan.unaligned import (
@@ -46,6 +46,7 @@ from engine.infer.eval_batch import EvalBatch
 from engine.infer.metrics import l1
 from engine.infer.mode import inference_mode
 from engine.train.common import autocast, center_crop, image_grid, make_adam, prepare_module
+from engine.train.trainer import Trainer, set_requires_grad
 from models.cycle_losses import cycle_loss, identity_loss
 from models.layers import NORMS
 from models.losses import discriminator_loss, generator_loss

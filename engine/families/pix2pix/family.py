@@ -18,9 +18,10 @@ from engine.core.registry import register_family
 from engine.data.augment import PairedAugment, to_unit_range
 from engine.data.datasets import EpochSampler, PairedImages, split_folder
 from engine.data.palette import Palette
-from engine.families.base import Family, Trainer, set_requires_grad
+from engine.families.base import Family
 from engine.infer.mode import inference_mode
 from engine.train.common import autocast, center_crop, image_grid, make_adam, prepare_module
+from engine.train.trainer import Trainer, set_requires_grad
 from models.layers import NORMS
 from models.losses import GAN_MODES, discriminator_loss, generator_loss, gradient_penalty
 from models.patchgan import PatchDiscriminator

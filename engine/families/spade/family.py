@@ -36,7 +36,7 @@ from engine.data.augment import to_unit_range
 from engine.data.datasets import EpochSampler, split_folder
 from engine.data.labels import index_to_color, one_hot, snap_to_palette
 from engine.data.palette import Palette
-from engine.families.base import Family, Trainer, set_requires_grad
+from engine.families.base import Family
 from engine.families.spade.label_data import (
     LabelAugment,
     LabelFolders,
@@ -54,6 +54,7 @@ from engine.train.common import (
     prepare_module,
     refuse_shared_adam_flags,
 )
+from engine.train.trainer import Trainer, set_requires_grad
 from models.spade import (
     PARAM_FREE_NORMS,
     UPSAMPLING_MODES,

@@ -27,10 +27,11 @@ from engine.core.imageio import list_images, read_image
 from engine.core.registry import register_family
 from engine.data.augment import to_unit_range
 from engine.data.datasets import DecodedItems, EpochSampler, resize_rgb, split_folder
-from engine.families.base import Family, Trainer, set_requires_grad
+from engine.families.base import Family
 from engine.infer.eval_batch import EvalBatch
 from engine.infer.mode import inference_mode
 from engine.train.common import autocast, image_grid, make_adam, prepare_module, refuse_shared_adam_flags
+from engine.train.trainer import Trainer, set_requires_grad
 from models.stylegan2 import (
     NOISE_MODES,
     Discriminator,
