@@ -17,7 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.errors import GanvasError
+from engine.core.errors import GanvasError
 
 # Inference options (``Family.model_options``) the Style dock has controls for.
 KNOWN_OPTIONS = ("direction", "tile", "seed", "style")
@@ -41,10 +41,10 @@ class EngineApi:
     registry: ModuleType
     imageio: ModuleType
     device: ModuleType
-    palette: ModuleType | None  # engine.palette, when that module exists
-    canvas_input: ModuleType | None  # engine.canvas_input: imported images made into drawings
+    palette: ModuleType | None  # engine.data.palette, when that module exists
+    canvas_input: ModuleType | None  # engine.infer.canvas_input: imported images made into drawings
     families: tuple[FamilyInfo, ...]
-    bundled: tuple[Any, ...] = ()  # engine.bundled.BundledModel: name, title, path, family, card, error
+    bundled: tuple[Any, ...] = ()  # engine.core.bundled.BundledModel: name, title, path, family, card, error
 
     def family(self, name: str) -> FamilyInfo | None:
         return next((f for f in self.families if f.name == name), None)
@@ -69,20 +69,20 @@ def import_engine(threads: int = 0) -> EngineApi:
     if threads > 0:
         for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(variable, str(threads))
-    inference = importlib.import_module("engine.inference")
-    registry = importlib.import_module("engine.registry")
+    inference = importlib.import_module("engine.infer.inference")
+    registry = importlib.import_module("engine.core.registry")
     try:
-        palette: ModuleType | None = importlib.import_module("engine.palette")
+        palette: ModuleType | None = importlib.import_module("engine.data.palette")
     except ModuleNotFoundError:
         palette = None
     families = []
     for name in registry.list_families():
         family = registry.get_family(name)
         families.append(FamilyInfo(name, family.input_kind, family.description, family.default_canvas_mode))
-    bundled = tuple(importlib.import_module("engine.bundled").list_bundled())
-    return EngineApi(inference, registry, importlib.import_module("engine.imageio"),
-                     importlib.import_module("engine.device"), palette,
-                     importlib.import_module("engine.canvas_input"), tuple(families), bundled)
+    bundled = tuple(importlib.import_module("engine.core.bundled").list_bundled())
+    return EngineApi(inference, registry, importlib.import_module("engine.core.imageio"),
+                     importlib.import_module("engine.core.device"), palette,
+                     importlib.import_module("engine.infer.canvas_input"), tuple(families), bundled)
 
 
 def error_message(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ from desktop.engine_loader import error_message
 
 
 class Translator(Protocol):
-    """What the worker needs of an ``engine.inference.InferenceSession``."""
+    """What the worker needs of an ``engine.infer.inference.InferenceSession``."""
 
     def translate(self, image: np.ndarray, keep_size: bool = False, preview: bool = False,
                   **options: Any) -> np.ndarray: ...

@@ -9,7 +9,7 @@ dropped); the panel emits :attr:`LatentPanel.image_ready` with each image to sho
 loaded, gives the output view the whole central area (a StyleGAN2 model has no drawn input, so the canvas,
 the drawing tools and the Style and Palette docks are put away, and come back with the next image model).
 
-Everything model-related goes through ``engine.latent`` (imported in the thread that loads the model), so this
+Everything model-related goes through ``engine.families.stylegan2.latent`` (imported in the thread that loads the model), so this
 module never imports torch.
 """
 
@@ -70,7 +70,7 @@ DEFAULT_PROJECTION_STEPS = 200
 
 
 def is_latent_session(session: Any) -> bool:
-    """A ``engine.latent.LatentSession`` (seen by its API, without importing the engine)."""
+    """A ``engine.families.stylegan2.latent.LatentSession`` (seen by its API, without importing the engine)."""
     return session is not None and all(hasattr(session, name) for name in ("synthesize", "w_from_seed", "num_ws"))
 
 
@@ -80,17 +80,17 @@ def build_latent_session(source: ModelSource, device: str) -> Any | None:
     Untrained sources are judged by their family, files by their header (read without loading weights).
     """
     if source.untrained:
-        family = importlib.import_module("engine.registry").get_family(source.family)
+        family = importlib.import_module("engine.core.registry").get_family(source.family)
         if family.input_kind != "latent":
             return None
-        return importlib.import_module("engine.latent").LatentSession.untrained(device=device, **source.config)
+        return importlib.import_module("engine.families.stylegan2.latent").LatentSession.untrained(device=device, **source.config)
     try:
-        card = importlib.import_module("engine.inference").model_card(source.path)
+        card = importlib.import_module("engine.infer.inference").model_card(source.path)
     except Exception:  # not a readable checkpoint: the usual loader reports it in its own words
         return None
     if card.input_kind != "latent":
         return None
-    return importlib.import_module("engine.latent").LatentSession.from_checkpoint(source.path, device)
+    return importlib.import_module("engine.families.stylegan2.latent").LatentSession.from_checkpoint(source.path, device)
 
 
 def latent_card_lines(session: Any) -> list[str]:
@@ -254,7 +254,7 @@ class LayerRange(QWidget):
                    resolutions: list[int] | None = None) -> None:
         """``count`` layers (0..count-1); select ``start``..``end`` inclusive, without emitting.
 
-        ``groups`` maps group names to half-open ranges (``engine.latent.layer_groups``); ``resolutions`` gives
+        ``groups`` maps group names to half-open ranges (``engine.families.stylegan2.latent.layer_groups``); ``resolutions`` gives
         the pixels each layer draws at, shown in the menu.
         """
         self.group.blockSignals(True)
@@ -333,8 +333,8 @@ class LatentPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session: Any = None
-        self._latent: Any = None  # the engine.latent module, once a latent model is loaded
-        self._imageio: Any = None  # engine.imageio
+        self._latent: Any = None  # the engine.families.stylegan2.latent module, once a latent model is loaded
+        self._imageio: Any = None  # engine.core.imageio
         self._base: Any = None  # a Latent (projected or loaded) the edits start from; None: the seed
         self._base_name = ""
         # where file dialogs start, given a suggested file name (the window's: the project's folder once saved)
@@ -569,8 +569,8 @@ class LatentPanel(QWidget):
             self.base_label.setText("Load a StyleGAN2 model to edit its latents.")
             self.directions_status.setText("")
             return
-        self._latent = importlib.import_module("engine.latent")  # already imported by the loading thread
-        self._imageio = imageio or importlib.import_module("engine.imageio")
+        self._latent = importlib.import_module("engine.families.stylegan2.latent")  # already imported by the loading thread
+        self._imageio = imageio or importlib.import_module("engine.core.imageio")
         num_ws = session.num_ws
         self.cutoff_box.blockSignals(True)
         self.cutoff_box.setRange(1, num_ws)
@@ -877,7 +877,7 @@ class LatentPanel(QWidget):
 
         def run(should_stop: Callable[[], bool]) -> Any:
             # The weights load in the job's thread; a bad file fails the job with its name in the message.
-            perceptual = importlib.import_module("engine.perceptual").load_lpips(backbone) if backbone else None
+            perceptual = importlib.import_module("engine.infer.perceptual").load_lpips(backbone) if backbone else None
             return session.project(image, steps=steps, space=space, should_stop=should_stop, perceptual=perceptual)
 
         job = StoppableJob(run, "ganvas-latent-projection", self)
@@ -939,7 +939,7 @@ class LatentPanel(QWidget):
 
     # --- files ------------------------------------------------------------------------------------
     def current_latent(self) -> Any:
-        """The shown image's latent (a ``engine.latent.Latent``, W+ with every edit applied), or None."""
+        """The shown image's latent (a ``engine.families.stylegan2.latent.Latent``, W+ with every edit applied), or None."""
         if self.session is None or self.shown is None:
             return None
         state = self.shown.state

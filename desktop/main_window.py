@@ -62,14 +62,14 @@ from desktop.projects import ProjectController
 from desktop.style_panel import StylePanel
 from desktop.training.runs_list import runs_folder
 from desktop.window_actions import build_menus, build_tool_bar
-from engine.errors import GanvasError
+from engine.core.errors import GanvasError
 
 MAX_RECENT = 8
 
 
 def label_half(rgb: Any) -> str:
     """``left`` or ``right``: the half of an A|B pair that reads as a label map (``""`` when neither does)."""
-    from engine.dataset_check import classify_drawing
+    from engine.data.dataset_check import classify_drawing
 
     width = rgb.shape[1] // 2
     kinds = [classify_drawing(part)[0] for part in (rgb[:, :width], rgb[:, width:])]

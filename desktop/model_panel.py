@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.run_log import checkpoint_header
+from engine.core.run_log import checkpoint_header
 
 CHECKPOINT_SUFFIX = ".safetensors"
 UNTRAINED_SIZE = (256, 256)
@@ -166,7 +166,7 @@ class ModelPanel(QWidget):
         self._models_folder = Path("~/Ganvas/models")
         self._runs_folder = Path("~/Ganvas/runs")
         self._families: list[tuple[str, str]] = []  # (name, input_kind)
-        self._bundled: list[Any] | None = None  # engine.bundled.BundledModel, once the engine has read them
+        self._bundled: list[Any] | None = None  # engine.core.bundled.BundledModel, once the engine has read them
         self.tree = QTreeWidget(self)
         self.tree.setHeaderHidden(True)
         self.tree.setRootIsDecorated(True)

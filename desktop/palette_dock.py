@@ -1,6 +1,6 @@
 """The Palette dock: label classes as swatches in label mode, black/white in edges mode, any colour in sketch.
 
-:func:`palette_for_model` adapts ``engine.palette`` (label palettes stored with the engine) to the canvas's
+:func:`palette_for_model` adapts ``engine.data.palette`` (label palettes stored with the engine) to the canvas's
 :class:`~desktop.canvas_tools.Palette`; it returns None when the engine has no such palette.
 """
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # engine.backends.BACKEND_CHOICES (no engine import here)
+BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # engine.infer.backends.BACKEND_CHOICES (no engine import here)
 DEFAULT_BACKEND = "auto"
 DEFAULT_MODELS_FOLDER = str(Path.home() / "Ganvas" / "models")
 

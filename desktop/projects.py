@@ -1,7 +1,7 @@
 """Projects in the main window: New / Open / Save / Save As, the modified marker, autosave and crash recovery.
 
 :class:`ProjectController` is owned by the main window. It watches the canvas, the style options and the
-loaded model; saving gathers them into an :class:`engine.project.Project`, opening puts them back and asks
+loaded model; saving gathers them into an :class:`engine.core.project.Project`, opening puts them back and asks
 the window to load the project's model. While there are unsaved changes, a timer writes them every
 :data:`AUTOSAVE_MS` to the window's own recovery file (``recovery-<id>.ganvas``, guarded by a lock file while
 the window lives, so several windows never share one); a clean exit deletes it. A recovery file whose lock is
@@ -26,8 +26,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from desktop.file_watch import FileWatch
 from desktop.model_panel import ModelSource, bundled_checkpoints, checkpoint_label
 from desktop.palette_dock import palette_for_model, palette_name_of
-from engine.errors import GanvasError
-from engine.project import PROJECT_SUFFIX, ModelReference, Project, load_project, save_project
+from engine.core.errors import GanvasError
+from engine.core.project import PROJECT_SUFFIX, ModelReference, Project, load_project, save_project
 
 if TYPE_CHECKING:
     from desktop.main_window import MainWindow
@@ -81,7 +81,7 @@ class ProjectController(QObject):
     """
 
     modified_changed = Signal(bool)
-    project_loaded = Signal(object)  # engine.project.Project
+    project_loaded = Signal(object)  # engine.core.project.Project
 
     def __init__(self, window: MainWindow, recovery_dir: str | Path | None = None,
                  autosave_ms: int = AUTOSAVE_MS) -> None:

@@ -44,16 +44,16 @@ if [ "${GPUS:-0}" -ge 2 ]; then
     "$PY" - "$DDP" <<'EOF'
 import json, sys
 from pathlib import Path
-from engine.config import DataConfig, TrainConfig
-from engine.families.pix2pix import Pix2Pix, Pix2PixConfig
-from engine.training import RunSpec
+from engine.core.config import DataConfig, TrainConfig
+from engine.families.pix2pix.family import Pix2Pix, Pix2PixConfig
+from engine.train.training import RunSpec
 root = Path(sys.argv[1])
 data = Pix2Pix.write_synthetic_dataset(root / "data", (64, 64), count=16)
 spec = RunSpec("pix2pix", Pix2PixConfig(depth=6, ngf=16, ndf=16), TrainConfig(steps=20, batch_size=4, size=(64, 64),
                device="cuda", compile="off", checkpoint_every=10, sample_every=10), DataConfig(path=str(data)))
 (root / "spec.json").write_text(json.dumps(spec.to_json()))
 EOF
-    timeout 120 "$PY" -m torch.distributed.run --standalone --nproc-per-node=2 -m engine.train_process \
+    timeout 120 "$PY" -m torch.distributed.run --standalone --nproc-per-node=2 -m engine.train.train_process \
         --spec "$DDP/spec.json" "$DDP/run" > "$OUT_DIR/two_gpus.jsonl" 2> "$OUT_DIR/two_gpus.err"
     echo "{\"exit_code\": $?}" >> "$OUT_DIR/two_gpus.jsonl"
 fi
@@ -65,8 +65,8 @@ timeout 60 "$PY" -m engine.cli bench train pix2pix --device cuda --size 256 --ng
 timeout 270 "$PY" - "$OUT_DIR/bench.jsonl" > "$OUT_DIR/bench.log" 2>&1 <<'EOF'
 import json, sys, time
 import torch
-from engine.bench import bench_train
-from engine.registry import get_family
+from engine.train.bench import bench_train
+from engine.core.registry import get_family
 
 out = open(sys.argv[1], "a", buffering=1)
 models = {"pix2pix": {"ngf": 64, "ndf": 64}, "cyclegan": {"ngf": 64, "ndf": 64, "n_blocks": 9}}

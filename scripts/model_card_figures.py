@@ -19,9 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.checkpoint import read_metadata, resolve_checkpoint
-from engine.imageio import read_image, write_image
-from engine.inference import InferenceSession
+from engine.core.checkpoint import read_metadata, resolve_checkpoint
+from engine.core.imageio import read_image, write_image
+from engine.infer.inference import InferenceSession
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FACADES_VAL = [1, 7, 23, 42, 77]
@@ -87,8 +87,8 @@ def emoji_faces(out: Path) -> None:
 
     from emoji_faces import gather
 
-    from engine.dataset_builder import VAL_EVERY, center_square, make_drawing
-    from engine.imageio import list_images
+    from engine.core.imageio import list_images
+    from engine.data.dataset_builder import VAL_EVERY, center_square, make_drawing
 
     trained, untrained = InferenceSession.from_checkpoint("emoji-faces", "cpu"), untrained_like("emoji-faces")
     with tempfile.TemporaryDirectory() as folder:

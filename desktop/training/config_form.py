@@ -39,9 +39,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.training.run_controller import PROJECT_ROOT
-from engine.cli_args import field_docs
-from engine.config import DataConfig, TrainConfig, from_dict, to_dict
-from engine.errors import GanvasError
+from engine.cli.args import field_docs
+from engine.core.config import DataConfig, TrainConfig, from_dict, to_dict
+from engine.core.errors import GanvasError
 
 CPU_DEFAULTS = {"ngf": 32, "ndf": 32}
 CPU_SIZE, GPU_SIZE = 128, 256
@@ -252,7 +252,7 @@ class ConfigForm(QWidget):
         self.family: Any = None
         self.edited: dict[str, Any] = {}
         self.report: Any = None  # the dataset check's DatasetReport
-        self.init: Any = None  # engine.finetune.SourceInfo of the model the run starts from, or None
+        self.init: Any = None  # engine.train.finetune.SourceInfo of the model the run starts from, or None
         self.init_label = QLabel("a fresh network")
         self.init_label.setWordWrap(True)
         self.init_button = QPushButton("Start from a model...")
@@ -337,7 +337,7 @@ class ConfigForm(QWidget):
 
     # --- family and values ----------------------------------------------------------------------------
     def set_family(self, name: str) -> None:
-        from engine.registry import get_family
+        from engine.core.registry import get_family
 
         self.family_name, self.family, self.edited = name, get_family(name), {}
         self.family_combo.setCurrentText(name)
@@ -358,7 +358,7 @@ class ConfigForm(QWidget):
 
     # --- starting from a model ------------------------------------------------------------------------
     def set_init(self, source: Any) -> None:
-        """Start the run from ``source`` (an :class:`engine.finetune.SourceInfo`): its family and network
+        """Start the run from ``source`` (an :class:`engine.train.finetune.SourceInfo`): its family and network
         settings, shown locked, and its training size as a start; the rest stays editable."""
         self.init = source
         self.size_box.blockSignals(True)
@@ -480,7 +480,7 @@ class ConfigForm(QWidget):
         spec = {"family": self.family_name, "model_config": to_dict(self._model_config()),
                 "train_config": to_dict(train), "data_config": to_dict(data)}
         if self.init is not None:
-            from engine.finetune import SPEC_KEY
+            from engine.train.finetune import SPEC_KEY
 
             spec[SPEC_KEY] = str(self.init.path)
         return spec

@@ -1,6 +1,6 @@
 """"Start from a model...": choose the model a new run starts from (a bundled model, one of the user's runs or
 models, or any checkpoint file). The dialog only lists and asks; the training window checks the choice with
-:func:`engine.finetune.inspect_source` and locks the network settings the model fixes."""
+:func:`engine.train.finetune.inspect_source` and locks the network settings the model fixes."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.model_panel import user_checkpoints, user_source
-from engine.run_log import checkpoint_header
+from engine.core.run_log import checkpoint_header
 
 BUNDLED_GROUP = "Bundled models"
 USER_GROUP = "Your runs and models"
@@ -29,7 +29,7 @@ USER_GROUP = "Your runs and models"
 
 def bundled_models() -> list[Any]:
     """The bundled models as the engine reads them (title, family, path, or the error of a damaged file)."""
-    from engine.bundled import list_bundled
+    from engine.core.bundled import list_bundled
 
     return list_bundled()
 

@@ -2,7 +2,7 @@
 classes, preview a map snapped to it, and convert the folder to class-index PNGs.
 
 Extraction and conversion run in a background thread (:class:`~desktop.engine_loader.BackgroundCall`);
-``engine.labels`` (which imports torch) is imported on first use, not when the window opens.
+``engine.data.labels`` (which imports torch) is imported on first use, not when the window opens.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from PySide6.QtWidgets import (
 from desktop.engine_loader import BackgroundCall, error_message
 from desktop.output_view import qimage_from_array
 from desktop.training.run_page import ImageLabel
-from engine.errors import ConfigError, GanvasError
-from engine.imageio import list_images, read_image
-from engine.palette import Palette, PaletteClass, list_palettes
+from engine.core.errors import ConfigError, GanvasError
+from engine.core.imageio import list_images, read_image
+from engine.data.palette import Palette, PaletteClass, list_palettes
 
 PREVIEW_MAX = 512  # longest side of the preview sample, so snapping on each edit stays instant
 HALVES = {"whole image": None, "left half": "left", "right half": "right"}
@@ -53,7 +53,7 @@ COLUMNS = ("id", "name", "colour", "background")
 
 
 def _labels() -> ModuleType:
-    return importlib.import_module("engine.labels")
+    return importlib.import_module("engine.data.labels")
 
 
 def _take_half(image: np.ndarray, half: str | None) -> np.ndarray:

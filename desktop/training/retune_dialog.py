@@ -1,7 +1,7 @@
 """Resume a run with changes: a new total step count and new values for the family's retunable fields.
 
 The fields are the family's ``retunable`` ones (loss weights and the like, never shapes), shown with the values
-of the run's latest checkpoint. Each edit is checked with :meth:`engine.training.RunSpec.retune`, so a refused
+of the run's latest checkpoint. Each edit is checked with :meth:`engine.train.training.RunSpec.retune`, so a refused
 change (switching a regulariser on or off, a value the config rejects) is explained before a process starts.
 """
 
@@ -22,17 +22,17 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.training.config_form import changed_signal, editor_value, make_editor, plain_label
-from engine.cli_args import field_docs
-from engine.errors import GanvasError
+from engine.cli.args import field_docs
+from engine.core.errors import GanvasError
 
 
 class RetuneDialog(QDialog):
     """Edit the total steps and the retunable fields of ``run_dir``; read :meth:`steps` and :meth:`changes`."""
 
     def __init__(self, run_dir: str | Path, parent: QWidget | None = None) -> None:
-        from engine.checkpoint import read_metadata
-        from engine.registry import get_family
-        from engine.training import RunSpec, describe_retune
+        from engine.core.checkpoint import read_metadata
+        from engine.core.registry import get_family
+        from engine.train.training import RunSpec, describe_retune
 
         super().__init__(parent)
         self.setWindowTitle("Resume with changes")
@@ -85,7 +85,7 @@ class RetuneDialog(QDialog):
         return {name: value for name, value in values.items() if value != getattr(self.spec.model, name)}
 
     def _validate(self, *_: Any) -> bool:
-        from engine.training import RunSpec
+        from engine.train.training import RunSpec
 
         try:
             RunSpec.from_json(self.meta).retune(self.step, self.changes())

@@ -1,4 +1,4 @@
-"""Drive one training process (``python -m engine.train_process``) with QProcess and parse its JSON lines.
+"""Drive one training process (``python -m engine.train.train_process``) with QProcess and parse its JSON lines.
 
 The GUI never trains in its own process: a crash, an out-of-memory kill or a hung CUDA driver takes the
 child down, and the window reports it. Pause and stop both ask the child to save a checkpoint and exit (a
@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 from PySide6.QtWidgets import QApplication
 
-from engine.train_process import command
+from engine.train.train_process import command
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STDERR_LINES = 30

@@ -33,8 +33,8 @@ from desktop.model_panel import ModelSource
 from desktop.training.config_form import format_duration
 from desktop.training.retune_dialog import RetuneDialog
 from desktop.training.run_controller import RunController
-from engine.errors import GanvasError
-from engine.run_log import (
+from engine.core.errors import GanvasError
+from engine.core.run_log import (
     SAMPLE_NAME,
     bucket_means,
     latest_sample_path,

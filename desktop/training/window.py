@@ -31,17 +31,17 @@ from desktop.training.init_dialog import InitSourceDialog
 from desktop.training.run_controller import RunController
 from desktop.training.run_page import RunPage
 from desktop.training.runs_list import RunsList, runs_folder
-from engine.errors import GanvasError
+from engine.core.errors import GanvasError
 
 
 def gpu_count() -> int:
-    from engine.device import cuda_device_count
+    from engine.core.device import cuda_device_count
 
     return cuda_device_count()
 
 
 def cuda_available() -> bool:
-    from engine.device import resolve_device
+    from engine.core.device import resolve_device
 
     try:
         return resolve_device("auto").type == "cuda"
@@ -63,7 +63,7 @@ class TrainingWindow(QMainWindow):
         self.setWindowFlag(Qt.WindowType.Window)
         self.setWindowTitle("Ganvas - Training")
         self.settings = settings
-        from engine.registry import list_families
+        from engine.core.registry import list_families
 
         self.controller = RunController(self)
         self.dataset_page = DatasetPage()
@@ -139,7 +139,7 @@ class TrainingWindow(QMainWindow):
     def use_init(self, source: str) -> bool:
         """Start the next run from ``source`` (file, run folder or bundled name) when it can start one; a damaged
         file or one that is no Ganvas model is refused with the reason."""
-        from engine.finetune import inspect_source
+        from engine.train.finetune import inspect_source
 
         try:
             info = inspect_source(source)

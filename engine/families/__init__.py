@@ -1,1 +1,1 @@
-"""Model families: each module registers one with :func:`engine.registry.register_family`."""
+"""Model families: each module registers one with :func:`engine.core.registry.register_family`."""

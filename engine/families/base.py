@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,103 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.config import DataConfig, TrainConfig
-from engine.distributed import DistContext
-from engine.errors import ConfigError
-from engine.families.common import Precision
-
-
-class Trainer:
-    """Per-run training state of one family: networks, optimizers, data and one ``train_step``.
-
-    The shared loop in :mod:`engine.training` drives it; subclasses fill ``nets`` and ``optimizers`` and
-    implement :meth:`next_batch`, :meth:`train_step` and :meth:`sample_grid`.
-    """
-
-    def __init__(self, model_config: Any, train: TrainConfig, data: DataConfig, device: torch.device) -> None:
-        self.model_config, self.train, self.data, self.device = model_config, train, data, device
-        self.nets: dict[str, nn.Module] = {}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        self.base_lrs: dict[str, float] = {}
-        self.augment_generator = torch.Generator().manual_seed(train.seed + 1)
-        self.precision = Precision(device, train.amp)
-        self.dist = DistContext()  # the other training processes, if any (engine.distributed sets it)
-
-    # --- data -----------------------------------------------------------------------------------------
-    # Subclasses set ``dataset`` (with a ``describe()``) and ``sampler`` (an EpochSampler) in __init__.
-    dataset: Any = None
-    sampler: Any = None
-
-    def next_batch(self) -> Any:
-        raise NotImplementedError
-
-    def sampler_state(self) -> dict[str, int]:
-        return self.sampler.state_dict()
-
-    def load_sampler_state(self, state: dict[str, int]) -> None:
-        self.sampler.load_state_dict(state)
-
-    @property
-    def epochs_done(self) -> float:
-        return self.sampler.epochs_done
-
-    def describe_data(self) -> dict[str, Any]:
-        return {**self.dataset.describe(), "size": f"{self.train.size[0]}x{self.train.size[1]}"}
-
-    @property
-    def global_batch_size(self) -> int:
-        """Images per step over all training processes."""
-        return self.train.batch_size * self.dist.world_size
-
-    # --- optimisation ----------------------------------------------------------------------------------
-    def backward(self, loss: torch.Tensor) -> None:
-        """Backpropagate ``loss`` (scaled when training in fp16)."""
-        self.precision.backward(loss)
-
-    def optimizer_step(self, name: str) -> None:
-        """Apply optimizer ``name``: gradients averaged over the training processes, unscaled for fp16."""
-        optimizer = self.optimizers[name]
-        self.dist.average_gradients(optimizer)
-        self.precision.step(optimizer)
-
-    def train_step(self, batch: Any) -> dict[str, torch.Tensor]:
-        """One D and one G update; returns 0-dim loss tensors (not synced to the host)."""
-        raise NotImplementedError
-
-    def sample_grid(self) -> np.ndarray:
-        """An RGB uint8 grid showing the current generator on fixed examples."""
-        raise NotImplementedError
-
-    def extra_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Family-specific state to checkpoint (tensors, JSON)."""
-        return {}, {}
-
-    def load_extra_state(self, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
-        """Restore what :meth:`extra_state` returned."""
-
-    def set_lr_factor(self, factor: float) -> None:
-        for name, optimizer in self.optimizers.items():
-            for group in optimizer.param_groups:
-                group["lr"] = self.base_lrs[name] * factor
-
-
-@dataclass
-class EvalBatch:
-    """Images in [-1, 1] for distribution metrics and the results page.
-
-    Attributes:
-        outputs: generated images (B, 3, H, W), or None.
-        targets: real images of the output domain, or None; paired with ``outputs`` row by row when ``paired``.
-        inputs: what the outputs were made from, shown on the results page (None for noise).
-        group: which comparison the batch belongs to (CycleGAN: ``AtoB`` / ``BtoA``; empty otherwise).
-        paired: ``targets[i]`` is the ground truth of ``outputs[i]`` (LPIPS compares them).
-    """
-
-    outputs: torch.Tensor | None
-    targets: torch.Tensor | None
-    inputs: torch.Tensor | None = None
-    group: str = ""
-    paired: bool = True
+from engine.core.config import DataConfig, TrainConfig
+from engine.core.errors import ConfigError
+from engine.infer.eval_batch import EvalBatch
+from engine.train.trainer import Trainer
 
 
 class Family:
@@ -133,7 +38,7 @@ class Family:
     # Config fields a resumed run may change (loss weights and the like, never shapes): see check_retune.
     retunable: ClassVar[tuple[str, ...]] = ()
 
-    # --- inference (used by engine.inference.InferenceSession) -------------------------------------------
+    # --- inference (used by engine.infer.inference.InferenceSession) -------------------------------------------
     @classmethod
     def inference_network(cls, config: Any) -> nn.Module:
         """The module an inference session holds (by default the generator)."""
@@ -149,8 +54,8 @@ class Family:
         """An input image as the batch :meth:`infer` takes: by default RGB uint8 (H, W, 3) -> (1, 3, H, W) in
         [-1, 1], resized to the card's training size when ``resize_to_native``. Label-map families snap colours
         to their palette here instead."""
-        from engine.augment import to_unit_range
-        from engine.datasets import resize_rgb
+        from engine.data.augment import to_unit_range
+        from engine.data.datasets import resize_rgb
 
         resized = resize_rgb(image, *card.size) if cls.resize_to_native else image
         return to_unit_range(torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None])
@@ -192,16 +97,16 @@ class Family:
         """
         return cls.infer(network, batch, **options)
 
-    # --- compiled backends and ONNX export (engine.graphs, engine.backends, engine.export) ---------------
+    # --- compiled backends and ONNX export (engine.infer.graphs, engine.infer.backends, engine.infer.export) ---------------
     @classmethod
     def export_graphs(cls, network: nn.Module, card: Any) -> list[Any]:
-        """The inference network as :class:`~engine.graphs.ExportGraph` s computing what :meth:`infer` does.
+        """The inference network as :class:`~engine.infer.graphs.ExportGraph` s computing what :meth:`infer` does.
 
         By default one graph ``generator``: image (B, C, H, W) in [-1, 1] -> image, with batch, height and width
         dynamic; batch norm follows :attr:`inference_batch_stats`.
         """
-        from engine.config import from_dict
-        from engine.graphs import ExportGraph, inference_copy
+        from engine.core.config import from_dict
+        from engine.infer.graphs import ExportGraph, inference_copy
 
         example = cls.example_input(from_dict(cls.config_cls, card.config), card.size, batch_size=2)
         stride = getattr(network, "stride", 1)
@@ -213,7 +118,7 @@ class Family:
     @classmethod
     def infer_graphs(cls, run: Any, network: nn.Module, batch: torch.Tensor, **options: Any) -> torch.Tensor:
         """What :meth:`infer` computes, through the compiled graphs of :meth:`export_graphs`:
-        ``run(name, *inputs)`` runs graph ``name``. Raises :class:`~engine.graphs.GraphsUnsupported` for an
+        ``run(name, *inputs)`` runs graph ``name``. Raises :class:`~engine.infer.graphs.GraphsUnsupported` for an
         option the graphs cannot express (the session then runs torch for that call)."""
         if options:
             raise ConfigError(f"{cls.name} takes no inference options (got {', '.join(options)})")
@@ -222,14 +127,14 @@ class Family:
     @classmethod
     def resolve_split(cls, data_path: str | Path, split: str) -> Any:
         """Where ``split`` of a dataset lies; passed to :meth:`evaluate` as ``split_dir`` (default: a folder)."""
-        from engine.datasets import split_folder
+        from engine.data.datasets import split_folder
 
         return split_folder(data_path, split)
 
     @classmethod
     def evaluate(cls, session: Any, data: DataConfig, split_dir: Path, limit: int | None) -> dict[str, Any]:
         """Metrics over a dataset split (default: L1/PSNR/SSIM against paired targets)."""
-        from engine.evaluation import evaluate_paired
+        from engine.infer.evaluation import evaluate_paired
 
         return evaluate_paired(session, data, split_dir, limit)
 
@@ -238,7 +143,7 @@ class Family:
                      samples: int) -> Iterator[EvalBatch]:
         """Generated and real images for FID/KID, LPIPS and the results page (default: paired inputs, outputs and
         targets of ``split_dir``). ``samples`` is for families that generate from noise."""
-        from engine.evaluation import paired_batches
+        from engine.infer.evaluation import paired_batches
 
         yield from paired_batches(session, data, split_dir, limit)
 
@@ -269,35 +174,3 @@ class Family:
     def write_synthetic_dataset(cls, folder: Path, size: tuple[int, int], count: int = 8) -> Path:
         """Write a small random dataset in this family's layout (for benchmarks); returns the data path."""
         raise NotImplementedError
-
-
-def set_requires_grad(net: nn.Module, flag: bool) -> None:
-    for parameter in net.parameters():
-        parameter.requires_grad_(flag)
-
-
-@contextlib.contextmanager
-def inference_mode(net: nn.Module, batch_stats: bool = True) -> Iterator[nn.Module]:
-    """Evaluate ``net`` without touching its state or the global RNG.
-
-    Dropout is off; batch norm normalises with the statistics of the current input (as the pix2pix
-    reference does at test time) without updating its running averages, or with those running averages
-    when ``batch_stats`` is False.
-    """
-    was_training = net.training
-    batch_norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if batch_stats else []
-    momenta = [m.momentum for m in batch_norms]
-    counts = [None if m.num_batches_tracked is None else m.num_batches_tracked.clone() for m in batch_norms]
-    net.eval()
-    for module in batch_norms:
-        module.train()
-        module.momentum = 0.0
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            yield net
-    finally:
-        for module, momentum, count in zip(batch_norms, momenta, counts, strict=True):
-            module.momentum = momentum
-            if count is not None:
-                module.num_batches_tracked.copy_(count)
-        net.train(was_training)

@@ -53,7 +53,7 @@ def test_first_launch_opens_on_the_bundled_facades_model_and_its_sample(qtbot, t
 def test_a_damaged_bundled_model_is_named_and_the_app_still_opens(qtbot, tmp_path):
     import dataclasses
 
-    from engine.bundled import read_bundled
+    from engine.core.bundled import read_bundled
 
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00garbage!")

@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop.file_watch import FileWatch
 from desktop.model_panel import ModelSource
-from engine.checkpoint import save_checkpoint
-from engine.project import load_project
+from engine.core.checkpoint import save_checkpoint
+from engine.core.project import load_project
 from tests.desktop.test_main_window import engine_api, make_window, settings  # noqa: F401 (fixtures)
 from tests.desktop.test_projects import drawing
 
@@ -20,7 +20,7 @@ Button = QMessageBox.StandardButton
 
 
 def _tiny_checkpoint(path):
-    from engine.families.pix2pix import Pix2Pix, Pix2PixConfig
+    from engine.families.pix2pix.family import Pix2Pix, Pix2PixConfig
 
     config = Pix2PixConfig(depth=6, ngf=4, ndf=4)
     weights = {f"net.G.{k}": v for k, v in Pix2Pix.build_generator(config).state_dict().items()}

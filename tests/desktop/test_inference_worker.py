@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QObject
 
 from desktop.inference_worker import InferenceResult, InferenceWorker
-from engine.errors import ConfigError
+from engine.core.errors import ConfigError
 
 pytestmark = pytest.mark.gui
 
@@ -110,7 +110,7 @@ def test_no_session_means_no_request(qtbot, worker):
 
 
 def test_untrained_pix2pix_through_the_worker(qtbot, worker):
-    from engine.inference import InferenceSession
+    from engine.infer.inference import InferenceSession
 
     session = InferenceSession.untrained("pix2pix", size=(64, 64), device="cpu", depth=6, ngf=4, ndf=4)
     worker.set_session(session)

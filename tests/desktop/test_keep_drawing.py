@@ -44,7 +44,7 @@ def drag(qtbot, canvas, start, end) -> None:
 
 
 def session(family: str, **config):
-    from engine.inference import InferenceSession
+    from engine.infer.inference import InferenceSession
 
     small = {"pix2pix": {"depth": 5, "ngf": 4, "ndf": 4}, "spade": {"ngf": 4, "ndf": 4, "image_size": (64, 64)}}
     return InferenceSession.untrained(family, size=(64, 64), device="cpu", **{**small.get(family, {}), **config})

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QColorDialog, QFileDialog  # noqa: E402
 from desktop.training.label_maps_tab import LabelMapsTab  # noqa: E402
 from desktop.training.run_controller import RunController  # noqa: E402
 from desktop.training.run_page import RunPage  # noqa: E402
-from engine.imageio import write_image  # noqa: E402
+from engine.core.imageio import write_image  # noqa: E402
 
 pytestmark = pytest.mark.gui
 

@@ -185,7 +185,7 @@ def test_main_window_switches_to_the_latent_editor_and_back(qtbot, tmp_path, ses
     assert not window.output_panel.use_button.isEnabled() and window.output_panel.save_button.isEnabled()
     assert not window.output_panel.compare_box.isEnabled() and not window.actions_by_name["compare"].isEnabled()
     assert "stylegan2" in window.model_panel.card.toPlainText()
-    from engine.inference import InferenceSession
+    from engine.infer.inference import InferenceSession
 
     window.set_session(InferenceSession.untrained("pix2pix", size=(64, 64), device="cpu", depth=6, ngf=4, ndf=4))
     assert not editor.dock.isVisible() and window.canvas.isVisible() and window.palette_dock.isVisible()

@@ -40,7 +40,7 @@ def make_window(qtbot, settings, **kwargs) -> MainWindow:
 
 
 def tiny_session(family: str = "pix2pix"):
-    from engine.inference import InferenceSession
+    from engine.infer.inference import InferenceSession
 
     if family == "cyclegan":
         return InferenceSession.untrained("cyclegan", size=(64, 64), device="cpu", ngf=4, ndf=4, n_blocks=1)
@@ -260,7 +260,7 @@ def test_cyclegan_models_draw_on_a_photo_canvas(qtbot, settings, engine_api):
 
 
 def test_spade_style_controls_seed_new_style_and_style_image(qtbot, settings, engine_api, tmp_path):
-    from engine.inference import InferenceSession
+    from engine.infer.inference import InferenceSession
 
     window = make_window(qtbot, settings)
     window.on_engine_ready(engine_api)
@@ -330,10 +330,10 @@ def test_number_keys_pick_palette_entries_and_canvas_size_presets(qtbot, setting
 
 def test_a_backend_that_cannot_take_the_model_falls_back_to_torch_with_a_status_message(
         qtbot, settings, engine_api, tmp_path, monkeypatch):
-    import engine.backends
-    from engine.checkpoint import save_checkpoint
-    from engine.errors import BackendError
-    from engine.families.pix2pix import Pix2Pix, Pix2PixConfig
+    import engine.infer.backends
+    from engine.core.checkpoint import save_checkpoint
+    from engine.core.errors import BackendError
+    from engine.families.pix2pix.family import Pix2Pix, Pix2PixConfig
 
     config = Pix2PixConfig(depth=6, ngf=4, ndf=4)
     weights = {f"net.G.{k}": v for k, v in Pix2Pix.build_generator(config).state_dict().items()}
@@ -343,7 +343,7 @@ def test_a_backend_that_cannot_take_the_model_falls_back_to_torch_with_a_status_
     def refuse(self, name, arrays):  # what a backend says of an op it lacks (the engine tests export for real)
         raise BackendError(f"openvino cannot compile the {name} graph (Exception: unsupported operation)")
 
-    monkeypatch.setattr(engine.backends.CompiledGraphs, "_compile", refuse)
+    monkeypatch.setattr(engine.infer.backends.CompiledGraphs, "_compile", refuse)
     window = make_window(qtbot, settings)
     window.preferences.backend = "openvino"
     window.on_engine_ready(engine_api)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.main_window import MainWindow
 from desktop.projects import AUTOSAVE_MS
-from engine.project import ModelReference, load_project
+from engine.core.project import ModelReference, load_project
 
 pytestmark = pytest.mark.gui
 Button = QMessageBox.StandardButton

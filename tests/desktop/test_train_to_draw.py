@@ -15,8 +15,8 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from desktop.engine_loader import import_engine  # noqa: E402
 from desktop.main_window import MainWindow  # noqa: E402
 from desktop.training.runs_list import SETTINGS_KEY, RunsList  # noqa: E402
-from engine.imageio import write_image  # noqa: E402
-from engine.palette import Palette  # noqa: E402
+from engine.core.imageio import write_image  # noqa: E402
+from engine.data.palette import Palette  # noqa: E402
 
 pytestmark = pytest.mark.gui
 SIZE = 32
@@ -96,12 +96,12 @@ def test_a_run_trained_in_the_window_draws_in_its_mode_and_palette(qtbot, settin
 def test_after_a_relaunch_the_last_run_comes_back_in_its_mode(qtbot, settings, tmp_path):
     """The model key remembered in the settings is enough: mode and palette come from the checkpoint; the Model
     panel's entry loads it the same way."""
-    from engine.inference import InferenceSession
-    from engine.training import RunSpec, run_training
+    from engine.infer.inference import InferenceSession
+    from engine.train.training import RunSpec, run_training
 
     data = write_photo_label_pairs(tmp_path / "data", count=2)
-    from engine.config import DataConfig, TrainConfig
-    from engine.families.pix2pix import Pix2PixConfig
+    from engine.core.config import DataConfig, TrainConfig
+    from engine.families.pix2pix.family import Pix2PixConfig
 
     run_dir = tmp_path / "runs" / "facades-tiny"
     spec = RunSpec("pix2pix", Pix2PixConfig(depth=5, ngf=4, ndf=4, n_layers_d=1, palette="facades"),

@@ -17,9 +17,9 @@ from desktop.training.config_form import ConfigForm  # noqa: E402
 from desktop.training.run_controller import RunController  # noqa: E402
 from desktop.training.run_page import LossCurves, RunPage  # noqa: E402
 from desktop.training.runs_list import SETTINGS_KEY, RunsList  # noqa: E402
-from engine.config import DataConfig, TrainConfig, to_dict  # noqa: E402
-from engine.registry import get_family, list_families  # noqa: E402
-from engine.run_log import smoothed  # noqa: E402
+from engine.core.config import DataConfig, TrainConfig, to_dict  # noqa: E402
+from engine.core.registry import get_family, list_families  # noqa: E402
+from engine.core.run_log import smoothed  # noqa: E402
 from tests.engine.helpers import write_aligned_dataset  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -148,7 +148,7 @@ def test_sample_history_follows_the_newest_grid_until_moved_back(qtbot, tmp_path
     import numpy as np
 
     from desktop.training.run_page import SampleHistory
-    from engine.imageio import write_image
+    from engine.core.imageio import write_image
 
     def grid(step: int) -> Path:
         return write_image(tmp_path / "samples" / f"step_{step:08d}.png", np.full((8, 12, 3), step, np.uint8))
@@ -182,8 +182,8 @@ def test_suggested_steps_follow_dataset_size():
 
 
 def test_resume_with_changes_retunes_a_stylegan2_run(qtbot, tmp_path: Path, monkeypatch) -> None:
-    from engine.checkpoint import read_metadata
-    from engine.training import RunSpec, run_training
+    from engine.core.checkpoint import read_metadata
+    from engine.train.training import RunSpec, run_training
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     family = get_family("stylegan2")

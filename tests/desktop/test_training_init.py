@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox  # noqa: E402
 
 from desktop.training.runs_list import SETTINGS_KEY  # noqa: E402
 from desktop.training.window import TrainingWindow  # noqa: E402
-from engine.config import DataConfig, TrainConfig  # noqa: E402
-from engine.dataset_check import DatasetReport  # noqa: E402
+from engine.core.config import DataConfig, TrainConfig  # noqa: E402
+from engine.data.dataset_check import DatasetReport  # noqa: E402
 from tests.engine.helpers import write_aligned_dataset  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -26,8 +26,8 @@ SOURCE_CONFIG = {"depth": 5, "ngf": 4, "ndf": 4, "n_layers_d": 1}
 def _source_run(run_dir: Path, data: Path) -> None:
     """A 2-step pix2pix run at 32 px, seeded unlike the window's default seed (0), so a fresh network of the new
     run could not match its weights by chance."""
-    from engine.registry import get_family
-    from engine.training import RunSpec, run_training
+    from engine.core.registry import get_family
+    from engine.train.training import RunSpec, run_training
 
     config = get_family("pix2pix").auto_config((32, 32), SOURCE_CONFIG)
     train = TrainConfig(steps=2, size=(32, 32), device="cpu", seed=1234, sample_every=2, checkpoint_every=2)
@@ -37,7 +37,7 @@ def _source_run(run_dir: Path, data: Path) -> None:
 
 @pytest.mark.timeout(900)  # a real training process: minutes when the machine is loaded
 def test_a_run_started_from_a_chosen_run_records_it_and_starts_from_its_weights(qtbot, tmp_path, monkeypatch):
-    from engine.checkpoint import load_checkpoint, read_metadata
+    from engine.core.checkpoint import load_checkpoint, read_metadata
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     source_dir = tmp_path / "runs" / "tiny-source"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.imageio import write_image
+from engine.core.imageio import write_image
 
 
 def write_aligned_dataset(folder: Path, count: int = 4, size: int = 32, seed: int = 0) -> Path:

@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-import engine.backends
-import engine.export
-from engine.backends import available_backends, cache_root
-from engine.families.pix2pix import Pix2Pix
-from engine.graphs import ExportGraph
-from engine.inference import InferenceSession
+import engine.infer.backends
+import engine.infer.export
+from engine.families.pix2pix.family import Pix2Pix
+from engine.infer.backends import available_backends, cache_root
+from engine.infer.graphs import ExportGraph
+from engine.infer.inference import InferenceSession
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CONFIG = {"depth": 6, "ngf": 8}
@@ -39,7 +39,7 @@ def test_compiled_backend_matches_torch_and_reuses_the_cache(backend, cache, mon
     assert session.backend == backend
     assert (session.translate_tensor(batch) - expected).abs().max() <= 1e-4
     # A second launch finds the exported (and for OpenVINO the compiled) model: nothing is exported again.
-    monkeypatch.setattr(engine.export, "export_onnx", lambda *args, **kwargs: pytest.fail("exported again"))
+    monkeypatch.setattr(engine.infer.export, "export_onnx", lambda *args, **kwargs: pytest.fail("exported again"))
     again = pix2pix_session()
     again.use_backend(backend, cache_dir=cache)
     assert again.backend == backend and again._compiled.rebuilt == []
@@ -101,7 +101,7 @@ def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("GANVAS_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cache_root() == tmp_path / "ganvas" / "compiled"
-    with pytest.raises(engine.backends.ConfigError, match="unknown backend 'tpu'"):
+    with pytest.raises(engine.infer.backends.ConfigError, match="unknown backend 'tpu'"):
         pix2pix_session().use_backend("tpu")
 
 
@@ -109,10 +109,10 @@ def test_cli_export_and_translate_on_a_backend(tmp_path, cache, monkeypatch, cap
     import numpy as np
     import onnx
 
-    from engine.checkpoint import save_checkpoint
-    from engine.cli import main
-    from engine.families.pix2pix import Pix2PixConfig
-    from engine.imageio import read_image, write_image
+    from engine.cli.main import main
+    from engine.core.checkpoint import save_checkpoint
+    from engine.core.imageio import read_image, write_image
+    from engine.families.pix2pix.family import Pix2PixConfig
 
     config = Pix2PixConfig(depth=6, ngf=8)
     network = pix2pix_session().generator

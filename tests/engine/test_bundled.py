@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from engine import bundled, checkpoint
-from engine.cli import main as cli
-from engine.config import DataConfig, TrainConfig
-from engine.errors import CheckpointError, ConfigError
-from engine.imageio import read_image, write_image
-from engine.inference import InferenceSession
-from engine.registry import get_family
-from engine.training import RunSpec, run_training
+from engine.cli.main import main as cli
+from engine.core import bundled, checkpoint
+from engine.core.config import DataConfig, TrainConfig
+from engine.core.errors import CheckpointError, ConfigError
+from engine.core.imageio import read_image, write_image
+from engine.core.registry import get_family
+from engine.infer.inference import InferenceSession
+from engine.train.training import RunSpec, run_training
 from tests.engine.helpers import write_aligned_dataset
 from tests.engine.test_pix2pix_engine import TINY
 
@@ -147,8 +147,8 @@ def test_every_shipped_model_loads_and_reproduces_its_reference_output(shared_da
 
 
 def test_a_new_run_starts_from_a_bundled_model_with_its_discriminator(tiny_run, tmp_path, monkeypatch, capsys):
-    from engine.families.pix2pix import Pix2Pix
-    from engine.finetune import load_initial_weights, read_source
+    from engine.families.pix2pix.family import Pix2Pix
+    from engine.train.finetune import load_initial_weights, read_source
 
     folder = tmp_path / "models"
     bundled.make_bundle(tiny_run, folder / "tiny.safetensors", CARD)
@@ -173,11 +173,11 @@ def test_a_new_run_starts_from_a_bundled_model_with_its_discriminator(tiny_run, 
 
 
 def _train_process(spec: dict, tmp_path: Path, name: str, capsys) -> tuple[int, dict]:
-    """``python -m engine.train_process --spec`` run in this process; (exit code, its last JSON line)."""
+    """``python -m engine.train.train_process --spec`` run in this process; (exit code, its last JSON line)."""
     import argparse
     import signal
 
-    from engine.train_process import run
+    from engine.train.train_process import run
 
     spec_path = tmp_path / f"{name}.json"
     spec_path.write_text(json.dumps(spec))
@@ -193,7 +193,7 @@ def _train_process(spec: dict, tmp_path: Path, name: str, capsys) -> tuple[int, 
 
 
 def test_the_training_process_starts_from_the_model_its_spec_names(tiny_run, tmp_path, monkeypatch, capsys):
-    from engine.finetune import SPEC_KEY, inspect_source
+    from engine.train.finetune import SPEC_KEY, inspect_source
 
     folder = tmp_path / "models"
     bundled.make_bundle(tiny_run, folder / "tiny.safetensors", CARD)

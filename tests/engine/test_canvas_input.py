@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.canvas_input import looks_like_line_art, prepare_canvas_image
-from engine.errors import ConfigError
+from engine.core.errors import ConfigError
+from engine.infer.canvas_input import looks_like_line_art, prepare_canvas_image
 
 COLORS = [(0, 0, 255), (255, 0, 0), (0, 255, 0)]
 

@@ -7,11 +7,11 @@ import dataclasses
 import pytest
 import torch
 
-from engine import registry
-from engine.config import DataConfig, TrainConfig, from_dict, parse_size, to_dict
-from engine.device import resolve_device
-from engine.errors import ConfigError, DeviceError, RegistryError
-from engine.families.pix2pix import Pix2PixConfig, depth_for_size
+from engine.core import registry
+from engine.core.config import DataConfig, TrainConfig, from_dict, parse_size, to_dict
+from engine.core.device import resolve_device
+from engine.core.errors import ConfigError, DeviceError, RegistryError
+from engine.families.pix2pix.family import Pix2PixConfig, depth_for_size
 
 
 def test_registry_lists_and_rejects_unknown_with_choices():
@@ -64,7 +64,7 @@ def test_device_resolution():
 
 
 def test_cli_prints_one_line_errors(capsys, tmp_path):
-    from engine.cli import main
+    from engine.cli.main import main
 
     assert main(["info", str(tmp_path / "missing.safetensors")]) == 5
     err = capsys.readouterr().err.strip().splitlines()
@@ -74,7 +74,7 @@ def test_cli_prints_one_line_errors(capsys, tmp_path):
 
 
 def test_every_command_has_help(capsys):
-    from engine.cli import main
+    from engine.cli.main import main
 
     for command in (["train", "pix2pix"], ["translate"], ["eval"], ["info"], ["bench", "train", "pix2pix"],
                     ["bench", "infer", "pix2pix"], ["families"]):
@@ -87,18 +87,18 @@ def test_every_command_has_help(capsys):
 def test_cli_reference_covers_every_command():
     from pathlib import Path
 
-    from engine.cli import build_parser
-    from engine.cli_docs import subparsers
+    from engine.cli.docs import subparsers
+    from engine.cli.main import build_parser
 
     reference = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
     for name in subparsers(build_parser()):
-        assert f"## `ganvas {name}`" in reference, f"docs/cli.md lacks {name}: run python -m engine.cli_docs"
+        assert f"## `ganvas {name}`" in reference, f"docs/cli.md lacks {name}: run python -m engine.cli.docs"
 
 
 def test_resumed_log_keeps_one_record_per_step_up_to_the_checkpoint(tmp_path):
     import json
 
-    from engine.training import _LossLog
+    from engine.train.training import _LossLog
 
     path = tmp_path / "log.jsonl"
     first = [{"step": s, "G": 1.0} for s in range(1, 6)]  # killed at step 5, last checkpoint at 2
@@ -113,8 +113,8 @@ def test_config_flags_parse_optional_numbers_and_sizes():
     """``int | None`` fields parse as numbers, and a (height, width) field takes N or HxW."""
     import argparse
 
-    from engine.cli_args import add_config_flags, config_overrides
-    from engine.config import DataConfig, TrainConfig
+    from engine.cli.args import add_config_flags, config_overrides
+    from engine.core.config import DataConfig, TrainConfig
 
     parser = argparse.ArgumentParser()
     add_config_flags(parser, TrainConfig, skip=("size",))

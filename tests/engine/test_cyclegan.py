@@ -7,24 +7,24 @@ import pytest
 import torch
 from torch import nn
 
-from engine.checkpoint import load_checkpoint
-from engine.cli import main as cli_main
-from engine.config import DataConfig, TrainConfig
-from engine.errors import ConfigError, DatasetError
-from engine.evaluation import evaluate_checkpoint
-from engine.families.cyclegan import (
+from engine.cli.main import main as cli_main
+from engine.core.checkpoint import load_checkpoint
+from engine.core.config import DataConfig, TrainConfig
+from engine.core.errors import ConfigError, DatasetError
+from engine.core.imageio import read_image, write_image
+from engine.core.registry import get_family
+from engine.families.cyclegan.family import (
     CycleGAN,
     CycleGANConfig,
     discriminator_losses,
     generator_losses,
     tile_overlap,
 )
-from engine.imageio import read_image, write_image
-from engine.inference import InferenceSession
-from engine.registry import get_family
-from engine.tiling import pad_and_run
-from engine.training import RunSpec, run_training
-from engine.unaligned import UnalignedImages, unaligned_split
+from engine.families.cyclegan.tiling import pad_and_run
+from engine.families.cyclegan.unaligned import UnalignedImages, unaligned_split
+from engine.infer.evaluation import evaluate_checkpoint
+from engine.infer.inference import InferenceSession
+from engine.train.training import RunSpec, run_training
 from models.resnet_generator import ResnetGenerator
 
 TINY = dict(ngf=8, ndf=8, n_blocks=2)

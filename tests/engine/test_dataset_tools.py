@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.config import DataConfig, TrainConfig, to_dict
-from engine.dataset_builder import build_pairs, canny_edges, xdog_sketch
-from engine.dataset_check import check_dataset, classify_drawing
-from engine.datasets import PairedImages, pair_files
-from engine.imageio import write_image
+from engine.core.config import DataConfig, TrainConfig, to_dict
+from engine.core.imageio import write_image
+from engine.data.dataset_builder import build_pairs, canny_edges, xdog_sketch
+from engine.data.dataset_check import check_dataset, classify_drawing
+from engine.data.datasets import PairedImages, pair_files
 from tests.engine.helpers import write_aligned_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +115,7 @@ def test_train_process_emits_json_and_stops_on_file(tmp_path: Path) -> None:
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps(spec))
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "engine.train_process", "--spec", str(spec_path), str(run_dir)],
+    proc = subprocess.Popen([sys.executable, "-m", "engine.train.train_process", "--spec", str(spec_path), str(run_dir)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     events = []
     assert proc.stdout is not None
@@ -134,7 +134,7 @@ def test_train_process_emits_json_and_stops_on_file(tmp_path: Path) -> None:
 
 
 def test_train_process_reports_a_malformed_retune_as_one_error_line(tmp_path: Path, capsys) -> None:
-    from engine.train_process import run
+    from engine.train.train_process import run
 
     args = argparse.Namespace(resume=True, spec=None, steps=None, retune="{r1_gamma: 0.1", run_dir=str(tmp_path))
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -149,7 +149,7 @@ def test_train_process_reports_a_malformed_retune_as_one_error_line(tmp_path: Pa
 
 
 def test_the_check_tells_the_drawing_side_from_the_photo(tmp_path: Path) -> None:
-    from engine.palette import Palette
+    from engine.data.palette import Palette
 
     colors = Palette.load("facades").colors
     for index in range(3):
@@ -172,8 +172,8 @@ def test_the_check_tells_the_drawing_side_from_the_photo(tmp_path: Path) -> None
 
 
 def test_dataset_commands_check_and_build(tmp_path: Path, capsys) -> None:
-    from engine.cli import main as cli
-    from engine.palette import Palette
+    from engine.cli.main import main as cli
+    from engine.data.palette import Palette
 
     _write_folder(tmp_path / "photos", 3)
     assert cli(["dataset", "build", "sketch", str(tmp_path / "photos"), str(tmp_path / "pairs"), "--size", "32",
@@ -198,7 +198,7 @@ def read_image_unchanged(path: Path) -> np.ndarray:
 @pytest.mark.realdata
 def test_facades_fit_pix2pix_and_spade(shared_data: Path) -> None:
     """Photo | label-map pairs train both pix2pix and SPADE (SPADE reads the label half), so neither is refused."""
-    from engine.dataset_check import preflight
+    from engine.data.dataset_check import preflight
 
     report = check_dataset(shared_data / "facades")
     assert report.layout == "aligned" and report.fits == ("pix2pix", "spade")
@@ -207,7 +207,7 @@ def test_facades_fit_pix2pix_and_spade(shared_data: Path) -> None:
 
 def test_the_size_cache_is_per_dataset_and_holds_only_its_current_files(tmp_path, monkeypatch):
     """A second check decodes nothing; each dataset has its own cache file, so checks never read others'."""
-    import engine.dataset_check as dataset_check
+    import engine.data.dataset_check as dataset_check
 
     monkeypatch.setenv("GANVAS_CACHE_DIR", str(tmp_path / "cache"))
     first, second = tmp_path / "one", tmp_path / "two"

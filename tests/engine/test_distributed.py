@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import checkpoint as ckpt
-from engine.config import DataConfig, TrainConfig, replace
-from engine.datasets import EpochSampler
-from engine.families.pix2pix import Pix2PixConfig
-from engine.train_process import command
-from engine.training import RunSpec, run_training
+from engine.core import checkpoint as ckpt
+from engine.core.config import DataConfig, TrainConfig, replace
+from engine.data.datasets import EpochSampler
+from engine.families.pix2pix.family import Pix2PixConfig
+from engine.train.train_process import command
+from engine.train.training import RunSpec, run_training
 from tests.engine.helpers import state_equal, write_aligned_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,13 +84,13 @@ def test_epoch_sampler_shards_add_up_to_the_whole_batch():
 
 
 def test_launch_commands_and_bad_process_counts(tmp_path, monkeypatch, capsys):
-    from engine import launch
-    from engine.cli import main as cli
+    from engine.cli.main import main as cli
+    from engine.train import launch
 
-    assert command(["--resume", "r"])[1:] == ["-m", "engine.train_process", "--resume", "r"]
+    assert command(["--resume", "r"])[1:] == ["-m", "engine.train.train_process", "--resume", "r"]
     several = command(["--resume", "r"], nproc=2)
     assert several[1:3] == ["-m", "torch.distributed.run"] and "--nproc-per-node=2" in several
-    assert several[-4:] == ["-m", "engine.train_process", "--resume", "r"]
+    assert several[-4:] == ["-m", "engine.train.train_process", "--resume", "r"]
     data = write_aligned_dataset(tmp_path / "data", count=2)
     assert cli(["train", "pix2pix", "--data", str(data), "--size", "32", "--nproc", "0",
                 "--out", str(tmp_path / "run")]) == 2
@@ -122,7 +122,7 @@ def test_two_ranks_of_batch_b_equal_one_process_of_batch_2b(two_ranks, tmp_path)
         for key, value in theirs.items():
             if not key.endswith("bias"):
                 torch.testing.assert_close(ours[key], value, atol=1e-5, rtol=1e-4, msg=key)
-    from engine.inference import InferenceSession
+    from engine.infer.inference import InferenceSession
 
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     out_one = InferenceSession.from_checkpoint(one, device="cpu").generator(x)

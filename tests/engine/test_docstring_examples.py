@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = sorted(f"{p.parent.name}.{p.stem}" for package in ("engine", "models") for p in (ROOT / package).glob("*.py")
-                 if ">>>" in p.read_text(encoding="utf-8"))
+MODULES = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts) for package in ("engine", "models")
+                 for p in (ROOT / package).rglob("*.py") if ">>>" in p.read_text(encoding="utf-8"))
 
 
 def test_examples_were_found():
-    assert {"engine.nearest", "engine.run_log", "models.lpips"} <= set(MODULES) and len(MODULES) >= 5
+    assert {"engine.families.stylegan2.nearest", "engine.core.run_log", "models.lpips"} <= set(MODULES) and len(MODULES) >= 5
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -10,8 +10,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from engine.export import OPSET, export_session, graph_paths
-from engine.inference import InferenceSession
+from engine.infer.export import OPSET, export_session, graph_paths
+from engine.infer.inference import InferenceSession
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TOLERANCE = 1e-4

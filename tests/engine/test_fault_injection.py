@@ -26,17 +26,17 @@ import numpy as np
 import pytest
 import torch
 
-from engine import checkpoint as ckpt
-from engine.cli import main as cli
-from engine.config import DataConfig, TrainConfig
-from engine.errors import StorageError
-from engine.families.cyclegan import CycleGANConfig
-from engine.families.pix2pix import Pix2PixConfig
-from engine.families.spade import SPADEConfig
-from engine.families.stylegan2 import StyleGAN2
-from engine.imageio import read_image, write_image
-from engine.project import ModelReference, Project, load_project, save_project
-from engine.training import RunSpec, run_training, train
+from engine.cli.main import main as cli
+from engine.core import checkpoint as ckpt
+from engine.core.config import DataConfig, TrainConfig
+from engine.core.errors import StorageError
+from engine.core.imageio import read_image, write_image
+from engine.core.project import ModelReference, Project, load_project, save_project
+from engine.families.cyclegan.family import CycleGANConfig
+from engine.families.pix2pix.family import Pix2PixConfig
+from engine.families.spade.family import SPADEConfig
+from engine.families.stylegan2.family import StyleGAN2
+from engine.train.training import RunSpec, run_training, train
 from tests.engine.helpers import write_aligned_dataset
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.fault]
@@ -105,8 +105,8 @@ def _save_checkpoints_child(run_dir: str, first_step: int) -> None:
 @pytest.fixture(scope="module")
 def forkserver():
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "engine.training", "engine.families.pix2pix", "engine.families.cyclegan",
-                                    "engine.families.spade", "engine.families.stylegan2", __name__])
+    context.set_forkserver_preload(["torch", "engine.train.training", "engine.families.pix2pix.family", "engine.families.cyclegan.family",
+                                    "engine.families.spade.family", "engine.families.stylegan2.family", __name__])
     return context
 
 
@@ -234,14 +234,14 @@ class SmallDisk:
             return
         import builtins
 
-        from engine import checkpoint as checkpoint_module
+        from engine.core import checkpoint as checkpoint_module
 
         def no_space(*args, **kwargs):
             raise OSError(errno.ENOSPC, "No space left on device")
 
         self.monkeypatch.setattr(checkpoint_module, "save_file", no_space)
         self.monkeypatch.setattr(os, "fsync", no_space)
-        self.monkeypatch.setattr("engine.training.open", lambda path, mode="r", *a, **k: no_space() if "a" in mode
+        self.monkeypatch.setattr("engine.train.training.open", lambda path, mode="r", *a, **k: no_space() if "a" in mode
                                  else builtins.open(path, mode, *a, **k), raising=False)
 
     def free(self) -> None:
@@ -331,7 +331,7 @@ def test_unwritable_output_folders_give_one_line(tmp_path, capsys):
     }
     write_image(tmp_path / "maps" / "0.png", np.repeat(np.kron(np.eye(2, dtype=np.uint8) * 200, np.ones((8, 8), np.uint8))[:, :, None], 3, 2))
     net = Pix2PixConfig(depth=5, ngf=4)
-    from engine.registry import get_family
+    from engine.core.registry import get_family
 
     torch.save(get_family("pix2pix").build_generator(net).state_dict(), tmp_path / "g.pth")
     commands["import-pth"] = ["import-pth", str(tmp_path / "g.pth"), "--out", str(blocked / "g.safetensors"),

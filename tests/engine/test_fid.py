@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import save_checkpoint
-from engine.cli import main as cli
-from engine.config import DataConfig, TrainConfig, to_dict
-from engine.errors import CheckpointError
-from engine.evaluation import EvalExtras, evaluate_checkpoint
-from engine.fid import (
+from engine.cli.main import main as cli
+from engine.core.checkpoint import save_checkpoint
+from engine.core.config import DataConfig, TrainConfig, to_dict
+from engine.core.errors import CheckpointError
+from engine.core.imageio import write_image
+from engine.infer.evaluation import EvalExtras, evaluate_checkpoint
+from engine.infer.fid import (
     FID_WEIGHTS_FILE,
     InceptionFeatures,
     build_inception,
@@ -22,8 +23,7 @@ from engine.fid import (
     load_inception,
     polynomial_mmd2,
 )
-from engine.imageio import write_image
-from engine.inference import InferenceSession
+from engine.infer.inference import InferenceSession
 from tests.engine.helpers import write_aligned_dataset
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread")]

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from engine import imageio
-from engine.errors import ImageError
-from engine.imageio import read_image, write_image
+from engine.core import imageio
+from engine.core.errors import ImageError
+from engine.core.imageio import read_image, write_image
 
 
 def test_round_trip_rgb_png(tmp_path):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import ConfigError, DatasetError, LabelError
-from engine.imageio import list_images, read_image, write_image
-from engine.labels import (
+from engine.core.errors import ConfigError, DatasetError, LabelError
+from engine.core.imageio import list_images, read_image, write_image
+from engine.data.labels import (
     DEFAULT_TOLERANCE,
     convert_color_maps,
     extract_palette,
@@ -21,7 +21,7 @@ from engine.labels import (
     read_label_map,
     snap_to_palette,
 )
-from engine.palette import Palette, PaletteClass, list_palettes
+from engine.data.palette import Palette, PaletteClass, list_palettes
 
 COLORS = [(0, 0, 0), (255, 255, 255), (220, 30, 30), (30, 60, 220), (250, 200, 20)]
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 import torchvision
 
-from engine.errors import CheckpointError
-from engine.perceptual import load_lpips
+from engine.core.errors import CheckpointError
+from engine.infer.perceptual import load_lpips
 from models.lpips import LPIPS, TAP_CHANNELS
 
 
@@ -87,10 +87,10 @@ def test_foreign_or_unsafe_weight_files_are_refused_by_name(tmp_path):
 
 
 def test_projection_with_lpips_lowers_its_loss(tmp_path, capsys):
-    from engine.cli import main
-    from engine.families.stylegan2 import StyleGAN2Config
-    from engine.imageio import write_image
-    from engine.latent import LatentSession
+    from engine.cli.main import main
+    from engine.core.imageio import write_image
+    from engine.families.stylegan2.family import StyleGAN2Config
+    from engine.families.stylegan2.latent import LatentSession
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     tiny = {"z_dim": 32, "w_dim": 32, "channel_base": 512, "channel_max": 32, "mapping_layers": 2}

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from engine import checkpoint as ckpt
-from engine.augment import PairedAugment
-from engine.cli import main as cli
-from engine.config import DataConfig, TrainConfig
-from engine.datasets import PairedImages, detect_layout, pair_files
-from engine.errors import CheckpointError, DatasetError, StorageError, TrainingError
-from engine.families.pix2pix import Pix2PixConfig, Pix2PixTrainer
-from engine.imageio import read_image, write_image
-from engine.inference import InferenceSession
-from engine.training import RunSpec, run_training
+from engine.cli.main import main as cli
+from engine.core import checkpoint as ckpt
+from engine.core.config import DataConfig, TrainConfig
+from engine.core.errors import CheckpointError, DatasetError, StorageError, TrainingError
+from engine.core.imageio import read_image, write_image
+from engine.data.augment import PairedAugment
+from engine.data.datasets import PairedImages, detect_layout, pair_files
+from engine.families.pix2pix.family import Pix2PixConfig, Pix2PixTrainer
+from engine.infer.inference import InferenceSession
+from engine.train.training import RunSpec, run_training
 from tests.engine.helpers import state_equal, write_aligned_dataset
 
 TINY = Pix2PixConfig(depth=5, ngf=4, ndf=4)

@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from engine.errors import CheckpointError, ConfigError
-from engine.pool import ImagePool
-from engine.tiling import pad_and_run, translate_tiled
+from engine.core.errors import CheckpointError, ConfigError
+from engine.families.cyclegan.pool import ImagePool
+from engine.families.cyclegan.tiling import pad_and_run, translate_tiled
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

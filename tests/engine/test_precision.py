@@ -10,12 +10,12 @@ import warnings
 import pytest
 import torch
 
-from engine import checkpoint as ckpt
-from engine.config import DataConfig, TrainConfig
-from engine.families import common
-from engine.families.common import Precision, choose_precision
-from engine.families.pix2pix import Pix2PixConfig
-from engine.training import RunSpec, run_training
+from engine.core import checkpoint as ckpt
+from engine.core.config import DataConfig, TrainConfig
+from engine.families.pix2pix.family import Pix2PixConfig
+from engine.train import common
+from engine.train.common import Precision, choose_precision
+from engine.train.training import RunSpec, run_training
 from models.stylegan2 import ModulatedConv2d, demodulation_coefficients
 from tests.engine.helpers import state_equal, write_aligned_dataset
 
@@ -90,7 +90,7 @@ def test_cuda_amp_training_resumes_exactly(tmp_path, monkeypatch, bf16):
 @pytest.mark.cuda
 @needs_cuda
 def test_cuda_layout_and_autotuning():
-    from engine.families.pix2pix import Pix2Pix
+    from engine.families.pix2pix.family import Pix2Pix
 
     config = Pix2PixConfig(depth=5, ngf=8, ndf=8)
     net = Pix2Pix.build_generator(config)
@@ -105,7 +105,7 @@ def test_cuda_layout_and_autotuning():
 @pytest.mark.cuda
 @needs_cuda
 def test_cuda_stylegan2_regularisers_under_amp(tmp_path):
-    from engine.families.stylegan2 import StyleGAN2, StyleGAN2Config
+    from engine.families.stylegan2.family import StyleGAN2, StyleGAN2Config
 
     data = StyleGAN2.write_synthetic_dataset(tmp_path / "d", (32, 32), count=8)
     config = StyleGAN2Config(resolution=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=512,

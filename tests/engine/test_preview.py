@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.families.base import inference_mode
-from engine.guided_upsample import _inverse3, guided_upsample
-from engine.inference import InferenceSession
+from engine.infer.guided_upsample import _inverse3, guided_upsample
+from engine.infer.inference import InferenceSession
+from engine.infer.mode import inference_mode
 
 
 def _session(family: str = "pix2pix", **config) -> InferenceSession:

@@ -11,9 +11,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from engine import project as project_mod
-from engine.errors import ProjectError, StorageError
-from engine.project import ModelReference, Project, load_project, save_project
+from engine.core import project as project_mod
+from engine.core.errors import ProjectError, StorageError
+from engine.core.project import ModelReference, Project, load_project, save_project
 
 
 def sample_project() -> Project:

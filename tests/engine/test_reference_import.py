@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine import checkpoint as ckpt
-from engine.cli import main as cli
-from engine.errors import CheckpointError
-from engine.importing import reference_checkpoint
-from engine.inference import InferenceSession, model_card
-from engine.reference import read_train_opt
+from engine.cli.main import main as cli
+from engine.core import checkpoint as ckpt
+from engine.core.errors import CheckpointError
+from engine.infer.importing import reference_checkpoint
+from engine.infer.inference import InferenceSession, model_card
+from engine.infer.reference import read_train_opt
 from models.resnet_generator import ResnetGenerator
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread")]

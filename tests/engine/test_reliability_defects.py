@@ -18,12 +18,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from engine import checkpoint as ckpt
-from engine.cli import main as cli
-from engine.config import DataConfig, TrainConfig
-from engine.dataset_check import preflight
-from engine.datasets import detect_layout
-from engine.errors import (
+from engine.cli.main import main as cli
+from engine.core import checkpoint as ckpt
+from engine.core.config import DataConfig, TrainConfig
+from engine.core.errors import (
     CheckpointError,
     ConfigError,
     ImageError,
@@ -31,11 +29,13 @@ from engine.errors import (
     StorageError,
     TrainingError,
 )
-from engine.families.pix2pix import Pix2PixConfig, Pix2PixTrainer
-from engine.imageio import read_image, write_image
-from engine.project import load_project
-from engine.run_log import read_log
-from engine.training import RunSpec, _LossLog, run_training, train
+from engine.core.imageio import read_image, write_image
+from engine.core.project import load_project
+from engine.core.run_log import read_log
+from engine.data.dataset_check import preflight
+from engine.data.datasets import detect_layout
+from engine.families.pix2pix.family import Pix2PixConfig, Pix2PixTrainer
+from engine.train.training import RunSpec, _LossLog, run_training, train
 from tests.engine.helpers import write_aligned_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -227,7 +227,7 @@ def test_full_disk_on_the_loss_log_is_one_error_and_no_torn_line(tmp_path, monke
         def __getattr__(self, name):
             return getattr(self.handle, name)
 
-    monkeypatch.setattr("engine.training.open", lambda *a, **k: FullDisk(builtins.open(*a, **k)), raising=False)
+    monkeypatch.setattr("engine.train.training.open", lambda *a, **k: FullDisk(builtins.open(*a, **k)), raising=False)
     log.add(2, 1.0, {"G": torch.tensor(2.0)})
     with pytest.raises(StorageError, match="log.jsonl.*No space left on device"):
         log.flush()

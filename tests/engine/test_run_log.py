@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cli import main
-from engine.errors import ConfigError, DatasetError
-from engine.imageio import read_image, write_image
-from engine.run_log import (
+from engine.cli.main import main
+from engine.core.errors import ConfigError, DatasetError
+from engine.core.imageio import read_image, write_image
+from engine.core.run_log import (
     CURVE_TREND,
     format_windows,
     loss_curves,

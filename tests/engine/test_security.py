@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cli import main as cli
-from engine.errors import GanvasError, ImageError
-from engine.imageio import MAX_PIXELS, read_image, write_image
+from engine.cli.main import main as cli
+from engine.core.errors import GanvasError, ImageError
+from engine.core.imageio import MAX_PIXELS, read_image, write_image
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -71,11 +71,11 @@ def test_malicious_pickle_never_runs_in_any_command(tmp_path, evil, capsys):
 
 def test_malicious_pickle_never_runs_in_any_loader(tmp_path, evil):
     """What the app's open dialogs call: checkpoints, .pth import, latents, directions, projects, palettes."""
-    from engine.checkpoint import load_checkpoint, load_pth_state_dict, read_metadata
-    from engine.inference import InferenceSession
-    from engine.latent import LatentSession, load_directions, load_latent
-    from engine.palette import Palette
-    from engine.project import load_project
+    from engine.core.checkpoint import load_checkpoint, load_pth_state_dict, read_metadata
+    from engine.core.project import load_project
+    from engine.data.palette import Palette
+    from engine.families.stylegan2.latent import LatentSession, load_directions, load_latent
+    from engine.infer.inference import InferenceSession
 
     data, marker = evil
     loaders = [load_checkpoint, read_metadata, load_pth_state_dict, load_latent, load_directions, load_project,

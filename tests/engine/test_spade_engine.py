@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from engine import checkpoint as ckpt
-from engine.cli_palette import add_palette_commands
-from engine.config import DataConfig, TrainConfig
-from engine.errors import ConfigError, LabelError
-from engine.families.spade import SPADEConfig
-from engine.imageio import read_image, write_image
-from engine.inference import InferenceSession
-from engine.label_data import LabelImages
-from engine.labels import index_to_color
-from engine.palette import Palette
-from engine.training import RunSpec, run_training
+from engine.cli.palette import add_palette_commands
+from engine.core import checkpoint as ckpt
+from engine.core.config import DataConfig, TrainConfig
+from engine.core.errors import ConfigError, LabelError
+from engine.core.imageio import read_image, write_image
+from engine.data.labels import index_to_color
+from engine.data.palette import Palette
+from engine.families.spade.family import SPADEConfig
+from engine.families.spade.label_data import LabelImages
+from engine.infer.inference import InferenceSession
+from engine.train.training import RunSpec, run_training
 from tests.engine.helpers import state_equal
 
 SIZE = (64, 64)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.config import DataConfig
-from engine.errors import DatasetError
-from engine.evaluation import EvalExtras, evaluate_checkpoint
-from engine.families.spade import SPADE
-from engine.label_data import LabelFolders, LabelImages
-from engine.palette import Palette
+from engine.core.config import DataConfig
+from engine.core.errors import DatasetError
+from engine.data.palette import Palette
+from engine.families.spade.family import SPADE
+from engine.families.spade.label_data import LabelFolders, LabelImages
+from engine.infer.evaluation import EvalExtras, evaluate_checkpoint
 from tests.engine.test_fid import FirstFeatures, _checkpoint
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread")]
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.usefixtures("one_torch_thread")]
 
 def _write_split(root, labels: str, images: str, names, instances: str | None = None) -> None:
     """Index-PNG label maps (facades ids), JPEG photos and 16-bit instance maps under the given folders."""
-    from engine.imageio import write_image
+    from engine.core.imageio import write_image
 
     rng = np.random.default_rng(0)
     for name in names:

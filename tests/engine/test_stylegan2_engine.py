@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.config import DataConfig, TrainConfig
-from engine.families.stylegan2 import StyleGAN2, StyleGAN2Config, diff_augment
-from engine.latent import (
+from engine.core.config import DataConfig, TrainConfig
+from engine.families.stylegan2.family import StyleGAN2, StyleGAN2Config, diff_augment
+from engine.families.stylegan2.latent import (
     Latent,
     LatentSession,
     load_directions,
@@ -22,7 +22,7 @@ from engine.latent import (
     save_latent,
     write_animation,
 )
-from engine.training import RunSpec, run_training
+from engine.train.training import RunSpec, run_training
 from tests.engine.helpers import state_equal
 
 TINY = {"z_dim": 32, "w_dim": 32, "channel_base": 512, "channel_max": 32, "mapping_layers": 2}
@@ -100,7 +100,7 @@ def test_latent_and_directions_files_round_trip(session, tmp_path):
     back_d = load_directions(save_directions(tmp_path / "d.npz", d), session.w_dim)
     assert torch.equal(back_d.vectors, d.vectors) and torch.equal(back_d.values, d.values)
     assert (back_d.method, back_d.layers) == ("sefa", (1, 3))
-    from engine.errors import CheckpointError
+    from engine.core.errors import CheckpointError
 
     with pytest.raises(CheckpointError, match="not a ganvas-latent"):
         load_latent(tmp_path / "d.npz")
@@ -144,7 +144,7 @@ def _spec(data: Path, steps: int) -> RunSpec:
 
 
 def test_exact_resume_bit_for_bit(tmp_path):
-    from engine.checkpoint import load_checkpoint
+    from engine.core.checkpoint import load_checkpoint
 
     data = StyleGAN2.write_synthetic_dataset(tmp_path / "data" / "sub", (40, 40), count=5).parent
     run_training(_spec(data, 2), tmp_path / "straight")
@@ -163,8 +163,8 @@ def test_exact_resume_bit_for_bit(tmp_path):
 
 
 def test_resume_retunes_loss_weights_and_refuses_other_changes(tmp_path, capsys):
-    from engine.checkpoint import load_checkpoint
-    from engine.cli import main
+    from engine.cli.main import main
+    from engine.core.checkpoint import load_checkpoint
 
     data = StyleGAN2.write_synthetic_dataset(tmp_path / "data" / "sub", (40, 40), count=3).parent
     run = tmp_path / "run"
@@ -184,10 +184,10 @@ def test_resume_retunes_loss_weights_and_refuses_other_changes(tmp_path, capsys)
 def test_cli_latent_commands(tmp_path, capsys):
     import argparse
 
-    from engine.checkpoint import load_checkpoint
-    from engine.cli_latent import LATENT_COMMANDS, add_latent_commands
-    from engine.errors import ConfigError, DatasetError
-    from engine.imageio import read_image, write_image
+    from engine.cli.latent import LATENT_COMMANDS, add_latent_commands
+    from engine.core.checkpoint import load_checkpoint
+    from engine.core.errors import ConfigError, DatasetError
+    from engine.core.imageio import read_image, write_image
 
     data = StyleGAN2.write_synthetic_dataset(tmp_path / "data", (32, 32), count=2)
     run_training(_spec(data, 1), tmp_path / "run")

@@ -19,19 +19,19 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["engine"]):
-    import engine.checkpoint
-    import engine.config
-    import engine.dataset_check
-    import engine.datasets
-    import engine.imageio
-    import engine.importing
-    import engine.inference
-    import engine.latent
-    import engine.palette
-    import engine.project
-    import engine.registry
-    import engine.run_log
-    import engine.training  # noqa: F401 - instrumented for coverage
+    import engine.core.checkpoint
+    import engine.core.config
+    import engine.core.imageio
+    import engine.core.project
+    import engine.core.registry
+    import engine.core.run_log
+    import engine.data.dataset_check
+    import engine.data.datasets
+    import engine.data.palette
+    import engine.families.stylegan2.latent
+    import engine.infer.importing
+    import engine.infer.inference
+    import engine.train.training  # noqa: F401 - instrumented for coverage
 
 from tests.fuzz.driver import Findings, _scratch, quiet_decoders, run_input  # noqa: E402
 from tests.fuzz.targets import TARGETS, fresh_folder  # noqa: E402

@@ -2,7 +2,7 @@
 
 Each target is a function of raw bytes (what atheris feeds) that writes them where the loader expects a file
 and calls it. The rule they check: a loader either returns a well-formed result or raises an error of
-:mod:`engine.errors`; anything else (``KeyError``, ``MemoryError``, a torch ``TypeError``) is a crash, and an
+:mod:`engine.core.errors`; anything else (``KeyError``, ``MemoryError``, a torch ``TypeError``) is a crash, and an
 input taking longer than :data:`HANG_SECONDS` is a hang.
 
 Structured targets (checkpoint headers, project and palette JSON, dataset folders) take bytes too: they are
@@ -172,9 +172,9 @@ def checkpoint_seeds(folder: Path) -> list[bytes]:
     """A tiny pix2pix checkpoint with the header training writes (configs, step, dataset, metrics)."""
     import torch
 
-    from engine.checkpoint import flatten_state, save_checkpoint
-    from engine.config import DataConfig, TrainConfig, to_dict
-    from engine.registry import get_family
+    from engine.core.checkpoint import flatten_state, save_checkpoint
+    from engine.core.config import DataConfig, TrainConfig, to_dict
+    from engine.core.registry import get_family
 
     family = get_family("pix2pix")
     config = family.config_cls(**TINY_PIX2PIX)
@@ -189,7 +189,7 @@ def checkpoint_seeds(folder: Path) -> list[bytes]:
 
 def header_seeds(folder: Path) -> list[bytes]:
     """The JSON header of :func:`checkpoint_seeds`' checkpoint."""
-    from engine.checkpoint import read_metadata
+    from engine.core.checkpoint import read_metadata
 
     checkpoint_seeds(folder)
     return [json.dumps(read_metadata(folder / "seed.safetensors")).encode()]
@@ -199,7 +199,7 @@ def pth_seeds(folder: Path) -> list[bytes]:
     """A PyTorch state dict of the tiny pix2pix generator, as ``torch.save`` writes it (a zip of pickles)."""
     import torch
 
-    from engine.registry import get_family
+    from engine.core.registry import get_family
 
     family = get_family("pix2pix")
     torch.manual_seed(0)
@@ -212,7 +212,7 @@ def latent_seeds(folder: Path) -> list[bytes]:
     """A saved latent (``w`` and ``w+``) and a directions file."""
     import torch
 
-    from engine.latent import Directions, Latent, save_directions, save_latent
+    from engine.families.stylegan2.latent import Directions, Latent, save_directions, save_latent
 
     ws = torch.linspace(-1, 1, 4 * 8).reshape(4, 8)
     paths = [save_latent(folder / "w.npz", Latent(ws[:1].repeat(4, 1), "w", seed=3, psi=0.7)),
@@ -223,7 +223,7 @@ def latent_seeds(folder: Path) -> list[bytes]:
 
 def project_seeds(folder: Path) -> list[bytes]:
     """A project with every member: canvas, output, latents, style image."""
-    from engine.project import ModelReference, Project, save_project
+    from engine.core.project import ModelReference, Project, save_project
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (8, 12, 3), dtype=np.uint8)
@@ -264,8 +264,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".bmp", ".tif", ".webp", ".jpeg")
 
 def run_image(data: bytes, work: Path) -> None:
     """``read_image`` on the bytes under each suffix the I/O layer accepts (the suffix only names the file)."""
-    from engine.errors import ImageError
-    from engine.imageio import MAX_PIXELS, read_image
+    from engine.core.errors import ImageError
+    from engine.core.imageio import MAX_PIXELS, read_image
 
     path = work / f"input{IMAGE_SUFFIXES[len(data) % len(IMAGE_SUFFIXES)]}"
     path.write_bytes(data)
@@ -279,9 +279,9 @@ def run_image(data: bytes, work: Path) -> None:
 
 def _use_checkpoint(path: Path) -> None:
     """Everything that opens a checkpoint file: header, card, full load, inference session, resume's spec."""
-    from engine.checkpoint import load_checkpoint, read_metadata
-    from engine.errors import GanvasError
-    from engine.inference import InferenceSession, model_card
+    from engine.core.checkpoint import load_checkpoint, read_metadata
+    from engine.core.errors import GanvasError
+    from engine.infer.inference import InferenceSession, model_card
 
     try:
         read_metadata(path)
@@ -298,7 +298,7 @@ def _use_checkpoint(path: Path) -> None:
 
 def _resume_spec(path: Path) -> None:
     """What resuming reads before any training: the run's spec from the header."""
-    from engine.training import spec_from_checkpoint
+    from engine.train.training import spec_from_checkpoint
 
     spec_from_checkpoint(path)
 
@@ -330,8 +330,8 @@ def _tiny_generator_tensors() -> dict:
     if not _TENSORS:
         import torch
 
-        from engine.checkpoint import flatten_state
-        from engine.registry import get_family
+        from engine.core.checkpoint import flatten_state
+        from engine.core.registry import get_family
 
         family = get_family("pix2pix")
         torch.manual_seed(0)
@@ -342,9 +342,9 @@ def _tiny_generator_tensors() -> dict:
 
 def run_pth(data: bytes, work: Path) -> None:
     """``import_pth`` of the bytes as a ``.pth`` into the tiny pix2pix generator; no pickled code may run."""
-    from engine.errors import GanvasError
-    from engine.importing import import_pth
-    from engine.registry import get_family
+    from engine.core.errors import GanvasError
+    from engine.core.registry import get_family
+    from engine.infer.importing import import_pth
 
     path = work / "weights.pth"
     path.write_bytes(data)
@@ -357,8 +357,8 @@ def run_pth(data: bytes, work: Path) -> None:
 
 def run_latent(data: bytes, work: Path) -> None:
     """The bytes as a latent and as a directions ``.npz``."""
-    from engine.errors import GanvasError
-    from engine.latent import load_directions, load_latent
+    from engine.core.errors import GanvasError
+    from engine.families.stylegan2.latent import load_directions, load_latent
 
     path = work / "latent.npz"
     path.write_bytes(data)
@@ -372,8 +372,8 @@ def run_latent(data: bytes, work: Path) -> None:
 
 def run_project(data: bytes, work: Path) -> None:
     """The bytes as a ``.ganvas`` project file."""
-    from engine.errors import GanvasError
-    from engine.project import load_project
+    from engine.core.errors import GanvasError
+    from engine.core.project import load_project
 
     path = work / "drawing.ganvas"
     path.write_bytes(data)
@@ -396,8 +396,8 @@ def run_project_json(data: bytes, work: Path) -> None:
 
 def run_palette(data: bytes, work: Path) -> None:
     """The bytes as a palette ``.json`` file, loaded and used (colour lookups, label conversion)."""
-    from engine.errors import GanvasError
-    from engine.palette import Palette
+    from engine.core.errors import GanvasError
+    from engine.data.palette import Palette
 
     path = work / "palette.json"
     path.write_bytes(data)
@@ -411,8 +411,8 @@ def run_palette(data: bytes, work: Path) -> None:
 
 def run_run_log(data: bytes, work: Path) -> None:
     """The bytes as a run's ``log.jsonl`` and ``config.json``: history windows and the resume rewind."""
-    from engine.run_log import loss_windows, read_log, read_run_config, run_batch_size
-    from engine.training import _LossLog
+    from engine.core.run_log import loss_windows, read_log, read_run_config, run_batch_size
+    from engine.train.training import _LossLog
 
     (work / "log.jsonl").write_bytes(data)
     (work / "config.json").write_bytes(data[:200])
@@ -468,9 +468,9 @@ def build_dataset(recipe: bytes, folder: Path) -> None:
 
 def run_dataset(data: bytes, work: Path) -> None:
     """The dataset check, the training preflight and the datasets' own layout and pairing on a built folder."""
-    from engine.dataset_check import check_dataset, preflight
-    from engine.datasets import detect_layout, pair_files, split_folder
-    from engine.errors import GanvasError
+    from engine.core.errors import GanvasError
+    from engine.data.dataset_check import check_dataset, preflight
+    from engine.data.datasets import detect_layout, pair_files, split_folder
 
     folder = work / "data"
     build_dataset(data, folder)
@@ -507,7 +507,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
 
 
 def is_ganvas_error(exc: BaseException) -> bool:
-    from engine.errors import GanvasError
+    from engine.core.errors import GanvasError
 
     return isinstance(exc, GanvasError)
 

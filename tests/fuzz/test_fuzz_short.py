@@ -36,7 +36,7 @@ def test_every_target_has_a_budget_and_seeds():
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_fuzz_target_short_run(name, tmp_path_factory):
-    """Each input either loads or raises an error of engine/errors.py; anything else fails with the input."""
+    """Each input either loads or raises an error of engine/core/errors.py; anything else fails with the input."""
     quiet_decoders()
     target, seeds = TARGETS[name], seeds_of(name)
     root = tmp_path_factory.mktemp(f"fuzz-{name}")
@@ -54,7 +54,7 @@ def test_fuzz_target_short_run(name, tmp_path_factory):
         try:
             target.run(data, fresh_folder(root))
         except Exception as exc:
-            from engine.errors import GanvasError
+            from engine.core.errors import GanvasError
 
             if not isinstance(exc, GanvasError):
                 raise

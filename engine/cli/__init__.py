@@ -1,0 +1,1 @@
+"""The command line (``ganvas COMMAND`` or ``python -m engine.cli COMMAND``)."""

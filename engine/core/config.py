@@ -1,0 +1,233 @@
+"""Frozen, validated, JSON-serialisable configs.
+
+Each family has a frozen dataclass for its networks and shares :class:`TrainConfig` and :class:`DataConfig`.
+Fields are validated in ``__post_init__`` and the whole config travels inside every checkpoint, so a checkpoint
+alone rebuilds its network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from engine.core.errors import ConfigError
+
+C = TypeVar("C")
+
+
+def check(condition: bool, field: str, value: object, expected: str) -> None:
+    """Raise :class:`ConfigError` naming ``field`` unless ``condition`` holds."""
+    if not condition:
+        raise ConfigError(f"invalid {field}={value!r}: expected {expected}", value=value)
+
+
+def check_choice(field: str, value: object, choices: Iterable[object]) -> None:
+    choices = tuple(choices)
+    check(value in choices, field, value, "one of " + ", ".join(map(str, choices)))
+
+
+def check_positive(field: str, value: float, *, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    check(ok, field, value, "a number >= 0" if allow_zero else "a number > 0")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a (possibly nested) config dataclass; tuples become lists."""
+    return dataclasses.asdict(config)
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+        return from_dict(tp, value)
+    if origin is tuple and isinstance(value, list | tuple):
+        return tuple(value)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if dataclasses.is_dataclass(arg) and isinstance(value, dict):
+                return from_dict(arg, value)
+            if typing.get_origin(arg) is tuple and isinstance(value, list):
+                return tuple(value)
+    return value
+
+
+def _has_type(tp: Any, value: Any) -> bool:
+    """Whether a JSON-decoded (and coerced) ``value`` fits the annotation ``tp``; unknown annotations pass."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(arg, value) for arg in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if tp is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_has_type(args[0], item) for item in value)
+        return len(args) == len(value) and all(_has_type(a, item) for a, item in zip(args, value, strict=True))
+    if dataclasses.is_dataclass(tp):
+        return isinstance(value, tp)  # type: ignore[arg-type]
+    return True
+
+
+def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+    """Rebuild a config dataclass from :func:`to_dict` output; unknown keys and values of the wrong type
+    (a string step, a float channel count) are a :class:`ConfigError`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__} expects a mapping, got {type(data).__name__}", value=data)
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}", value=unknown)
+    kwargs = {key: _coerce(hints[key], value) for key, value in data.items()}
+    for key, value in kwargs.items():
+        if not _has_type(hints[key], value):
+            raise ConfigError(f"{cls.__name__}.{key} has the wrong type ({value!r})", value=value)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{cls.__name__}: {exc}") from exc
+
+
+def replace(config: C, **changes: Any) -> C:
+    """``dataclasses.replace`` that re-validates and reports unknown fields as :class:`ConfigError`."""
+    try:
+        return dataclasses.replace(config, **changes)  # type: ignore[type-var]
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def parse_size(text: str | int) -> tuple[int, int]:
+    """Parse ``N`` or ``HxW`` into ``(height, width)``.
+
+    Example:
+        >>> parse_size("256"), parse_size("128x256")
+        ((256, 256), (128, 256))
+    """
+    if isinstance(text, int):
+        return (text, text)
+    parts = str(text).lower().split("x")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"invalid size {text!r}: expected N or HxW", value=text) from None
+    if len(numbers) == 1:
+        numbers *= 2
+    check(len(numbers) == 2 and min(numbers) > 0, "size", text, "N or HxW with positive numbers")
+    return numbers[0], numbers[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """How a dataset folder is read and augmented.
+
+    Args:
+        path: dataset folder.
+        layout: ``auto`` or one of the layouts a family accepts (``aligned``, ``paired``, ``unaligned``, ...).
+        direction: ``AtoB`` uses A as input and B as target; ``BtoA`` swaps them.
+        preprocess: ``resize_and_crop`` (resize to load size, random crop), ``scale_width`` (scale so the width is
+            the load width, keep aspect, random crop) or ``none`` (use as is; sizes must fit the network).
+        load_size: (height, width) before cropping; ``None`` means 1.117 x the crop size (286 for 256).
+        flip: random horizontal flips, identical on input and target.
+        background: RGB colour transparent pixels are composited onto.
+        cache: keep decoded images in RAM when they fit in ``cache_limit_mb``.
+        draw_as: what the input side is, so the app's canvas draws it: ``label``, ``edges``, ``sketch`` or
+            ``photo``; empty = the family's default (the training window fills it in from the dataset check).
+    """
+
+    path: str = ""
+    layout: str = "auto"
+    direction: str = "AtoB"
+    preprocess: str = "resize_and_crop"
+    load_size: tuple[int, int] | None = None
+    flip: bool = True
+    background: tuple[int, int, int] = (255, 255, 255)
+    cache: bool = True
+    cache_limit_mb: int = 4096
+    draw_as: str = ""
+
+    def __post_init__(self) -> None:
+        check_choice("direction", self.direction, ("AtoB", "BtoA"))
+        check_choice("draw_as", self.draw_as, ("", "label", "edges", "sketch", "photo"))
+        check_choice("preprocess", self.preprocess, ("resize_and_crop", "scale_width", "none"))
+        check(
+            len(self.background) == 3 and all(0 <= int(c) <= 255 for c in self.background),
+            "background", self.background, "three integers 0-255",
+        )
+        if self.load_size is not None:
+            check(len(self.load_size) == 2 and min(self.load_size) > 0, "load_size", self.load_size,
+                  "(height, width) with positive numbers")
+        check_positive("cache_limit_mb", self.cache_limit_mb, allow_zero=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Options shared by every family's training loop.
+
+    Args:
+        steps: total optimisation steps (one D and one G update each).
+        batch_size: images per step.
+        size: training crop (height, width).
+        lr: Adam learning rate (generator; families may scale the discriminator's).
+        beta1, beta2: Adam betas.
+        decay_start: step from which the LR decays linearly to zero at ``steps``; ``None`` means half way.
+        seed: seeds Python, NumPy, torch and the data sampler.
+        device: ``auto|cpu|cuda|cuda:N|mps``.
+        deterministic: deterministic kernels (bit-for-bit resume on CPU).
+        amp: mixed precision on CUDA: bf16 on GPUs that support it, else fp16 with a gradient scaler (ignored
+            elsewhere; never reduced precision on the CPU).
+        compile: ``torch.compile`` the generator (``auto`` = on CUDA only).
+        channels_last: channels-last memory layout on CUDA (faster convolutions with tensor cores).
+        sync_batchnorm: with several GPUs, batch norm normalises over the whole batch of all processes
+            (SyncBatchNorm) instead of each process's share.
+        sample_every, checkpoint_every, log_every: intervals in steps.
+        keep_last: step checkpoints kept besides ``latest``.
+    """
+
+    steps: int = 1000
+    batch_size: int = 1
+    size: tuple[int, int] = (256, 256)
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    decay_start: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    deterministic: bool = False
+    amp: bool = True
+    compile: str = "auto"
+    channels_last: bool = True
+    sync_batchnorm: bool = False
+    sample_every: int = 100
+    checkpoint_every: int = 200
+    log_every: int = 1
+    keep_last: int = 3
+
+    def __post_init__(self) -> None:
+        check_positive("steps", self.steps)
+        check_positive("batch_size", self.batch_size)
+        check(len(self.size) == 2 and min(self.size) > 0, "size", self.size, "(height, width) > 0")
+        check(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "a finite number > 0")
+        check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "betas", (self.beta1, self.beta2), "values in [0, 1)")
+        if self.decay_start is not None:
+            check(0 <= self.decay_start <= self.steps, "decay_start", self.decay_start, f"0..{self.steps}")
+        check_choice("compile", self.compile, ("auto", "on", "off"))
+        for name in ("sample_every", "checkpoint_every", "log_every", "keep_last"):
+            check_positive(name, getattr(self, name))
+
+    @property
+    def decay_from(self) -> int:
+        return self.steps // 2 if self.decay_start is None else self.decay_start

@@ -1,0 +1,1 @@
+"""Datasets: pairs, label maps and palettes, augmentation, dataset checks and builders."""

@@ -1,0 +1,1 @@
+"""Inference: sessions, compiled backends and export, evaluation and its metrics, importing reference runs, canvas input."""

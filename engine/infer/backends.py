@@ -1,0 +1,188 @@
+"""Inference backends: the torch network itself, or its exported graphs compiled by ONNX Runtime or OpenVINO.
+
+:class:`CompiledGraphs` runs a model's :class:`~engine.infer.graphs.ExportGraph` s on one backend. Each graph is
+exported to ONNX once per model (a content hash of its weights and config) and kept in the compile cache;
+OpenVINO then compiles it per input shape and keeps the compiled blob there too, so a second launch skips the
+compile. A cached file that fails to load (stale, truncated, another version's) is deleted and rebuilt.
+
+The cache lies under ``$GANVAS_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/ganvas/compiled`` (by default
+``~/.cache/ganvas/compiled``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.core.errors import BackendError, ConfigError, GanvasError
+from engine.infer.graphs import ExportGraph
+
+BACKENDS = ("torch", "onnxruntime", "openvino")
+BACKEND_CHOICES = ("auto", *BACKENDS)
+CACHE_ENV = "GANVAS_CACHE_DIR"
+CACHE_FORMAT = 1  # bump when what is cached changes meaning
+log = logging.getLogger(__name__)
+
+
+def available_backends() -> list[str]:
+    """The backends installed here, torch first."""
+    modules = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+    return ["torch", *(name for name, module in modules.items() if importlib.util.find_spec(module) is not None)]
+
+
+def check_backend(name: str) -> str:
+    if name not in BACKEND_CHOICES:
+        raise ConfigError(f"unknown backend {name!r}: expected one of {', '.join(BACKEND_CHOICES)}", value=name)
+    return name
+
+
+def cache_root() -> Path:
+    """Where compiled models are kept (see the module docstring)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "ganvas" / "compiled"
+
+
+def model_key(family: str, config: dict[str, Any], network: torch.nn.Module) -> str:
+    """A content hash of a model: family, config and every tensor of its state (names, shapes, values)."""
+    digest = hashlib.sha256(json.dumps([CACHE_FORMAT, family, config], sort_keys=True, default=str).encode())
+    for name, tensor in sorted(network.state_dict().items()):
+        value = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{tuple(value.shape)}:{value.dtype}".encode())
+        digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return digest.hexdigest()[:24]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+class CompiledGraphs:
+    """A model's graphs on ``backend`` (``onnxruntime`` or ``openvino``), compiled on first use per shape.
+
+    Call it as ``run(name, *inputs)`` with CPU tensors; it returns a CPU float tensor (the graph's first
+    output). ``threads`` caps the backend's threads (default: torch's).
+
+    Raises:
+        BackendError: the backend is missing or cannot export, load or compile a graph.
+    """
+
+    def __init__(self, graphs: Iterable[ExportGraph], backend: str, key: str, cache_dir: Path | None = None,
+                 threads: int | None = None) -> None:
+        if backend not in BACKENDS[1:]:
+            raise ConfigError(f"{backend!r} is not a compiled backend (onnxruntime or openvino)", value=backend)
+        if backend not in available_backends():
+            raise BackendError(f"the {backend} backend is not installed (pip install {backend})")
+        self.graphs = {graph.name: graph for graph in graphs}
+        self.backend = backend
+        self.folder = (cache_dir or cache_root()) / key
+        self.threads = threads or torch.get_num_threads()
+        self._runners: dict[tuple[Any, ...], Callable[[list[np.ndarray]], np.ndarray]] = {}
+        self.rebuilt: list[str] = []  # cache files found unusable and rebuilt (tests and diagnostics)
+
+    def __call__(self, name: str, *inputs: torch.Tensor) -> torch.Tensor:
+        arrays = [tensor.detach().cpu().contiguous().numpy() for tensor in inputs]
+        shapes = tuple(array.shape for array in arrays)
+        runner = self._runners.get((name, shapes))
+        if runner is None:
+            runner = self._runners[(name, shapes)] = self._compile(name, arrays)
+        return torch.from_numpy(np.asarray(runner(arrays))).float()
+
+    # --- building -------------------------------------------------------------------------------------------
+    def onnx_path(self, name: str) -> Path:
+        """The graph's ONNX file in the cache, exported now if missing."""
+        from engine.infer.export import export_onnx
+
+        path = self.folder / f"{name}.onnx"
+        if not path.is_file():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            try:
+                export_onnx(self.graphs[name], path)
+            except GanvasError as exc:
+                raise BackendError(str(exc)) from exc
+        return path
+
+    def _compile(self, name: str, arrays: list[np.ndarray]) -> Callable[[list[np.ndarray]], np.ndarray]:
+        if name not in self.graphs:
+            raise BackendError(f"this model has no {name!r} graph")
+        build = self._onnxruntime if self.backend == "onnxruntime" else self._openvino
+        try:
+            return build(name, arrays)
+        except BackendError:
+            raise
+        except Exception as exc:  # a cached file from elsewhere: rebuild once from the torch network
+            log.info("compiled cache for %s unusable (%s); rebuilding", name, exc)
+            self.rebuilt.append(name)
+            for stale in self.folder.glob(f"{name}.*"):
+                stale.unlink(missing_ok=True)
+            try:
+                return build(name, arrays)
+            except BackendError:
+                raise
+            except Exception as second:
+                first_line = next(iter(str(second).splitlines()), "")[:200]
+                raise BackendError(f"{self.backend} cannot compile the {name} graph ({type(second).__name__}: "
+                                   f"{first_line})") from second
+
+    def _onnxruntime(self, name: str, arrays: list[np.ndarray]) -> Callable[[list[np.ndarray]], np.ndarray]:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(self.onnx_path(name)), options, providers=["CPUExecutionProvider"])
+        names = [item.name for item in session.get_inputs()]
+
+        def run(inputs: list[np.ndarray]) -> np.ndarray:
+            return session.run(None, dict(zip(names, inputs, strict=True)))[0]
+
+        run(arrays)  # fail here, inside the fallback's reach, rather than on the first real call
+        return run
+
+    def _openvino(self, name: str, arrays: list[np.ndarray]) -> Callable[[list[np.ndarray]], np.ndarray]:
+        import openvino as ov
+
+        shape_tag = "_".join("x".join(map(str, array.shape)) or "s" for array in arrays)
+        blob = self.folder / f"{name}.{shape_tag}.ov{ov.get_version().split('-')[0]}.t{self.threads}.blob"
+        core = ov.Core()
+        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_NUM_THREADS": self.threads}
+        if blob.is_file():
+            compiled = core.import_model(blob.read_bytes(), "CPU", config)
+        else:
+            model = core.read_model(str(self.onnx_path(name)))
+            model.reshape({port.any_name: ov.PartialShape(list(array.shape))
+                           for port, array in zip(model.inputs, arrays, strict=True)})
+            compiled = core.compile_model(model, "CPU", config)
+            _write_atomic(blob, _blob_bytes(compiled))
+        request = compiled.create_infer_request()
+
+        def run(inputs: list[np.ndarray]) -> np.ndarray:
+            return request.infer(inputs, share_inputs=True)[0].copy()
+
+        run(arrays)
+        return run
+
+
+def _blob_bytes(compiled: Any) -> bytes:
+    """The bytes of an OpenVINO compiled model (its ``export_model`` returns bytes or writes a stream)."""
+    exported = compiled.export_model()
+    if isinstance(exported, bytes):
+        return exported
+    stream = io.BytesIO()
+    compiled.export_model(stream)
+    return stream.getvalue()

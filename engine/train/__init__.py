@@ -1,0 +1,1 @@
+"""Training: the loop, its process and launcher, several processes, fine-tuning, trainer helpers, benchmarks."""
