@@ -70,7 +70,7 @@ def prepare_canvas_image(rgb: np.ndarray, mode: str, palette_colors: Sequence[Se
     if looks_like_line_art(rgb):
         if mode == "edges":  # keep the lines; the edges canvas holds pure black and white only
             ink = rgb.min(axis=2) < 128
-            return CanvasImage(np.where(ink[:, :, None], 0, 255).astype(np.uint8))
+            return CanvasImage(np.repeat(np.where(ink, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2))
         return CanvasImage(rgb)
     if mode == "edges":
         return CanvasImage(canny_edges(rgb), "the photo became Canny edges (undo to get it back)")

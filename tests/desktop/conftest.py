@@ -22,3 +22,17 @@ def _discard_unsaved_changes(monkeypatch):
 def _torch_backend(monkeypatch):
     """Checkpoints load on torch unless a test asks for a compiled backend (compiling costs seconds)."""
     monkeypatch.setattr("desktop.preferences.DEFAULT_BACKEND", "torch")
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_error_dialogs(monkeypatch):
+    """An error box nobody answers would block the test until its time limit: fail at once, with its text.
+
+    Tests that expect an error box patch ``QMessageBox.critical`` themselves.
+    """
+    from PySide6.QtWidgets import QMessageBox
+
+    def fail(_parent, title, text, *_args, **_kwargs):
+        raise AssertionError(f"unexpected error dialog {title!r}: {text}")
+
+    monkeypatch.setattr(QMessageBox, "critical", fail)

@@ -40,7 +40,8 @@ def test_photo_becomes_edges_or_a_sketch_and_line_art_stays():
     drawing[30:33, 5:60] = (40, 40, 40)
     assert looks_like_line_art(drawing) and not looks_like_line_art(photo())
     kept = prepare_canvas_image(drawing, "edges")
-    assert kept.note == "" and (kept.image[31, 10] == 0).all() and (kept.image[0, 0] == 255).all()
+    assert kept.note == "" and kept.image.shape == (64, 64, 3)  # an RGB canvas image, like every other mode's
+    assert (kept.image[31, 10] == 0).all() and (kept.image[0, 0] == 255).all()
     assert np.array_equal(prepare_canvas_image(drawing, "sketch").image, drawing)
     assert np.array_equal(prepare_canvas_image(photo(), "photo").image, photo())
 
