@@ -122,6 +122,7 @@ def reference_cases(shared: Path) -> dict[str, list[tuple[str, Path, dict]]]:
         "facades": [("sample", ROOT / "assets/samples/facade_labels.png", {})],
         "horse2zebra": [("horse", horse, {"direction": "AtoB"}), ("zebra", zebra, {"direction": "BtoA"})],
         "emoji-faces": [("sketch", ROOT / "assets/samples/face_sketch.png", {})],
+        "facades-spade": [("sample-seed1", ROOT / "assets/samples/facade_labels.png", {"seed": 1})],
     }
 
 
