@@ -82,7 +82,7 @@ def list_bundled() -> list[BundledModel]:
     folder = models_folder()
     if not folder.is_dir():
         return []
-    return [read_bundled(path) for path in sorted(folder.glob(f"*{SUFFIX}"))]
+    return [read_bundled(path) for path in sorted(folder.glob(f"*{SUFFIX}"), key=lambda path: path.stem)]
 
 
 def _split_networks(names: list[str]) -> tuple[list[str], list[str]]:

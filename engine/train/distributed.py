@@ -261,9 +261,11 @@ def local_device(device: torch.device) -> torch.device:
 
 
 def shutdown() -> None:
-    """Leave the process group (at the end of a run, or after a failure)."""
+    """Leave the process group at the end of a run: every rank first waits for the others (a rank tearing down
+    its connections while a peer still uses them can make gloo abort that peer)."""
     global _context
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
     _context = DistContext()
 

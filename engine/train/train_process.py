@@ -193,5 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         return 6
 
 
+def _exit(code: int) -> None:
+    """Exit with ``code``. A rank of a torchrun launch skips the interpreter's finalisation: gloo's worker
+    threads can still hold tensors then, and freeing them while the interpreter shuts down can abort the
+    process (SIGABRT, "terminate called without an active exception") after a run that finished well."""
+    if os.environ.get("WORLD_SIZE", "1") != "1":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())
