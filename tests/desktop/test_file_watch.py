@@ -10,22 +10,12 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop.file_watch import FileWatch
 from desktop.model_panel import ModelSource
-from engine.core.checkpoint import save_checkpoint
 from engine.core.project import load_project
-from tests.desktop.test_main_window import engine_api, make_window, settings  # noqa: F401 (fixtures)
+from tests.desktop.test_main_window import engine_api, make_window, settings, tiny_checkpoint  # noqa: F401 (fixtures)
 from tests.desktop.test_projects import drawing
 
 pytestmark = pytest.mark.gui
 Button = QMessageBox.StandardButton
-
-
-def _tiny_checkpoint(path):
-    from engine.families.pix2pix.family import Pix2Pix, Pix2PixConfig
-
-    config = Pix2PixConfig(depth=6, ngf=4, ndf=4)
-    weights = {f"net.G.{k}": v for k, v in Pix2Pix.build_generator(config).state_dict().items()}
-    return save_checkpoint(path, weights, {"family": "pix2pix", "model_config": vars(config),
-                                           "train_config": {"size": [64, 64]}, "step": 5})
 
 
 def test_the_watch_reports_changes_by_others_once_and_follows_replaced_files(qtbot, tmp_path):
@@ -50,13 +40,13 @@ def test_the_watch_reports_changes_by_others_once_and_follows_replaced_files(qtb
 
 def test_deleting_or_replacing_the_loaded_model_file_keeps_the_window_and_says_so(qtbot, settings, tmp_path,  # noqa: F811
                                                                                    engine_api):  # noqa: F811
-    path = _tiny_checkpoint(tmp_path / "p2p.safetensors")
+    path = tiny_checkpoint(tmp_path / "p2p.safetensors")
     window = make_window(qtbot, settings)
     window.on_engine_ready(engine_api)
     window.load_model(ModelSource("p2p", str(path)))
     qtbot.waitUntil(lambda: window.session is not None and window.session.card.path == str(path), timeout=120000)
     qtbot.waitUntil(window.output_view.has_output, timeout=60000)
-    _tiny_checkpoint(tmp_path / "other.safetensors").replace(path)
+    tiny_checkpoint(tmp_path / "other.safetensors").replace(path)
     qtbot.waitUntil(lambda: "changed on disk" in window.statusBar().currentMessage(), timeout=10000)
     assert "p2p.safetensors" in window.statusBar().currentMessage()
     path.unlink()

@@ -47,6 +47,17 @@ def tiny_session(family: str = "pix2pix"):
     return InferenceSession.untrained("pix2pix", size=(64, 64), device="cpu", depth=6, ngf=4, ndf=4)
 
 
+def tiny_checkpoint(path: Path) -> Path:
+    """A 64 px pix2pix generator (depth 6, ngf 4) with fresh weights, saved as a checkpoint at ``path``."""
+    from engine.core.checkpoint import save_checkpoint
+    from engine.families.pix2pix.family import Pix2Pix, Pix2PixConfig
+
+    config = Pix2PixConfig(depth=6, ngf=4, ndf=4)
+    weights = {f"net.G.{k}": v for k, v in Pix2Pix.build_generator(config).state_dict().items()}
+    return save_checkpoint(path, weights, {"family": "pix2pix", "model_config": vars(config),
+                                           "train_config": {"size": [64, 64]}, "step": 5})
+
+
 def stroke(qtbot, canvas, points) -> None:
     """A mouse stroke through image points (converted with the canvas's current view)."""
     def widget_point(x, y):
@@ -331,14 +342,9 @@ def test_number_keys_pick_palette_entries_and_canvas_size_presets(qtbot, setting
 def test_a_backend_that_cannot_take_the_model_falls_back_to_torch_with_a_status_message(
         qtbot, settings, engine_api, tmp_path, monkeypatch):
     import engine.infer.backends
-    from engine.core.checkpoint import save_checkpoint
     from engine.core.errors import BackendError
-    from engine.families.pix2pix.family import Pix2Pix, Pix2PixConfig
 
-    config = Pix2PixConfig(depth=6, ngf=4, ndf=4)
-    weights = {f"net.G.{k}": v for k, v in Pix2Pix.build_generator(config).state_dict().items()}
-    path = save_checkpoint(tmp_path / "p2p.safetensors", weights, {"family": "pix2pix", "model_config": vars(config),
-                                                                    "train_config": {"size": [64, 64]}, "step": 5})
+    path = tiny_checkpoint(tmp_path / "p2p.safetensors")
 
     def refuse(self, name, arrays):  # what a backend says of an op it lacks (the engine tests export for real)
         raise BackendError(f"openvino cannot compile the {name} graph (Exception: unsupported operation)")
