@@ -34,7 +34,7 @@ class FileWatch(QObject):
         super().__init__(parent)
         self.path: Path | None = None
         self._stamp: tuple[int, int] | None = None
-        self._reported: tuple[int, int] | None | str = "none"  # the state last reported, so each is said once
+        self._reported: tuple[int, int] | None = None  # the state last reported, so each is said once
         self._watcher = QFileSystemWatcher(self)
         self._watcher.fileChanged.connect(self._on_file_event)
         self._watcher.directoryChanged.connect(self._on_file_event)
@@ -55,7 +55,7 @@ class FileWatch(QObject):
         paths = self._watcher.files() + self._watcher.directories()
         if paths:
             self._watcher.removePaths(paths)
-        self.path, self._stamp, self._reported = None, None, "none"
+        self.path, self._stamp, self._reported = None, None, None
 
     def changed_since_watch(self) -> bool:
         """Whether the file is gone or differs from the state recorded by :meth:`watch`."""

@@ -153,13 +153,15 @@ def make_bundle(source: str | Path, out: str | Path, card: dict[str, Any], discr
     generators, discriminators = _split_networks(list(checkpoint.tensors))
     if not generators:
         raise CheckpointError("checkpoint holds no generator weights to bundle", path=checkpoint.path)
+    if not discriminator:
+        discriminators = []
     stored = {name: _stored(checkpoint.tensors[name]) for name in generators + discriminators}
     overflow = [name for name in stored if stored[name].is_floating_point() and not bool(stored[name].isfinite().all())]
     if overflow:
         raise CheckpointError(f"{', '.join(overflow[:3])} holds values outside float16's range (or NaN/Inf): "
                               "it cannot be bundled in fp16", path=checkpoint.path)
     out = Path(out)
-    if discriminator and discriminators:
+    if discriminators:
         save_checkpoint(discriminator_path(out), {n: stored[n] for n in discriminators}, meta)
     return save_checkpoint(out, {name: stored[name] for name in generators}, meta)
 
