@@ -55,7 +55,8 @@ def add_latent_commands(subparsers: Any, registry: dict[str, Callable[[argparse.
     dirs.add_argument("--k", type=int, default=8, help="number of directions (default 8)")
     dirs.add_argument("--layers", help=f"layer range, inclusive, e.g. 0-4, or {LAYER_NAMES} (default all)")
     dirs.add_argument("--samples", type=int, default=10_000, help="(pca) sampled latents (default 10000)")
-    dirs.add_argument("--out", help="output .npz (default directions_<method>.npz beside the checkpoint)")
+    dirs.add_argument("--out", help="output .npz (default NAME.directions_<method>.npz beside a model file NAME.safetensors, "
+                      "directions_<method>.npz in a run folder)")
 
     edit = subparsers.add_parser("edit", help="(stylegan2) move a latent along a direction, as a grid")
     _common(edit)

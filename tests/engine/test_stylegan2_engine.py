@@ -311,3 +311,12 @@ def test_directions_are_saved_beside_the_checkpoint_and_reused(tmp_path, monkeyp
     assert calls == [3, 3] and load_directions(tmp_path / "directions_sefa.npz").provenance["step"] == 7
     pca = s.saved_or_new_directions("pca", k=2, samples=64)
     assert torch.equal(s.saved_or_new_directions("pca", k=2, samples=64).vectors, pca.vectors)
+
+
+def test_models_sharing_a_folder_keep_their_own_directions(tmp_path):
+    """Bundled models live side by side in assets/models: each model file has its own directions files."""
+    for name in ("faces", "flags"):
+        s = LatentSession.untrained(StyleGAN2Config(resolution=32, **TINY), device="cpu")
+        s.path, s.meta = tmp_path / f"{name}.safetensors", {"step": 3}
+        s.saved_or_new_directions("sefa", k=2)
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["faces.directions_sefa.npz", "flags.directions_sefa.npz"]

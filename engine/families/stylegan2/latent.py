@@ -180,10 +180,19 @@ def load_directions(path: str | Path, w_dim: int | None = None) -> Directions:
 
 
 def default_directions_path(checkpoint: str | Path, method: str) -> Path:
-    """``directions_<method>.npz`` beside a checkpoint file (inside a run folder when given one)."""
+    """Where a checkpoint's directions live: ``<name>.directions_<method>.npz`` beside a model file (so several
+    models in one folder, such as the bundled ones, keep their own), ``directions_<method>.npz`` inside a run
+    folder and beside a run's ``latest.safetensors``.
+
+    >>> default_directions_path("assets/models/emoji.safetensors", "pca").name
+    'emoji.directions_pca.npz'
+    """
     checkpoint = Path(checkpoint)
-    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    return folder / f"directions_{method}.npz"
+    if checkpoint.is_dir():
+        return checkpoint / f"directions_{method}.npz"
+    if checkpoint.stem == "latest":
+        return checkpoint.parent / f"directions_{method}.npz"
+    return checkpoint.with_name(f"{checkpoint.stem}.directions_{method}.npz")
 
 
 def _write_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
