@@ -6,6 +6,7 @@ Run from the repository root with the project's venv, after the model is in asse
     python scripts/model_card_figures.py horse2zebra docs/images/model-horse2zebra.png
     python scripts/model_card_figures.py emoji-faces docs/images/model-emoji-faces.png
     python scripts/model_card_figures.py facades-spade docs/images/model-facades-spade.png
+    python scripts/model_card_figures.py emoji-stylegan2 docs/images/model-emoji-stylegan2.png
 
 The untrained column is the same network config with fresh weights (seed 0), so the card shows what training
 added. Inputs are validation images (facades) or horses and zebras held back from training.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from engine.core.checkpoint import read_metadata, resolve_checkpoint
 from engine.core.imageio import read_image, write_image
@@ -122,6 +124,43 @@ def facades_spade(out: Path) -> None:
     write_image(out.with_name(out.stem + "-styles.png"), stack([stack(seeds, 1), stack(styles, 1)], 0))
 
 
+def numbered(image: np.ndarray, number: int, side: int = 128) -> np.ndarray:
+    """``image`` at ``side`` pixels with ``number`` in its top-left corner."""
+    cell = cv2.resize(image, (side, side), interpolation=cv2.INTER_NEAREST)
+    cv2.putText(cell, str(number), (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    return cell
+
+
+def emoji_stylegan2(out: Path) -> None:
+    """Seeds 0-47 at psi 0.7, numbered, trained (OUT) and untrained (``*-untrained.png``); an interpolation strip
+    in w between seeds (``*-interpolation.png``); one sample moved along the first PCA and SeFa directions saved
+    beside the model (``*-directions.png``)."""
+    from engine.families.stylegan2.latent import LatentSession, default_directions_path, load_directions
+
+    trained = LatentSession.from_checkpoint("emoji-stylegan2", "cpu")
+    meta = read_metadata(resolve_checkpoint("emoji-stylegan2"))
+    untrained = LatentSession.untrained(device="cpu", **meta["model_config"])
+    seeds = list(range(48))
+    for session, path in ((trained, out), (untrained, out.with_name(out.stem + "-untrained.png"))):
+        images = [numbered(image, seed) for seed, image in zip(seeds, session.generate(seeds, psi=0.7), strict=True)]
+        write_image(path, stack([stack(images[row * 8:row * 8 + 8], 1) for row in range(6)], 0))
+    strips = []
+    for keys in ((0, 10, 21, 30), (5, 14, 27, 42)):
+        frames = trained.synthesize(trained.interpolate(list(keys), frames=12, psi=0.7))
+        strips.append(stack([cv2.resize(f, (96, 96), interpolation=cv2.INTER_AREA) for f in frames], 1, gap=2))
+    write_image(out.with_name(out.stem + "-interpolation.png"), stack(strips, 0))
+    rows = []
+    base = trained.w_from_seed(3, psi=0.7)
+    for method in ("pca", "sefa"):
+        directions = load_directions(default_directions_path(trained.path, method), trained.w_dim)
+        for index in range(3):
+            ws = torch.stack([trained.apply_direction(base, directions.vectors[index], strength)
+                              for strength in (-6, -3, 0, 3, 6)])
+            row = [cv2.resize(f, (96, 96), interpolation=cv2.INTER_AREA) for f in trained.synthesize(ws)]
+            rows.append(stack(row, 1, gap=2))
+    write_image(out.with_name(out.stem + "-directions.png"), stack(rows, 0))
+
+
 if __name__ == "__main__":
     {"facades": facades, "horse2zebra": horse2zebra, "emoji-faces": emoji_faces,
-     "facades-spade": facades_spade}[sys.argv[1]](Path(sys.argv[2]))
+     "facades-spade": facades_spade, "emoji-stylegan2": emoji_stylegan2}[sys.argv[1]](Path(sys.argv[2]))

@@ -193,7 +193,7 @@ def cmd_directions(args: argparse.Namespace) -> int:
         directions = session.directions_pca(args.k, samples=args.samples, layers=layers)
     else:
         directions = session.directions_sefa(args.k, layers=layers)
-    path = save_directions(args.out or default_directions_path(args.checkpoint, args.method), directions)
+    path = save_directions(args.out or default_directions_path(session.path, args.method), directions)
     label = "explained variance" if args.method == "pca" else "eigenvalue"
     for index, value in enumerate(directions.values.tolist()):
         print(f"{index:3d}  {label} {value:.4g}")

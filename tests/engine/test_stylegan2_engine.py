@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -216,6 +217,10 @@ def test_cli_latent_commands(tmp_path, capsys):
         run("generate", "--checkpoint", ck, "--psi", "high", "--out", str(tmp_path / "x"))
     assert run("directions", "--checkpoint", ck, "--method", "sefa", "--k", "2", "--layers", "0-2") == 0
     assert (tmp_path / "run" / "directions_sefa.npz").is_file()
+    shutil.copy(tmp_path / "run" / "latest.safetensors", tmp_path / "faces.safetensors")  # a model file, by path
+    assert run("directions", "--checkpoint", str(tmp_path / "faces.safetensors"), "--method", "pca", "--k", "2",
+               "--samples", "64") == 0
+    assert (tmp_path / "faces.directions_pca.npz").is_file()
     assert run("edit", "--checkpoint", ck, "--latent", str(tmp_path / "g" / "seed_0001.npz"), "--directions",
                str(tmp_path / "run" / "directions_sefa.npz"), "--index", "1", "--out", str(tmp_path / "e")) == 0
     assert read_image(tmp_path / "e" / "direction_01.png").shape[1] > 3 * 32
