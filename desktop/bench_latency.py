@@ -1,16 +1,18 @@
 """Measure the app's stroke-to-display latency and event-loop stalls: ``python -m desktop.bench_latency``.
 
 Opens the real main window (run it under a display or ``xvfb-run``), loads an untrained U-Net-256 pix2pix
-(``--ngf``, default 32; the bundled facades model has 28) on ``--backend`` (torch, openvino, onnxruntime or
+(``--ngf``, default 32; the bundled facades model has 28), or with ``--model`` a checkpoint or bundled model by
+name (``--model facades``), on ``--backend`` (torch, openvino, onnxruntime or
 auto; compiled models come from the cache after the first run), draws a scripted 3-second stroke at 60 pointer events per second and reports: the time from each
 submitted frame to its display (p50, p95, max; coarse previews while the pen is down, then the full pass on
 pen-up), how many frames were shown, the longest gap between 5 ms
-timer ticks of the event loop, and the model's own time per frame.
+timer ticks of the event loop, and the model's own time per frame (``--json FILE`` also writes them).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None, settings_file: str = "/tmp/ganvas-bench-
     parser = argparse.ArgumentParser(prog="python -m desktop.bench_latency", description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="torch", help="torch, openvino, onnxruntime or auto (default torch)")
     parser.add_argument("--ngf", type=int, default=32, help="U-Net-256 base width (default 32)")
+    parser.add_argument("--model", help="a checkpoint, run folder or bundled model (e.g. facades) instead")
+    parser.add_argument("--json", help="also write the figures to this file")
     options = parser.parse_args(argv)
     started = time.perf_counter()
     app = QApplication.instance() or QApplication(sys.argv)
@@ -50,8 +54,9 @@ def main(argv: list[str] | None = None, settings_file: str = "/tmp/ganvas-bench-
         print("engine did not load", file=sys.stderr)
         return 1
     engine_after = time.perf_counter() - started
-    session = window.engine.inference.InferenceSession.untrained(
-        "pix2pix", size=(256, 256), device="cpu", depth=8, ngf=options.ngf, ndf=32)
+    sessions = window.engine.inference.InferenceSession
+    session = (sessions.from_checkpoint(options.model, device="cpu") if options.model else
+               sessions.untrained("pix2pix", size=(256, 256), device="cpu", depth=8, ngf=options.ngf, ndf=32))
     print(session.use_backend(options.backend))
     window.set_session(session)
     window.canvas.fit_to_view()
@@ -116,6 +121,18 @@ def main(argv: list[str] | None = None, settings_file: str = "/tmp/ganvas-bench-
     preview_size = session.preview_size(session.size)
     print(f"model alone: full pass {statistics.median(model_ms[False]):.0f} ms, preview pass at "
           f"{preview_size[0]}x{preview_size[1]} {statistics.median(model_ms[True]):.0f} ms per frame")
+    if options.json:
+        figures = {"model": options.model or f"untrained pix2pix ngf {options.ngf}", "backend": session.backend,
+                   "backend_note": session.backend_note, "window_shown_ms": shown_after * 1000,
+                   "engine_ready_ms": engine_after * 1000, "requests": len(submitted), "frames_shown": len(latencies),
+                   "stroke_to_display_ms": {"p50": statistics.median(latencies),
+                                            "p95": statistics.quantiles(latencies, n=20)[18], "max": max(latencies)},
+                   "longest_gap_ms": max(gaps) * 1000, "gaps_over_50ms": sum(g > 0.05 for g in gaps),
+                   "full_after_pen_up_ms": full_after_pen_up, "model_full_ms": statistics.median(model_ms[False]),
+                   "model_preview_ms": statistics.median(model_ms[True]), "preview_size": list(preview_size),
+                   "native_size": list(session.size)}
+        with open(options.json, "w", encoding="utf-8") as file:
+            json.dump(figures, file, indent=1)
     window.projects.confirm_discard = lambda *args, **kwargs: True
     window.close()
     return 0

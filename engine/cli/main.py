@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         for name in _family_names():
             family = get_family(name)
             fp = bk_families.add_parser(name, help=family.description)
-            fp.add_argument("--size", default="256", help="N or HxW (default 256)")
+            fp.add_argument("--size", help="N or HxW (default 256" + ("; with --checkpoint its native size)"
+                                                                     if kind == "infer" else ")"))
             fp.add_argument("--batch-size", type=int, default=1)
             fp.add_argument("--device", default="auto")
             fp.add_argument("--steps", type=int, default=5, help="timed iterations per repeat")
@@ -174,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
                 fp.add_argument("--backend", default="torch", metavar="NAME[,NAME...]",
                                 help=f"one or more of {', '.join(BACKEND_CHOICES[1:])}, comma-separated, timed "
                                      "in turn (default torch)")
+                fp.add_argument("--checkpoint", metavar="PATH|NAME",
+                                help="time this checkpoint, run folder or bundled model (e.g. facades) through its "
+                                     "inference session, as the app runs it, instead of an untrained network "
+                                     "(the config flags are then ignored)")
             add_config_flags(fp, family.config_cls)
     add_latent_commands(commands, COMMANDS)
     add_palette_commands(commands, COMMANDS)
@@ -456,20 +461,25 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from engine.core.config import parse_size
     from engine.core.errors import ConfigError
     from engine.core.registry import get_family
-    from engine.train.bench import bench_infer, bench_train
+    from engine.train.bench import bench_checkpoint, bench_infer, bench_train
 
     if not args.bench_kind or not getattr(args, "family", None):
         raise ConfigError("usage: ganvas bench train|infer FAMILY [options]")
     family = get_family(args.family)
-    size = parse_size(args.size)
-    config = family.auto_config(size, config_overrides(args, family.config_cls))
-    run = bench_train if args.bench_kind == "train" else bench_infer
+    checkpoint = getattr(args, "checkpoint", None)
+    size = parse_size(args.size) if args.size else None
+    config = None if checkpoint else family.auto_config(size or (256, 256), config_overrides(args, family.config_cls))
     backends = args.backend.split(",") if args.bench_kind == "infer" else [None]
     for backend in backends:
-        extra = {"backend": backend} if backend is not None else {"reference": args.reference}
-        result = run(args.family, config, size=size, batch_size=args.batch_size, device=args.device,
-                     steps=args.steps, warmup=args.warmup, repeat=args.repeat, compile=args.compile,
-                     amp=not args.no_amp, **extra)
+        common = {"size": size, "batch_size": args.batch_size, "device": args.device, "steps": args.steps,
+                  "warmup": args.warmup, "repeat": args.repeat}
+        if checkpoint:
+            result = bench_checkpoint(checkpoint, family=args.family, backend=backend, **common)
+        else:
+            run = bench_train if args.bench_kind == "train" else bench_infer
+            extra = {"backend": backend} if backend is not None else {"reference": args.reference}
+            result = run(args.family, config, **{**common, "size": size or (256, 256)}, compile=args.compile,
+                         amp=not args.no_amp, **extra)
         if args.json:
             print(json.dumps(result))
         else:

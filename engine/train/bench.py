@@ -12,6 +12,7 @@ import torch
 
 from engine.core.config import DataConfig, TrainConfig
 from engine.core.device import describe_device, resolve_device
+from engine.core.errors import ConfigError
 from engine.core.registry import get_family
 from engine.infer.mode import inference_mode
 from engine.train.common import autocast, prepare_module
@@ -98,14 +99,42 @@ def _bench_backend(family_name: str, config: Any, *, size: tuple[int, int], batc
     from engine.infer.inference import InferenceSession, ModelCard
 
     family = get_family(family_name)
-    dev = torch.device("cpu")
     card = ModelCard(family_name, family.input_kind, size, 0, dict(vars(config)), trained=False)
     torch.manual_seed(0)  # the same weights each time: the compile cache (keyed by content) is reused
-    session = InferenceSession(family.inference_network(config), card, dev)
+    session = InferenceSession(family.inference_network(config), card, torch.device("cpu"))
+    return _bench_session(session, config, size=size, batch_size=batch_size, steps=steps, warmup=warmup,
+                          repeat=repeat, backend=backend)
+
+
+def bench_checkpoint(checkpoint: str, *, family: str | None = None, size: tuple[int, int] | None = None,
+                     batch_size: int = 1, device: str = "auto", steps: int = 10, warmup: int = 2, repeat: int = 3,
+                     backend: str = "torch") -> dict[str, Any]:
+    """Median milliseconds per image of a checkpoint's full pass (a file, run folder or bundled model's name) as
+    the app runs it: through its inference session on ``backend``, at ``size`` (default: its native size).
+
+    Raises:
+        ConfigError: the checkpoint is not of ``family`` (when given).
+    """
+    from engine.core.config import from_dict
+    from engine.infer.inference import InferenceSession
+
+    session = InferenceSession.from_checkpoint(checkpoint, device="cpu" if backend != "torch" else device)
+    if family is not None and session.card.family != family:
+        raise ConfigError(f"{checkpoint} is a {session.card.family} model, not {family}", value=checkpoint)
+    config = from_dict(session.family.config_cls, session.card.config)
+    result = _bench_session(session, config, size=size or session.size, batch_size=batch_size, steps=steps,
+                            warmup=warmup, repeat=repeat, backend=backend)
+    return {"checkpoint": checkpoint, **result}
+
+
+def _bench_session(session: Any, config: Any, *, size: tuple[int, int], batch_size: int, steps: int, warmup: int,
+                   repeat: int, backend: str) -> dict[str, Any]:
+    """Time ``session.translate_tensor`` (the full pass) on ``backend``; ``prepare_s`` is the backend's set-up
+    (export and compile on first use, a load from the compile cache after)."""
     start = time.perf_counter()
     note = session.use_backend(backend)
     prepare_s = time.perf_counter() - start
-    example = family.example_input(config, size, batch_size)
+    example = session.family.example_input(config, size, batch_size)
     times = []
     for _ in range(warmup):
         session.translate_tensor(example)
@@ -113,10 +142,11 @@ def _bench_backend(family_name: str, config: Any, *, size: tuple[int, int], batc
         start = time.perf_counter()
         for _ in range(steps):
             session.translate_tensor(example)
+        _sync(session.device)
         times.append((time.perf_counter() - start) / steps / batch_size)
     median = statistics.median(times)
     params = sum(p.numel() for p in session.generator.parameters())
-    return {"family": family_name, "device": describe_device(dev), "backend": session.backend, "note": note,
-            "prepare_s": round(prepare_s, 2), "size": f"{size[0]}x{size[1]}", "batch_size": batch_size,
-            "generator_params": params, "ms_per_image": round(1000 * median, 2),
+    return {"family": session.card.family, "device": describe_device(session.device), "backend": session.backend,
+            "note": note, "prepare_s": round(prepare_s, 2), "size": f"{size[0]}x{size[1]}",
+            "batch_size": batch_size, "generator_params": params, "ms_per_image": round(1000 * median, 2),
             "repeats_ms": [round(1000 * t, 2) for t in times]}

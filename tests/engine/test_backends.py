@@ -134,3 +134,39 @@ def test_cli_export_and_translate_on_a_backend(tmp_path, cache, monkeypatch, cap
         outputs[backend] = read_image(tmp_path / backend / "in.png").astype(int)
     assert "backend openvino" in capsys.readouterr().err
     assert np.abs(outputs["torch"] - outputs["openvino"]).max() <= 1  # uint8 rounding of a 1e-4 difference
+
+
+def test_cli_bench_times_a_checkpoint_on_each_backend(tmp_path, cache, monkeypatch, capsys):
+    import json
+
+    from engine.cli.main import main
+    from engine.core.checkpoint import save_checkpoint
+    from engine.families.pix2pix.family import Pix2PixConfig
+
+    network = pix2pix_session().generator
+    checkpoint = save_checkpoint(tmp_path / "p2p.safetensors", {f"net.G.{k}": v for k, v in network.state_dict().items()},
+                                 {"family": "pix2pix", "model_config": vars(Pix2PixConfig(**CONFIG)),
+                                  "train_config": {"size": [64, 64]}, "step": 3})
+    monkeypatch.setenv("GANVAS_CACHE_DIR", str(cache))
+    assert main(["bench", "infer", "pix2pix", "--checkpoint", str(checkpoint), "--backend", "torch,openvino",
+                 "--steps", "1", "--repeat", "2", "--warmup", "0", "--json"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["backend"] for r in results] == ["torch", "openvino"]
+    for result in results:
+        assert result["checkpoint"] == str(checkpoint) and result["size"] == "64x64"  # its native size
+        assert result["generator_params"] == sum(p.numel() for p in network.parameters())
+        assert len(result["repeats_ms"]) == 2 and result["ms_per_image"] > 0
+    assert main(["bench", "infer", "cyclegan", "--checkpoint", str(checkpoint), "--steps", "1"]) == 2
+    assert "is a pix2pix model, not cyclegan" in capsys.readouterr().err
+
+
+def test_the_bench_sitting_stops_at_once_without_a_virtual_display(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_sitting.py"
+    done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "s.md")], capture_output=True,
+                          text=True, env={"PATH": str(tmp_path)}, timeout=60)
+    assert done.returncode == 2 and not (tmp_path / "s.md").exists()
+    assert "xvfb-run and Xvfb not found" in done.stderr and "--skip-app" in done.stderr
