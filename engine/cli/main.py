@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--seed", type=int, help="(SPADE with an encoder) style seed (default 0)")
     translate.add_argument("--backend", choices=BACKEND_CHOICES, default="torch",
                            help="what runs the network: torch (default), onnxruntime, openvino, or auto (the "
-                                "fastest here, timed on the model); compiled models are cached")
+                                "fastest here, timed on the model); compiled models are cached. openvino-int8: "
+                                "quantized to int8 on (up to 32 of) the inputs; see docs/backends.md")
 
     evaluate = commands.add_parser(
         "eval", help="L1/PSNR/SSIM, FID/KID, LPIPS of a checkpoint on a dataset split; a results page",
@@ -375,11 +376,23 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.core.imageio import read_image, write_image
+    from engine.infer.backends import INT8, INT8_CALIBRATION_LIMIT
     from engine.infer.inference import InferenceSession
+
+    def load(path: Path) -> Any:
+        image = read_image(path)
+        if args.half:
+            half = image.shape[1] // 2
+            image = image[:, :half] if args.half == "left" else image[:, half: 2 * half]
+        return image
 
     _refuse_latent_checkpoint(args.checkpoint)
     files = _collect_inputs(args.inputs)
-    session = InferenceSession.from_checkpoint(args.checkpoint, device=args.device, backend=args.backend)
+    int8 = args.backend == INT8
+    session = InferenceSession.from_checkpoint(args.checkpoint, device=args.device,
+                                               backend="torch" if int8 else args.backend)
+    if int8:  # calibrated on the inputs themselves
+        session.use_backend(INT8, calibration=[load(path) for path in files[:INT8_CALIBRATION_LIMIT]])
     if args.backend != "torch":
         print(f"ganvas: {session.backend_note}", file=sys.stderr)
     out = Path(args.out)
@@ -390,11 +403,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     if args.seed is not None:
         options["seed"] = args.seed
     for path, target in tqdm(list(zip(files, targets, strict=True)), unit="img", disable=len(files) < 2):
-        image = read_image(path)
-        if args.half:
-            half = image.shape[1] // 2
-            image = image[:, :half] if args.half == "left" else image[:, half: 2 * half]
-        result = session.translate(image, keep_size=args.keep_size, **options)
+        result = session.translate(load(path), keep_size=args.keep_size, **options)
         write_image(target, result)
     renamed = [f"{path} -> {target.name}" for path, target in zip(files, targets, strict=True)
                if target.name != f"{path.stem}.png"]

@@ -5,6 +5,9 @@ exported to ONNX once per model (a content hash of its weights and config) and k
 OpenVINO then compiles it per input shape and keeps the compiled blob there too, so a second launch skips the
 compile. A cached file that fails to load (stale, truncated, another version's) is deleted and rebuilt.
 
+``openvino-int8`` is opt-in (never chosen by ``auto``): the graphs quantized to int8 by NNCF on calibration
+inputs the caller supplies (docs/backends.md, "int8"), cached per calibration set.
+
 The cache lies under ``$GANVAS_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/ganvas/compiled`` (by default
 ``~/.cache/ganvas/compiled``).
 """
@@ -28,7 +31,9 @@ from engine.core.errors import BackendError, ConfigError, GanvasError
 from engine.infer.graphs import ExportGraph
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
-BACKEND_CHOICES = ("auto", *BACKENDS)
+INT8 = "openvino-int8"  # opt-in: needs calibration inputs, so ``auto`` never picks it
+BACKEND_CHOICES = ("auto", *BACKENDS, INT8)
+INT8_CALIBRATION_LIMIT = 32  # calibration inputs used at most per graph
 CACHE_ENV = "GANVAS_CACHE_DIR"
 CACHE_FORMAT = 1  # bump when what is cached changes meaning
 log = logging.getLogger(__name__)
@@ -81,16 +86,25 @@ class CompiledGraphs:
     """
 
     def __init__(self, graphs: Iterable[ExportGraph], backend: str, key: str, cache_dir: Path | None = None,
-                 threads: int | None = None) -> None:
-        if backend not in BACKENDS[1:]:
-            raise ConfigError(f"{backend!r} is not a compiled backend (onnxruntime or openvino)", value=backend)
-        if backend not in available_backends():
-            raise BackendError(f"the {backend} backend is not installed (pip install {backend})")
+                 threads: int | None = None, calibration: dict[str, list[list[np.ndarray]]] | None = None) -> None:
+        if backend not in (*BACKENDS[1:], INT8):
+            raise ConfigError(f"{backend!r} is not a compiled backend (onnxruntime, openvino or {INT8})",
+                              value=backend)
+        runtime = "openvino" if backend == INT8 else backend
+        if runtime not in available_backends():
+            raise BackendError(f"the {backend} backend is not installed (pip install {runtime})")
+        if backend == INT8 and importlib.util.find_spec("nncf") is None:
+            raise BackendError(f"the {INT8} backend quantizes with NNCF, which is not installed (pip install nncf)")
+        if backend == INT8 and not calibration:
+            raise BackendError(f"the {INT8} backend needs calibration inputs (a few of the model's own kind)")
         self.graphs = {graph.name: graph for graph in graphs}
         self.backend = backend
         self.folder = (cache_dir or cache_root()) / key
         self.threads = threads or torch.get_num_threads()
         self._runners: dict[tuple[Any, ...], Callable[[list[np.ndarray]], np.ndarray]] = {}
+        # per graph, lists of input arrays to quantize on (int8); the files are tagged by their content
+        self.calibration = {name: calls[:INT8_CALIBRATION_LIMIT] for name, calls in (calibration or {}).items()}
+        self.int8_tag = "int8-" + _arrays_hash(self.calibration) if backend == INT8 else ""
         self.rebuilt: list[str] = []  # cache files found unusable and rebuilt (tests and diagnostics)
 
     def __call__(self, name: str, *inputs: torch.Tensor) -> torch.Tensor:
@@ -157,6 +171,8 @@ class CompiledGraphs:
         import openvino as ov
 
         shape_tag = "_".join("x".join(map(str, array.shape)) or "s" for array in arrays)
+        if self.int8_tag and name in self.calibration:
+            shape_tag = f"{self.int8_tag}.{shape_tag}"
         blob = self.folder / f"{name}.{shape_tag}.ov{ov.get_version().split('-')[0]}.t{self.threads}.blob"
         core = ov.Core()
         config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
@@ -164,7 +180,8 @@ class CompiledGraphs:
         if blob.is_file():
             compiled = core.import_model(blob.read_bytes(), "CPU", config)
         else:
-            model = core.read_model(str(self.onnx_path(name)))
+            model = (self._int8_model(name, core) if self.int8_tag and name in self.calibration
+                     else core.read_model(str(self.onnx_path(name))))
             model.reshape({port.any_name: ov.PartialShape(list(array.shape))
                            for port, array in zip(model.inputs, arrays, strict=True)})
             compiled = core.compile_model(model, "CPU", config)
@@ -176,6 +193,50 @@ class CompiledGraphs:
 
         run(arrays)
         return run
+
+    def _int8_model(self, name: str, core: Any) -> Any:
+        """The graph quantized to int8 by NNCF on its calibration inputs (kept as OpenVINO IR in the cache; the
+        scales hold for every input shape). Activations asymmetric (NNCF's mixed preset): the generators' ReLU
+        and tanh ranges are not centred on zero."""
+        import nncf
+        import openvino as ov
+
+        path = self.folder / f"{name}.{self.int8_tag}.xml"
+        if path.is_file() and path.with_suffix(".bin").is_file():
+            return core.read_model(str(path))
+        calls = self.calibration[name]
+        model = core.read_model(str(self.onnx_path(name)))
+        quantized = nncf.quantize(model, nncf.Dataset(calls), preset=nncf.QuantizationPreset.MIXED,
+                                  subset_size=len(calls))
+        temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.xml")
+        ov.save_model(quantized, str(temporary), compress_to_fp16=False)
+        os.replace(temporary.with_suffix(".bin"), path.with_suffix(".bin"))  # the weights first: the .xml marks done
+        os.replace(temporary, path)
+        return quantized
+
+
+class GraphRecorder:
+    """Runs graphs (``run(name, *inputs)``, like :class:`CompiledGraphs`) and keeps each call's input arrays per
+    graph name: what a session feeds its graphs, for calibration."""
+
+    def __init__(self, run: Callable[..., torch.Tensor]) -> None:
+        self.run = run
+        self.calls: dict[str, list[list[np.ndarray]]] = {}
+
+    def __call__(self, name: str, *inputs: torch.Tensor) -> torch.Tensor:
+        arrays = [tensor.detach().cpu().contiguous().numpy().copy() for tensor in inputs]
+        self.calls.setdefault(name, []).append(arrays)
+        return self.run(name, *inputs)
+
+
+def _arrays_hash(calls: dict[str, list[list[np.ndarray]]]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(calls):
+        for arrays in calls[name]:
+            for array in arrays:
+                digest.update(f"{name}:{array.shape}:{array.dtype}".encode())
+                digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def _blob_bytes(compiled: Any) -> bytes:

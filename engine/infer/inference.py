@@ -6,6 +6,7 @@ import copy
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,13 +177,18 @@ class InferenceSession:
         network = self.generator if self.device.type == "cpu" else copy.deepcopy(self.generator).cpu()
         return self.family.export_graphs(network, self.card)
 
-    def use_backend(self, name: str, cache_dir: str | Path | None = None) -> str:
+    def use_backend(self, name: str, cache_dir: str | Path | None = None,
+                    calibration: Sequence[np.ndarray | torch.Tensor] = ()) -> str:
         """Run full passes on backend ``name`` (``torch``, ``onnxruntime``, ``openvino``, or ``auto``: the fastest
         of those installed, timed on this model at its native size). Compiles now (or loads the compiled
         model from the cache). A backend that cannot run the model leaves the session on torch; the returned
         line (also :attr:`backend_note`, and logged) says which backend runs and why.
+
+        ``openvino-int8`` (opt-in, never chosen by ``auto``) quantizes the graphs on ``calibration``: inputs of
+        the model's own kind, as :meth:`translate` (RGB uint8 images) or :meth:`translate_tensor` takes them.
         """
         from engine.infer.backends import (
+            INT8,
             BackendError,
             CompiledGraphs,
             available_backends,
@@ -204,7 +210,8 @@ class InferenceSession:
         failures: dict[str, str] = {}
         for backend in candidates:
             try:
-                graphs = CompiledGraphs(self.export_graphs(), backend, key, cache)
+                extra = {"calibration": self._graph_inputs(calibration, key, cache)} if backend == INT8 else {}
+                graphs = CompiledGraphs(self.export_graphs(), backend, key, cache, **extra)
                 timings[backend] = self._time_full_pass(graphs)
                 compiled[backend] = graphs
             except (BackendError, RuntimeError, ValueError) as exc:
@@ -218,6 +225,18 @@ class InferenceSession:
         measured = ", ".join(f"{b} {ms:.0f} ms" for b, ms in sorted(timings.items(), key=lambda item: item[1]))
         return self._set_backend(best, compiled.get(best), f"backend {best} (auto: {measured})"
                                  + "".join(f"; {backend} failed: {why}" for backend, why in failures.items()))
+
+    def _graph_inputs(self, inputs: Sequence[np.ndarray | torch.Tensor], key: str,
+                      cache: Path | None) -> dict[str, list[list[np.ndarray]]]:
+        """Per graph, the input arrays of each call a full pass of ``inputs`` makes (fp32 OpenVINO graphs)."""
+        from engine.infer.backends import CompiledGraphs, GraphRecorder
+
+        recorder = GraphRecorder(CompiledGraphs(self.export_graphs(), "openvino", key, cache))
+        for item in inputs:
+            batch = self.family.prepare_input(item, self.card) if isinstance(item, np.ndarray) else item
+            with self._lock, inference_mode(self.generator, self.batch_stats):
+                self._run_full(recorder, batch)
+        return recorder.calls
 
     def _set_backend(self, name: str, compiled: Any, note: str, warn: bool = False) -> str:
         with self._lock:

@@ -130,11 +130,14 @@ def bench_checkpoint(checkpoint: str, *, family: str | None = None, size: tuple[
 def _bench_session(session: Any, config: Any, *, size: tuple[int, int], batch_size: int, steps: int, warmup: int,
                    repeat: int, backend: str) -> dict[str, Any]:
     """Time ``session.translate_tensor`` (the full pass) on ``backend``; ``prepare_s`` is the backend's set-up
-    (export and compile on first use, a load from the compile cache after)."""
-    start = time.perf_counter()
-    note = session.use_backend(backend)
-    prepare_s = time.perf_counter() - start
+    (export and compile on first use, a load from the compile cache after). ``openvino-int8`` is calibrated on
+    the example input itself: its speed is what counts here (``scripts/int8_trial.py`` measures its accuracy)."""
+    from engine.infer.backends import INT8
+
     example = session.family.example_input(config, size, batch_size)
+    start = time.perf_counter()
+    note = session.use_backend(backend, **({"calibration": [example]} if backend == INT8 else {}))
+    prepare_s = time.perf_counter() - start
     times = []
     for _ in range(warmup):
         session.translate_tensor(example)

@@ -95,6 +95,37 @@ def test_auto_times_every_backend_and_keeps_the_fastest(cache):
         assert f"{backend} " in note
 
 
+def label_blocks(seed: int):
+    """A 64 x 64 RGB image of 8 x 8 flat colour blocks (a label map's kind of input)."""
+    import numpy as np
+
+    colours = np.random.default_rng(seed).integers(0, 256, (8, 8, 3))
+    return np.kron(colours, np.ones((8, 8, 1))).astype(np.uint8)
+
+
+def test_int8_is_opt_in_calibrated_close_to_fp32_and_cached(cache, monkeypatch):
+    import nncf
+
+    from tests.engine.test_bundled import psnr
+
+    session = pix2pix_session()
+    held_out = [label_blocks(100 + i) for i in range(3)]
+    fp32 = [session.translate(image) for image in held_out]
+    note = session.use_backend("openvino-int8", cache_dir=cache, calibration=[label_blocks(i) for i in range(6)])
+    assert note == "backend openvino-int8" and session.backend == "openvino-int8"
+    for image, reference in zip(held_out, fp32, strict=True):
+        assert 35.0 <= psnr(session.translate(image), reference) < float("inf")  # close, yet not fp32 itself
+    quantized = next(cache.glob("*/generator.int8-*.xml"))
+    assert 'type="FakeQuantize"' in quantized.read_text()
+    # the same calibration again: the quantized model comes from the cache; none given: torch, and why
+    monkeypatch.setattr(nncf, "quantize", lambda *args, **kwargs: pytest.fail("quantized again"))
+    again = pix2pix_session()
+    again.use_backend("openvino-int8", cache_dir=cache, calibration=[label_blocks(i) for i in range(6)])
+    assert again.backend == "openvino-int8"
+    assert "needs calibration inputs" in pix2pix_session().use_backend("openvino-int8", cache_dir=cache)
+    assert "openvino-int8" not in pix2pix_session().use_backend("auto", cache_dir=cache)  # never picked by auto
+
+
 def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("GANVAS_CACHE_DIR", str(tmp_path / "c"))
     assert cache_root() == tmp_path / "c"
