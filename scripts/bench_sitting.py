@@ -13,11 +13,14 @@ What it measures, with ``--threads`` threads (default 2, ``OMP_NUM_THREADS`` of 
 2. The backend table, ``ganvas bench infer FAMILY [--checkpoint NAME] --backend torch,onnxruntime,openvino``:
    the bundled models at their native size (facades, facades-spade, horse2zebra, emoji-faces), the issue's
    networks at 256 x 256 (U-Net-256 ngf 32 and 64, ResNet-6 ngf 32, ResNet-9 ngf 64), and the bundled CycleGAN
-   on a 512 x 512 canvas. Repetitions are chosen from the warm-up pass (about 2-3 s of timing per figure).
+   on a 512 x 512 canvas; one command per network, the three backends timed in turn with the same repetitions,
+   chosen from the warm-up pass (5 repeats of about 0.8 s each for the slowest backend).
 3. The app, ``xvfb-run -a python -m desktop.bench_latency --model M --backend B`` for the default facades model
    (torch, onnxruntime, openvino and the app's default auto) and the SPADE model (torch, onnxruntime, openvino):
    stroke-to-display p50/p95, the full pass after pen-up, the longest event-loop stall, the model's own full and
    preview passes.
+4. The int8 trial, ``scripts/int8_trial.py`` (``openvino-int8`` against ``openvino`` on held-out inputs of each
+   bundled model: PSNR and the speed ratio; ``--warm-only`` quantizes and caches the models).
 
 Every command runs under a time limit (``--limit`` seconds each); one that fails or times out is reported as
 such and the sitting goes on. Without ``xvfb-run`` (and ``Xvfb``) the script stops at once unless ``--skip-app``.
@@ -28,6 +31,7 @@ its figures mean nothing.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -164,22 +168,34 @@ def steps_for(ms: float | None) -> int:
 
 
 def backend_table(sitting: Sitting, rows: list[Row], warmed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One ``ganvas bench infer ... --backend torch,onnxruntime,openvino`` per row (the same steps for each backend,
+    chosen from the slowest warm-up pass)."""
     results: dict[str, Any] = {}
     for row in rows:
         args = row.quick_args if sitting.quick and row.quick_args else row.args
-        results[row.label] = {}
+        estimates = [(warmed.get(row.label, {}).get(b) or {}).get("ms_per_image") for b in BACKENDS]
+        steps = 1 if sitting.quick else steps_for(max((e for e in estimates if e), default=None))
+        argv = ganvas("bench", "infer", row.family, *args, "--backend", ",".join(BACKENDS), "--steps", str(steps),
+                      "--repeat", "1" if sitting.quick else "5", "--warmup", "1" if sitting.quick else "3", "--json")
+        record = sitting.run(argv, f"timed: {row.label}")
+        lines = dict(zip(BACKENDS, json_lines(record), strict=False))
+        results[row.label] = {"command": shown(argv)}
         for backend in BACKENDS:
-            estimate = (warmed.get(row.label, {}).get(backend) or {}).get("ms_per_image")
-            repeat = 1 if sitting.quick else 5
-            steps = 1 if sitting.quick else steps_for(estimate)
-            argv = ganvas("bench", "infer", row.family, *args, "--backend", backend, "--steps", str(steps),
-                          "--repeat", str(repeat), "--warmup", "1" if sitting.quick else "3", "--json")
-            record = sitting.run(argv, f"{backend}: {row.label}")
-            lines = json_lines(record)
-            results[row.label][backend] = lines[0] if lines and record["rc"] == 0 else {"error": failure(record)}
-            results[row.label][backend]["requested"] = backend
-            results[row.label][backend]["command"] = shown(argv)
+            item = lines.get(backend) or {"error": failure(record)}
+            results[row.label][backend] = {**item, "requested": backend}
     return results
+
+
+def int8_trial(sitting: Sitting, folder: Path, warm_only: bool) -> dict[str, Any]:
+    """``scripts/int8_trial.py`` on the bundled models (``warm_only``: one input and round, to fill the cache)."""
+    out = folder / "int8.json"
+    settings = (["--held-out", "1", "--rounds", "1"] if warm_only or sitting.quick else [])
+    argv = [sys.executable, str(ROOT / "scripts" / "int8_trial.py"), "--threads", str(sitting.threads),
+            "--json", str(out), *settings]
+    record = sitting.run(argv, "int8 trial" + (" (warming)" if warm_only else ""))
+    if record["rc"] == 0 and out.is_file():
+        return {**json.loads(out.read_text()), "command": shown(argv), "table": record["stdout"].split("\n", 1)[-1]}
+    return {"error": failure(record), "command": shown(argv)}
 
 
 def app_latency(sitting: Sitting, folder: Path) -> dict[str, Any]:
@@ -220,7 +236,7 @@ def fmt(value: float | None, target: float | None = None) -> str:
 
 
 def report(meta: dict[str, Any], warmed: dict[str, Any], table: dict[str, Any], app: dict[str, Any],
-           rows: list[Row]) -> str:
+           int8: dict[str, Any], rows: list[Row]) -> str:
     lines = [f"# Issue 19 sitting, {meta['started']}", "",
              f"- machine: {meta['cpu']}, {meta['cores']} cores; {meta['threads']} threads per command "
              f"(`OMP_NUM_THREADS={meta['threads']}`)",
@@ -250,8 +266,7 @@ def report(meta: dict[str, Any], warmed: dict[str, Any], table: dict[str, Any], 
             parts.append(text)
         goal = f"<= {row.target_ms:.0f} ms" if row.target_ms else ""
         lines.append(f"| {row.label} | {' | '.join(parts)} | {goal} |")
-    lines += ["", "Commands:", ""] + [f"- `{cells['torch']['command']}` (and `--backend onnxruntime`, `openvino`)"
-                                       for cells in table.values() if "torch" in cells]
+    lines += ["", "Commands:", ""] + [f"- `{cells['command']}`" for cells in table.values()]
     lines += ["", "## The app (`desktop.bench_latency` under Xvfb, scripted 3 s stroke at 60 events/s)", ""]
     if not app:
         lines.append("Not run (--skip-app).")
@@ -278,6 +293,14 @@ def report(meta: dict[str, Any], warmed: dict[str, Any], table: dict[str, Any], 
                   f"after pen-up <= {APP_TARGETS['full']:.0f} ms, no event-loop gap over {APP_TARGETS['gap']:.0f} ms, "
                   f"at the native size (no downscaled preview); SPADE preview <= {APP_TARGETS['spade_preview']:.0f} ms "
                   "(the facades-spade rows: stroke-to-display and the model's own preview pass)."]
+    lines += ["", "## int8 (`openvino-int8` against `openvino` fp32, see docs/backends.md)", ""]
+    if not int8:
+        lines.append("Not run (--skip-int8).")
+    elif "error" in int8:
+        lines.append(f"`{int8['command']}` {int8['error']}")
+    else:
+        table_lines = [line for line in int8["table"].splitlines() if line.startswith(("|", "Rule", "int8 trial"))]
+        lines += [*table_lines, "", f"Command: `{int8['command']}`"]
     return "\n".join(lines) + "\n"
 
 
@@ -314,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", action="store_true", help="start from an empty compile cache (first-use times)")
     parser.add_argument("--warm-only", action="store_true", help="only warm the compile cache, then stop")
     parser.add_argument("--skip-app", action="store_true", help="leave out the app latency runs (no Xvfb needed)")
+    parser.add_argument("--skip-int8", action="store_true", help="leave out the int8 trial (needs nncf)")
     parser.add_argument("--only", help="comma-separated words: keep the table rows whose label holds one")
     parser.add_argument("--quick", action="store_true", help="a fast pipeline check (figures mean nothing)")
     args = parser.parse_args(argv)
@@ -323,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench_sitting: {' and '.join(missing)} not found: the app latency runs need a virtual display "
                   "(apt-get install xvfb), or pass --skip-app", file=sys.stderr)
             return 2
+    if not args.skip_int8 and importlib.util.find_spec("nncf") is None:
+        print("bench_sitting: the int8 trial needs nncf (pip install nncf, or pip install -e '.[dev]'), or pass "
+              "--skip-int8", file=sys.stderr)
+        return 2
     work = Path(tempfile.mkdtemp(prefix="ganvas-sitting-"))
     from engine.infer.backends import CACHE_ENV, cache_root
 
@@ -339,16 +367,21 @@ def main(argv: list[str] | None = None) -> int:
     warmed = warm(sitting, rows, cache)
     table: dict[str, Any] = {}
     app: dict[str, Any] = {}
+    int8: dict[str, Any] = {}
+    if args.warm_only and not args.skip_int8:
+        int8_trial(sitting, work, warm_only=True)
     if not args.warm_only:
         table = backend_table(sitting, rows, warmed)
         if not args.skip_app:
             app = app_latency(sitting, work)
+        if not args.skip_int8:
+            int8 = int8_trial(sitting, work, warm_only=False)
     meta["load_end"] = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     meta["wall_s"] = time.perf_counter() - started
     raw = {"meta": meta, "warm": {k: {b: v for b, v in e.items() if b != "_record" or v} for k, e in warmed.items()},
-           "backends": table, "app": app, "commands": [{k: v for k, v in c.items() if k != "stdout"}
+           "backends": table, "app": app, "int8": int8, "commands": [{k: v for k, v in c.items() if k != "stdout"}
                                                         for c in sitting.commands]}
-    text = report(meta, warmed, table, app, rows)
+    text = report(meta, warmed, table, app, int8, rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     args.out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str))
