@@ -189,7 +189,8 @@ def backend_table(sitting: Sitting, rows: list[Row], warmed: dict[str, dict[str,
 def int8_trial(sitting: Sitting, folder: Path, warm_only: bool) -> dict[str, Any]:
     """``scripts/int8_trial.py`` on the bundled models (``warm_only``: one input and round, to fill the cache)."""
     out = folder / "int8.json"
-    settings = (["--held-out", "1", "--rounds", "1"] if warm_only or sitting.quick else [])
+    settings = ["--held-out", "1", "--rounds", "1"] if warm_only or sitting.quick else []  # warm: the same calibration
+    settings += ["--calibration", "4"] if sitting.quick else []
     argv = [sys.executable, str(ROOT / "scripts" / "int8_trial.py"), "--threads", str(sitting.threads),
             "--json", str(out), *settings]
     record = sitting.run(argv, "int8 trial" + (" (warming)" if warm_only else ""))

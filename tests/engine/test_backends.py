@@ -159,12 +159,14 @@ def test_cli_export_and_translate_on_a_backend(tmp_path, cache, monkeypatch, cap
     write_image(tmp_path / "in.png", image)
     monkeypatch.setenv("GANVAS_CACHE_DIR", str(cache))  # the same model as above: compiled already
     outputs = {}
-    for backend in ("torch", "openvino"):
+    for backend in ("torch", "openvino", "openvino-int8"):
         assert main(["translate", "--checkpoint", str(checkpoint), "--backend", backend, str(tmp_path / "in.png"),
                      "--out", str(tmp_path / backend)]) == 0
         outputs[backend] = read_image(tmp_path / backend / "in.png").astype(int)
-    assert "backend openvino" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "backend openvino\n" in err and "backend openvino-int8\n" in err  # int8 calibrated on the input itself
     assert np.abs(outputs["torch"] - outputs["openvino"]).max() <= 1  # uint8 rounding of a 1e-4 difference
+    assert 0 < np.abs(outputs["torch"] - outputs["openvino-int8"]).mean() <= 2
 
 
 def test_cli_bench_times_a_checkpoint_on_each_backend(tmp_path, cache, monkeypatch, capsys):
