@@ -198,7 +198,7 @@ def int8_trial(sitting: Sitting, folder: Path, warm_only: bool) -> dict[str, Any
             "--json", str(out), *settings]
     record = sitting.run(argv, "int8 trial" + (" (warming)" if warm_only else ""))
     if record["rc"] == 0 and out.is_file():
-        return {**json.loads(out.read_text()), "command": shown(argv), "table": record["stdout"].split("\n", 1)[-1]}
+        return {**json.loads(out.read_text()), "command": shown(argv), "table": record["stdout"]}
     return {"error": failure(record), "command": shown(argv)}
 
 
@@ -302,8 +302,8 @@ def report(meta: dict[str, Any], warmed: dict[str, Any], table: dict[str, Any], 
     elif "error" in int8:
         lines.append(f"`{int8['command']}` {int8['error']}")
     else:
-        table_lines = [line for line in int8["table"].splitlines() if line.startswith(("|", "Rule", "int8 trial"))]
-        lines += [*table_lines, "", f"Command: `{int8['command']}`"]
+        table = int8["table"]
+        lines += [table[table.find("int8 trial ("):].strip(), "", f"Command: `{int8['command']}`"]
     return "\n".join(lines) + "\n"
 
 
