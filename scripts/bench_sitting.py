@@ -24,8 +24,8 @@ What it measures, with ``--threads`` threads (default 2, ``OMP_NUM_THREADS`` of 
 
 Every command runs under a time limit (``--limit`` seconds each); one that fails or times out is reported as
 such and the sitting goes on. Without ``xvfb-run`` (and ``Xvfb``) the script stops at once unless ``--skip-app``.
-``--quick`` checks the whole pipeline in a minute or two on a busy machine (64 px networks, one repetition):
-its figures mean nothing.
+``--quick`` checks the whole pipeline on a busy machine (64 px networks, one repetition; 4 minutes at load 3-8
+with a warm cache, 13 with a cold one): its figures mean nothing.
 """
 
 from __future__ import annotations
