@@ -14,12 +14,14 @@ The cache lies under ``$GANVAS_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/ganvas
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import io
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -206,8 +208,9 @@ class CompiledGraphs:
             return core.read_model(str(path))
         calls = self.calibration[name]
         model = core.read_model(str(self.onnx_path(name)))
-        quantized = nncf.quantize(model, nncf.Dataset(calls), preset=nncf.QuantizationPreset.MIXED,
-                                  subset_size=len(calls))
+        with contextlib.redirect_stdout(sys.stderr):  # its progress bars: stdout may carry a command's results
+            quantized = nncf.quantize(model, nncf.Dataset(calls), preset=nncf.QuantizationPreset.MIXED,
+                                      subset_size=len(calls))
         temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.xml")
         ov.save_model(quantized, str(temporary), compress_to_fp16=False)
         os.replace(temporary.with_suffix(".bin"), path.with_suffix(".bin"))  # the weights first: the .xml marks done

@@ -181,10 +181,10 @@ def test_cli_bench_times_a_checkpoint_on_each_backend(tmp_path, cache, monkeypat
                                  {"family": "pix2pix", "model_config": vars(Pix2PixConfig(**CONFIG)),
                                   "train_config": {"size": [64, 64]}, "step": 3})
     monkeypatch.setenv("GANVAS_CACHE_DIR", str(cache))
-    assert main(["bench", "infer", "pix2pix", "--checkpoint", str(checkpoint), "--backend", "torch,openvino",
-                 "--steps", "1", "--repeat", "2", "--warmup", "0", "--json"]) == 0
+    assert main(["bench", "infer", "pix2pix", "--checkpoint", str(checkpoint), "--backend",
+                 "torch,openvino,openvino-int8", "--steps", "1", "--repeat", "2", "--warmup", "0", "--json"]) == 0
     results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["backend"] for r in results] == ["torch", "openvino"]
+    assert [r["backend"] for r in results] == ["torch", "openvino", "openvino-int8"]  # int8: on its example input
     for result in results:
         assert result["checkpoint"] == str(checkpoint) and result["size"] == "64x64"  # its native size
         assert result["generator_params"] == sum(p.numel() for p in network.parameters())
