@@ -12,7 +12,7 @@ from torch import nn
 
 from engine.core.config import TrainConfig
 from engine.core.errors import ConfigError
-from engine.data.augment import from_unit_range
+from engine.data.augment import from_minus_one_one
 
 
 def make_adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float],
@@ -112,7 +112,7 @@ def image_grid(rows: Sequence[Sequence[torch.Tensor]], pad: int = 2) -> np.ndarr
     grid = np.full((len(rows) * (height + pad) + pad, n_cols * (width + pad) + pad, 3), 255, dtype=np.uint8)
     for r, row in enumerate(rows):
         for c, image in enumerate(row):
-            pixels = from_unit_range(image[:3]).permute(1, 2, 0).cpu().numpy()
+            pixels = from_minus_one_one(image[:3]).permute(1, 2, 0).cpu().numpy()
             top, left = pad + r * (height + pad), pad + c * (width + pad)
             grid[top: top + height, left: left + width] = pixels
     return grid

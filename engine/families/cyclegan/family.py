@@ -30,7 +30,7 @@ from engine.core.config import DataConfig, TrainConfig, check, check_choice, che
 from engine.core.errors import ConfigError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
-from engine.data.augment import PairedAugment, to_unit_range
+from engine.data.augment import PairedAugment, to_minus_one_one
 from engine.data.datasets import EpochSampler
 from engine.families.base import Family
 from engine.families.cyclegan.pool import ImagePool
@@ -255,8 +255,8 @@ class CycleGANTrainer(Trainer):
 
     def sample_grid(self) -> np.ndarray:
         """Rows of ``real A | fake B | rec A`` and, after a gutter, ``real B | fake A | rec B``."""
-        real_a = to_unit_range(self.fixed_a.to(self.device))
-        real_b = to_unit_range(self.fixed_b.to(self.device))
+        real_a = to_minus_one_one(self.fixed_a.to(self.device))
+        real_b = to_minus_one_one(self.fixed_b.to(self.device))
         with inference_mode(self.G_AB), inference_mode(self.G_BA):
             fake_b, fake_a = self.G_AB(real_a).float(), self.G_BA(real_b).float()
             rec_a, rec_b = self.G_BA(fake_b).float(), self.G_AB(fake_a).float()
@@ -389,7 +389,7 @@ class CycleGAN(Family):
             images, count = domains[domain], counts[domain]
             total = 0.0
             for start in range(0, count, 4):
-                real = to_unit_range(torch.stack([images[i] for i in range(start, min(count, start + 4))]))
+                real = to_minus_one_one(torch.stack([images[i] for i in range(start, min(count, start + 4))]))
                 reconstructed = session.translate_tensor(session.translate_tensor(real, direction=there),
                                                          direction=back)
                 total += float(l1(reconstructed.cpu(), real).sum())
@@ -408,9 +408,9 @@ class CycleGAN(Family):
             inputs, reals = domains[source], domains[target]
             count_in, count_real = counts[source], counts[target]
             for start in range(0, max(count_in, count_real), 4):
-                real_in = _unit_batch(inputs, start, min(count_in, start + 4))
+                real_in = _batch_minus_one_one(inputs, start, min(count_in, start + 4))
                 output = None if real_in is None else session.translate_tensor(real_in, direction=direction).cpu()
-                yield EvalBatch(output, _unit_batch(reals, start, min(count_real, start + 4)), real_in,
+                yield EvalBatch(output, _batch_minus_one_one(reals, start, min(count_real, start + 4)), real_in,
                                 group=direction, paired=False)
 
     @classmethod
@@ -455,9 +455,9 @@ def _eval_domains(split_dir: Any, data: DataConfig, limit: int | None, size: tup
     return split, domains, counts
 
 
-def _unit_batch(images: ImageDomain, start: int, stop: int) -> torch.Tensor | None:
+def _batch_minus_one_one(images: ImageDomain, start: int, stop: int) -> torch.Tensor | None:
     """Images ``start:stop`` of a domain as a batch in [-1, 1] (None when the range is empty)."""
-    return to_unit_range(torch.stack([images[i] for i in range(start, stop)])) if start < stop else None
+    return to_minus_one_one(torch.stack([images[i] for i in range(start, stop)])) if start < stop else None
 
 
 def tile_overlap(tile: int) -> int:

@@ -15,7 +15,7 @@ from engine.core.config import DataConfig, TrainConfig, check, check_choice, che
 from engine.core.errors import ConfigError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
-from engine.data.augment import PairedAugment, to_unit_range
+from engine.data.augment import PairedAugment, to_minus_one_one
 from engine.data.datasets import EpochSampler, PairedImages, split_folder
 from engine.data.palette import Palette
 from engine.families.base import Family
@@ -150,7 +150,7 @@ class Pix2PixTrainer(Trainer):
 
     def sample_grid(self) -> np.ndarray:
         cfg = self.model_config
-        batch = to_unit_range(self.fixed.to(self.device))
+        batch = to_minus_one_one(self.fixed.to(self.device))
         real_a, real_b = batch[:, : cfg.in_channels], batch[:, cfg.in_channels:]
         with inference_mode(self.G):
             fake_b = self.G(real_a).float()

@@ -32,7 +32,7 @@ from engine.core.config import DataConfig, TrainConfig, check, check_choice, che
 from engine.core.errors import ConfigError, LabelError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
-from engine.data.augment import to_unit_range
+from engine.data.augment import to_minus_one_one
 from engine.data.datasets import EpochSampler, split_folder
 from engine.data.labels import index_to_color, one_hot, snap_to_palette
 from engine.data.palette import Palette
@@ -333,7 +333,7 @@ class SPADETrainer(Trainer):
         with inference_mode(nets[-1]), inference_mode(self.G, batch_stats=False):
             z = self.E(photo)[0] if cfg.use_encoder else None
             fake = self.G(label, z).float()
-        colored = [to_unit_range(torch.from_numpy(index_to_color(m.cpu().numpy().astype(np.uint8), self.palette))
+        colored = [to_minus_one_one(torch.from_numpy(index_to_color(m.cpu().numpy().astype(np.uint8), self.palette))
                                  .permute(2, 0, 1)) for m in labels]
         return image_grid([[c, f, p] for c, f, p in zip(colored, fake.cpu(), photo.cpu(), strict=True)])
 
@@ -549,7 +549,7 @@ class SPADE(Family):
             photo, labels, edges = split_item(torch.stack([dataset[i] for i in
                                                            range(start, min(len(dataset), start + 4))]))
             output = session.translate_tensor(label_input(labels, config, session.generator.dont_care, edges), seed=0)
-            colours = torch.stack([to_unit_range(torch.from_numpy(index_to_color(ids.numpy().astype(np.uint8),
+            colours = torch.stack([to_minus_one_one(torch.from_numpy(index_to_color(ids.numpy().astype(np.uint8),
                                                                                  palette)).permute(2, 0, 1))
                                    for ids in labels.cpu()])
             yield EvalBatch(output.cpu(), photo, colours)
@@ -610,5 +610,5 @@ def _style_tensor(style: Any, device: torch.device) -> torch.Tensor:
     if style.ndim == 3:
         style = style[None]
     if style.dtype == torch.uint8:
-        style = to_unit_range(style)
+        style = to_minus_one_one(style)
     return style.to(device).float()

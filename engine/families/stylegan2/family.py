@@ -25,7 +25,7 @@ from engine.core.config import DataConfig, TrainConfig, check, check_positive, r
 from engine.core.errors import ConfigError, DatasetError, ImageError
 from engine.core.imageio import list_images, read_image
 from engine.core.registry import register_family
-from engine.data.augment import to_unit_range
+from engine.data.augment import to_minus_one_one
 from engine.data.datasets import DecodedItems, EpochSampler, resize_rgb, split_folder
 from engine.families.base import Family
 from engine.infer.eval_batch import EvalBatch
@@ -277,7 +277,7 @@ class StyleGAN2Trainer(Trainer):
         if self.data.flip:
             flips = torch.rand(len(indices), generator=self.augment_generator) < 0.5
             batch = torch.where(flips.view(-1, 1, 1, 1), batch.flip(-1), batch)
-        return to_unit_range(batch.to(self.device, non_blocking=True))
+        return to_minus_one_one(batch.to(self.device, non_blocking=True))
 
     @property
     def kimg(self) -> float:
@@ -467,7 +467,7 @@ class StyleGAN2(Family):
                 z = torch.stack([torch.randn(z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
                 outputs = session.translate_tensor(z).cpu()
             if start < count_real:
-                targets = to_unit_range(torch.stack([reals[i] for i in range(start, min(count_real, start + batch))]))
+                targets = to_minus_one_one(torch.stack([reals[i] for i in range(start, min(count_real, start + batch))]))
             yield EvalBatch(outputs, targets, group="", paired=False)
 
     @classmethod
