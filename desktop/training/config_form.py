@@ -1,7 +1,7 @@
 """The run configuration form, generated from a family's config dataclass plus the essentials of training.
 
 Widgets follow field types (bool -> check box, int -> spin box, float -> double spin box, a string whose
-docs list ````choices```` -> combo box, anything else -> text). Tooltips come from the ``Args:`` docs.
+docs list ````choices```` -> combo box, anything else -> text). Tooltips are the fields' help (``metadata["help"]``).
 Values start at ``family.auto_config(size, ...)``; only fields the user edits are kept as overrides, so
 size-derived fields (U-Net depth, residual blocks, resolution) follow the size until edited. Without CUDA
 the defaults are smaller (``CPU_DEFAULTS``). "Probe speed" runs ``ganvas bench train`` in a subprocess.
@@ -39,8 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.training.run_controller import PROJECT_ROOT
-from engine.cli.args import field_docs
-from engine.core.config import DataConfig, TrainConfig, from_dict, to_dict
+from engine.core.config import DataConfig, TrainConfig, field_help, from_dict, to_dict
 from engine.core.errors import GanvasError
 
 CPU_DEFAULTS = {"ngf": 32, "ndf": 32}
@@ -298,7 +297,7 @@ class ConfigForm(QWidget):
         self.set_family(self.family_combo.currentText())
 
     def _editors(self, cls: type, names: tuple[str, ...], defaults: Any) -> dict[str, tuple[QWidget, Any]]:
-        docs, hints = field_docs(cls), typing.get_type_hints(cls)
+        docs, hints = field_help(cls), typing.get_type_hints(cls)
         return {n: (make_editor(hints[n], getattr(defaults, n), docs.get(n, "")), hints[n]) for n in names}
 
     def _layout(self) -> None:
@@ -344,7 +343,7 @@ class ConfigForm(QWidget):
         while self.model_layout.rowCount():
             self.model_layout.removeRow(0)
         self.model_editors = {}
-        docs, hints = field_docs(self.family.config_cls), typing.get_type_hints(self.family.config_cls)
+        docs, hints = field_help(self.family.config_cls), typing.get_type_hints(self.family.config_cls)
         config = self._model_config()
         for f in dataclasses.fields(self.family.config_cls):
             widget = make_editor(hints[f.name], getattr(config, f.name), docs.get(f.name, ""))

@@ -1,34 +1,15 @@
-"""Command-line flags generated from config dataclasses, so every config field has a flag and help text."""
+"""Command-line flags generated from config dataclasses, so every config field has a flag, with the help text the
+field carries (:func:`engine.core.config.field_help`)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import types
 import typing
 from typing import Any
 
-from engine.core.config import parse_size
-
-
-def field_docs(cls: type) -> dict[str, str]:
-    """Field descriptions from the ``Args:`` section of a Google-style class docstring."""
-    docs: dict[str, str] = {}
-    text = (cls.__doc__ or "").split("Args:", 1)
-    if len(text) < 2:
-        return docs
-    current: list[str] = []
-    for line in text[1].splitlines():
-        match = re.match(r"^\s{4,8}([\w, ]+):\s*(.*)$", line)
-        if match:
-            current = [n.strip() for n in match.group(1).split(",")]
-            for name in current:
-                docs[name] = match.group(2).strip()
-        elif line.strip() and current:
-            for name in current:
-                docs[name] += " " + line.strip()
-    return docs
+from engine.core.config import field_help, parse_size
 
 
 def _parse_tuple(text: str) -> tuple:
@@ -48,7 +29,7 @@ def _unwrap_optional(tp: Any) -> Any:
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "",
                      skip: tuple[str, ...] = ()) -> None:
     """Add ``--field-name`` for each field of ``cls`` (default ``None`` = keep the config's default)."""
-    docs = field_docs(cls)
+    docs = field_help(cls)
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(f"{cls.__name__} options")
     for f in dataclasses.fields(cls):

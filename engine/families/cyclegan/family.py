@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive, replace
+from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive, replace, setting
 from engine.core.errors import ConfigError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
@@ -64,35 +64,26 @@ AUTO_TILE_ABOVE = 1024 * 1024  # pixels: larger images are tiled on the CPU when
 class CycleGANConfig:
     """Networks and loss weights of CycleGAN.
 
-    Args:
-        in_channels, out_channels: image channels of domains A and B (3 for RGB).
-        ngf, ndf: base widths of the generators and the discriminators.
-        n_blocks: residual blocks per generator (9 for 256 px crops, 6 for 128 px; chosen from --size unless
-            given).
-        norm: ``instance``, ``batch`` or ``none`` (all four networks).
-        upsampling: generator decoder: ``transpose`` (transposed convs, as in the paper), ``resize`` (nearest x2
-            + conv, no checkerboard) or ``bilinear``.
-        n_layers_d: PatchGAN stride-2 layers (3 = 70x70 patches).
-        gan_mode: adversarial loss: ``lsgan`` (paper), ``vanilla`` or ``hinge``.
-        lambda_a, lambda_b: weights of the cycle losses A->B->A and B->A->B.
-        lambda_identity: identity loss weight relative to the cycle weight of the same domain (0.5 gives
-            0.5 * lambda; 0 disables it); needs in_channels == out_channels.
-        pool_size: generated images kept per discriminator history pool (0 = no pool).
+    Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    in_channels: int = 3
-    out_channels: int = 3
-    ngf: int = 64
-    ndf: int = 64
-    n_blocks: int = 9
-    norm: str = "instance"
-    upsampling: str = "transpose"
-    n_layers_d: int = 3
-    gan_mode: str = "lsgan"
-    lambda_a: float = 10.0
-    lambda_b: float = 10.0
-    lambda_identity: float = 0.5
-    pool_size: int = 50
+    in_channels: int = setting(3, "image channels of domains A and B (3 for RGB).")
+    out_channels: int = setting(3, "image channels of domains A and B (3 for RGB).")
+    ngf: int = setting(64, "base widths of the generators and the discriminators.")
+    ndf: int = setting(64, "base widths of the generators and the discriminators.")
+    n_blocks: int = setting(9, "residual blocks per generator (9 for 256 px crops, 6 for 128 px; chosen from "
+                            "--size unless given).")
+    norm: str = setting("instance", "``instance``, ``batch`` or ``none`` (all four networks).")
+    upsampling: str = setting("transpose", "generator decoder: ``transpose`` (transposed convs, as in the "
+                              "paper), ``resize`` (nearest x2 + conv, no checkerboard) or ``bilinear``.")
+    n_layers_d: int = setting(3, "PatchGAN stride-2 layers (3 = 70x70 patches).")
+    gan_mode: str = setting("lsgan", "adversarial loss: ``lsgan`` (paper), ``vanilla`` or ``hinge``.")
+    lambda_a: float = setting(10.0, "weights of the cycle losses A->B->A and B->A->B.")
+    lambda_b: float = setting(10.0, "weights of the cycle losses A->B->A and B->A->B.")
+    lambda_identity: float = setting(0.5, "identity loss weight relative to the cycle weight of the same "
+                                     "domain (0.5 gives 0.5 * lambda; 0 disables it); needs in_channels == "
+                                     "out_channels.")
+    pool_size: int = setting(50, "generated images kept per discriminator history pool (0 = no pool).")
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels", "ngf", "ndf", "n_layers_d"):

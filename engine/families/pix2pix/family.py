@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive
+from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive, setting
 from engine.core.errors import ConfigError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
@@ -32,32 +32,25 @@ from models.unet import DeepFeatureCache, UNetGenerator
 class Pix2PixConfig:
     """Networks and loss weights of pix2pix.
 
-    Args:
-        in_channels, out_channels: image channels of input and output.
-        depth: U-Net downsamplings (8 = U-Net-256, 7 = U-Net-128); sizes must be multiples of ``2**depth``.
-        ngf, ndf: base widths of generator and discriminator.
-        norm: ``batch``, ``instance`` or ``none`` (both networks).
-        dropout: dropout 0.5 in the generator's inner decoder levels.
-        n_layers_d: PatchGAN stride-2 layers (3 = 70x70 patches).
-        gan_mode: ``vanilla``, ``lsgan``, ``hinge`` or ``wgan`` (with gradient penalty).
-        lambda_l1: weight of the L1 term.
-        gp_weight: gradient penalty weight for ``wgan``.
-        palette: label palette (bundled name or JSON path) when the inputs are colour label maps, e.g.
-            ``facades`` for labels -> photo; the app then draws label maps in it. Empty for photos, edges, sketches.
+    Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    in_channels: int = 3
-    out_channels: int = 3
-    depth: int = 8
-    ngf: int = 64
-    ndf: int = 64
-    norm: str = "batch"
-    dropout: bool = True
-    n_layers_d: int = 3
-    gan_mode: str = "vanilla"
-    lambda_l1: float = 100.0
-    gp_weight: float = 10.0
-    palette: str = ""
+    in_channels: int = setting(3, "image channels of input and output.")
+    out_channels: int = setting(3, "image channels of input and output.")
+    depth: int = setting(8, "U-Net downsamplings (8 = U-Net-256, 7 = U-Net-128); sizes must be multiples of "
+                         "``2**depth``.")
+    ngf: int = setting(64, "base widths of generator and discriminator.")
+    ndf: int = setting(64, "base widths of generator and discriminator.")
+    norm: str = setting("batch", "``batch``, ``instance`` or ``none`` (both networks).")
+    dropout: bool = setting(True, "dropout 0.5 in the generator's inner decoder levels.")
+    n_layers_d: int = setting(3, "PatchGAN stride-2 layers (3 = 70x70 patches).")
+    gan_mode: str = setting("vanilla", "``vanilla``, ``lsgan``, ``hinge`` or ``wgan`` (with gradient "
+                            "penalty).")
+    lambda_l1: float = setting(100.0, "weight of the L1 term.")
+    gp_weight: float = setting(10.0, "gradient penalty weight for ``wgan``.")
+    palette: str = setting("", "label palette (bundled name or JSON path) when the inputs are colour label "
+                           "maps, e.g. ``facades`` for labels -> photo; the app then draws label maps in it. "
+                           "Empty for photos, edges, sketches.")
 
     def __post_init__(self) -> None:
         check(5 <= self.depth <= 10, "depth", self.depth, "an integer from 5 to 10")

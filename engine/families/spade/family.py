@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive
+from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive, setting
 from engine.core.errors import ConfigError, LabelError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
@@ -82,54 +82,49 @@ def load_palette(name_or_path: str) -> Palette:
 class SPADEConfig:
     """Networks and loss weights of SPADE.
 
-    Args:
-        palette: bundled palette name (``facades``) or path to a palette JSON; label maps are read with it.
-        label_nc: label channels (classes + a don't-care channel); 0 = derived from the palette.
-        contain_dont_care: add a channel for the palette's don't-care id (else those pixels are all-zero).
-        use_instance: add an instance-boundary channel read from an ``instances/`` folder.
-        image_size: output (height, width); set from --size.
-        ngf, ndf: base widths of generator (and encoder) and discriminator (64 in the paper; 16-32 on a CPU).
-        num_upsampling_layers: ``normal`` (5 upsamplings), ``more`` (6) or ``most`` (7).
-        spade_hidden: channels of the conv inside each SPADE layer that reads the label map (128 in the paper).
-        param_free_norm: ``instance`` or ``batch`` normalisation inside every SPADE layer. Instance norm removes
-            each map's own mean and variance, so a style code can change little beyond layout-bound detail;
-            batch norm (the paper's choice, batch size >= 4) keeps what sets one image apart from the batch,
-            and inference then normalises with the running statistics.
-        use_encoder: VAE style encoder: outputs follow the style of a reference image.
-        z_dim: length of the style code.
-        lambda_kld, lambda_feat, lambda_vgg: weights of the KL, feature matching and VGG terms.
-        lambda_l1: weight of an L1 term between output and photo (not in the paper; 0 = off). Without VGG
-            weights it is the per-image reconstruction term that makes the style encoder carry colour and
-            tone, so seeds and style images change the look.
-        vgg_weights: local VGG19 state dict (.pth) for the perceptual loss; empty = no VGG term.
-        num_D: discriminator scales.
-        n_layers_D: conv blocks per discriminator scale.
-        lr_g, lr_d: Adam learning rates of generator (+ encoder) and discriminator (--lr is for other families).
-        adam_betas: Adam betas of all networks (SPADE uses 0,0.9).
+    Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    palette: str = "facades"
-    label_nc: int = 0
-    contain_dont_care: bool = False
-    use_instance: bool = False
-    image_size: tuple[int, int] = (256, 256)
-    ngf: int = 64
-    ndf: int = 64
-    num_upsampling_layers: str = "normal"
-    spade_hidden: int = 128
-    param_free_norm: str = "instance"
-    use_encoder: bool = False
-    z_dim: int = 256
-    lambda_kld: float = 0.05
-    lambda_feat: float = 10.0
-    lambda_vgg: float = 10.0
-    lambda_l1: float = 0.0
-    vgg_weights: str = ""
-    num_D: int = 2
-    n_layers_D: int = 4
-    lr_g: float = 1e-4
-    lr_d: float = 4e-4
-    adam_betas: tuple[float, float] = (0.0, 0.9)
+    palette: str = setting("facades", "bundled palette name (``facades``) or path to a palette JSON; label "
+                           "maps are read with it.")
+    label_nc: int = setting(0, "label channels (classes + a don't-care channel); 0 = derived from the "
+                            "palette.")
+    contain_dont_care: bool = setting(False, "add a channel for the palette's don't-care id (else those "
+                                      "pixels are all-zero).")
+    use_instance: bool = setting(False, "add an instance-boundary channel read from an ``instances/`` "
+                                 "folder.")
+    image_size: tuple[int, int] = setting((256, 256), "output (height, width); set from --size.")
+    ngf: int = setting(64, "base widths of generator (and encoder) and discriminator (64 in the paper; 16-32 "
+                       "on a CPU).")
+    ndf: int = setting(64, "base widths of generator (and encoder) and discriminator (64 in the paper; 16-32 "
+                       "on a CPU).")
+    num_upsampling_layers: str = setting("normal", "``normal`` (5 upsamplings), ``more`` (6) or ``most`` "
+                                         "(7).")
+    spade_hidden: int = setting(128, "channels of the conv inside each SPADE layer that reads the label map "
+                                "(128 in the paper).")
+    param_free_norm: str = setting("instance", "``instance`` or ``batch`` normalisation inside every SPADE "
+                                   "layer. Instance norm removes each map's own mean and variance, so a "
+                                   "style code can change little beyond layout-bound detail; batch norm (the "
+                                   "paper's choice, batch size >= 4) keeps what sets one image apart from "
+                                   "the batch, and inference then normalises with the running statistics.")
+    use_encoder: bool = setting(False, "VAE style encoder: outputs follow the style of a reference image.")
+    z_dim: int = setting(256, "length of the style code.")
+    lambda_kld: float = setting(0.05, "weights of the KL, feature matching and VGG terms.")
+    lambda_feat: float = setting(10.0, "weights of the KL, feature matching and VGG terms.")
+    lambda_vgg: float = setting(10.0, "weights of the KL, feature matching and VGG terms.")
+    lambda_l1: float = setting(0.0, "weight of an L1 term between output and photo (not in the paper; 0 = "
+                               "off). Without VGG weights it is the per-image reconstruction term that makes "
+                               "the style encoder carry colour and tone, so seeds and style images change "
+                               "the look.")
+    vgg_weights: str = setting("", "local VGG19 state dict (.pth) for the perceptual loss; empty = no VGG "
+                               "term.")
+    num_D: int = setting(2, "discriminator scales.")
+    n_layers_D: int = setting(4, "conv blocks per discriminator scale.")
+    lr_g: float = setting(1e-4, "Adam learning rates of generator (+ encoder) and discriminator (--lr is for "
+                          "other families).")
+    lr_d: float = setting(4e-4, "Adam learning rates of generator (+ encoder) and discriminator (--lr is for "
+                          "other families).")
+    adam_betas: tuple[float, float] = setting((0.0, 0.9), "Adam betas of all networks (SPADE uses 0,0.9).")
 
     def __post_init__(self) -> None:
         check(isinstance(self.palette, str) and bool(self.palette.strip()), "palette", self.palette,

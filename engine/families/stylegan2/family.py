@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_positive, replace
+from engine.core.config import DataConfig, TrainConfig, check, check_positive, replace, setting
 from engine.core.errors import ConfigError, DatasetError, ImageError
 from engine.core.imageio import list_images, read_image
 from engine.core.registry import register_family
@@ -52,50 +52,38 @@ SAMPLE_PSIS = (1.0, 0.7)
 class StyleGAN2Config:
     """Networks, regularisation and optimiser of StyleGAN2.
 
-    Args:
-        resolution: image size (square, 32, 64, 128 or 256); taken from the training --size.
-        z_dim: size of the input latent z.
-        w_dim: size of the intermediate latent w.
-        mapping_layers: depth of the mapping MLP.
-        mapping_lr_mul: learning-rate multiplier of the mapping network (0.01 in the paper).
-        channel_base, channel_max: channels at resolution r are min(channel_base / r, channel_max),
-            in both networks.
-        mbstd_group: group size of the discriminator's minibatch standard deviation layer.
-        r1_gamma: weight of the R1 penalty on real images (0 disables it).
-        r1_interval: apply R1 every this many steps (lazy regularisation, scaled by the interval).
-        pl_weight: weight of path length regularisation (0 disables it).
-        pl_interval: apply path length regularisation every this many steps.
-        pl_batch_shrink: path length regularisation runs on batch_size / this many samples.
-        pl_decay: update rate of the running mean path length.
-        style_mixing_prob: probability that a training batch mixes two latents at a random layer.
-        ema_kimg: half-life of the generator average G_ema in thousands of images.
-        ema_rampup: the half-life is at most this fraction of the images seen so far (0 disables the ramp).
-        diffaug: comma-separated differentiable augmentations for D inputs (colour, translation, cutout),
-            or none.
-        learning_rate: Adam learning rate of both networks (StyleGAN2 uses 0.0025; --lr is for other families).
-        adam_betas: Adam betas of both networks (StyleGAN2 uses 0,0.99).
+    Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    resolution: int = 64
-    z_dim: int = 512
-    w_dim: int = 512
-    mapping_layers: int = 8
-    mapping_lr_mul: float = 0.01
-    channel_base: int = 16384
-    channel_max: int = 512
-    mbstd_group: int = 4
-    r1_gamma: float = 1.0
-    r1_interval: int = 16
-    pl_weight: float = 2.0
-    pl_interval: int = 4
-    pl_batch_shrink: int = 2
-    pl_decay: float = 0.01
-    style_mixing_prob: float = 0.9
-    ema_kimg: float = 10.0
-    ema_rampup: float = 0.05
-    diffaug: str = "colour,translation,cutout"
-    learning_rate: float = 0.0025
-    adam_betas: tuple[float, float] = (0.0, 0.99)
+    resolution: int = setting(64, "image size (square, 32, 64, 128 or 256); taken from the training --size.")
+    z_dim: int = setting(512, "size of the input latent z.")
+    w_dim: int = setting(512, "size of the intermediate latent w.")
+    mapping_layers: int = setting(8, "depth of the mapping MLP.")
+    mapping_lr_mul: float = setting(0.01, "learning-rate multiplier of the mapping network (0.01 in the "
+                                    "paper).")
+    channel_base: int = setting(16384, "channels at resolution r are min(channel_base / r, channel_max), in "
+                                "both networks.")
+    channel_max: int = setting(512, "channels at resolution r are min(channel_base / r, channel_max), in "
+                               "both networks.")
+    mbstd_group: int = setting(4, "group size of the discriminator's minibatch standard deviation layer.")
+    r1_gamma: float = setting(1.0, "weight of the R1 penalty on real images (0 disables it).")
+    r1_interval: int = setting(16, "apply R1 every this many steps (lazy regularisation, scaled by the "
+                               "interval).")
+    pl_weight: float = setting(2.0, "weight of path length regularisation (0 disables it).")
+    pl_interval: int = setting(4, "apply path length regularisation every this many steps.")
+    pl_batch_shrink: int = setting(2, "path length regularisation runs on batch_size / this many samples.")
+    pl_decay: float = setting(0.01, "update rate of the running mean path length.")
+    style_mixing_prob: float = setting(0.9, "probability that a training batch mixes two latents at a random "
+                                       "layer.")
+    ema_kimg: float = setting(10.0, "half-life of the generator average G_ema in thousands of images.")
+    ema_rampup: float = setting(0.05, "the half-life is at most this fraction of the images seen so far (0 "
+                                "disables the ramp).")
+    diffaug: str = setting("colour,translation,cutout", "comma-separated differentiable augmentations for D "
+                           "inputs (colour, translation, cutout), or none.")
+    learning_rate: float = setting(0.0025, "Adam learning rate of both networks (StyleGAN2 uses 0.0025; --lr "
+                                   "is for other families).")
+    adam_betas: tuple[float, float] = setting((0.0, 0.99), "Adam betas of both networks (StyleGAN2 uses "
+                                              "0,0.99).")
 
     def __post_init__(self) -> None:
         check(self.resolution in RESOLUTIONS, "resolution", self.resolution, "one of 32, 64, 128, 256")
