@@ -36,15 +36,76 @@ def check_positive(field: str, value: float, *, allow_zero: bool = False) -> Non
     check(ok, field, value, "a number >= 0" if allow_zero else "a number > 0")
 
 
-def setting(default: Any, help_text: str) -> Any:
+def setting(default: Any, help_text: str, *, follows_size: bool = False) -> Any:
     """A config field with its default and its help text (``metadata["help"]``), which the CLI's ``--help`` and
-    the app's forms show (:func:`field_help`)."""
-    return dataclasses.field(default=default, metadata={"help": help_text})
+    the app's forms show (:func:`field_help`).
+
+    ``follows_size`` marks a network's copy of the training size (:attr:`TrainConfig.size`, the one the user
+    states): the family's ``auto_config`` fills it in, the CLI's flag for it is a deprecated alias of ``--size``
+    and the app's form shows it without letting it be edited (:func:`size_fields`).
+    """
+    metadata = {"help": help_text, **({"follows_size": True} if follows_size else {})}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def field_help(cls: type) -> dict[str, str]:
     """The help text of each field of a config dataclass (empty for a field declared without :func:`setting`)."""
     return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+
+
+OPTIMIZER_FIELDS = ("lr_g", "lr_d", "betas")  # every family config's Adam settings (see check_optimizer)
+
+
+def check_optimizer(config: Any) -> None:
+    """Validate a family config's Adam settings, ``lr_g`` (generator side), ``lr_d`` (discriminator side) and
+    ``betas`` (both sides), and store the betas as a tuple of floats (the CLI may parse ``0,0.9`` as ints)."""
+    for name in ("lr_g", "lr_d"):
+        value = getattr(config, name)
+        check(isinstance(value, int | float) and math.isfinite(value) and value > 0, name, value,
+              "a finite number > 0")
+    betas = config.betas
+    check(len(betas) == 2 and all(0 <= b < 1 for b in betas), "betas", betas, "two values in [0, 1)")
+    object.__setattr__(config, "betas", tuple(float(b) for b in betas))
+
+
+def upgrade_config_keys(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` (a checkpoint header or a run spec) with configs stored before the families shared one
+    vocabulary translated to today's fields; ``meta`` itself is left alone.
+
+    Adam settings were ``train_config.lr``, ``beta1``, ``beta2`` (pix2pix, CycleGAN), ``model_config.lr_g``,
+    ``lr_d``, ``adam_betas`` (SPADE) and ``model_config.learning_rate``, ``adam_betas`` (StyleGAN2); today every
+    model config has ``lr_g``, ``lr_d`` and ``betas``. A model config's own settings win over the shared train
+    fields, which SPADE and StyleGAN2 refused to take (so they held the defaults there).
+
+    Example:
+        >>> old = {"model_config": {"ngf": 8}, "train_config": {"steps": 4, "lr": 0.001, "beta1": 0.5, "beta2": 0.9}}
+        >>> new = upgrade_config_keys(old)
+        >>> new["model_config"], new["train_config"]
+        ({'ngf': 8, 'lr_g': 0.001, 'lr_d': 0.001, 'betas': [0.5, 0.9]}, {'steps': 4})
+    """
+    model, train = meta.get("model_config"), meta.get("train_config")
+    if not isinstance(model, dict):
+        return meta
+    model, train = dict(model), dict(train) if isinstance(train, dict) else None
+    if "learning_rate" in model:
+        lr = model.pop("learning_rate")
+        model.setdefault("lr_g", lr)
+        model.setdefault("lr_d", lr)
+    if "adam_betas" in model:
+        model.setdefault("betas", model.pop("adam_betas"))
+    shared = {key: train.pop(key) for key in ("lr", "beta1", "beta2") if key in train} if train is not None else {}
+    if "lr" in shared:
+        model.setdefault("lr_g", shared["lr"])
+        model.setdefault("lr_d", shared["lr"])
+    if "beta1" in shared or "beta2" in shared:
+        model.setdefault("betas", [shared.get("beta1", 0.5), shared.get("beta2", 0.999)])
+    upgraded = {**meta, "model_config": model}
+    return upgraded if train is None else {**upgraded, "train_config": train}
+
+
+def size_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a config dataclass that copy the training size (declared with ``follows_size``)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("follows_size"))  # type: ignore[arg-type]
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -192,9 +253,6 @@ class TrainConfig:
     steps: int = setting(1000, "total optimisation steps (one D and one G update each).")
     batch_size: int = setting(1, "images per step.")
     size: tuple[int, int] = setting((256, 256), "training crop (height, width).")
-    lr: float = setting(2e-4, "Adam learning rate (generator; families may scale the discriminator's).")
-    beta1: float = setting(0.5, "Adam betas.")
-    beta2: float = setting(0.999, "Adam betas.")
     decay_start: int | None = setting(None, "step from which the LR decays linearly to zero at ``steps``; "
                                       "``None`` means half way.")
     seed: int = setting(0, "seeds Python, NumPy, torch and the data sampler.")
@@ -217,8 +275,6 @@ class TrainConfig:
         check_positive("steps", self.steps)
         check_positive("batch_size", self.batch_size)
         check(len(self.size) == 2 and min(self.size) > 0, "size", self.size, "(height, width) > 0")
-        check(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "a finite number > 0")
-        check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "betas", (self.beta1, self.beta2), "values in [0, 1)")
         if self.decay_start is not None:
             check(0 <= self.decay_start <= self.steps, "decay_start", self.decay_start, f"0..{self.steps}")
         check_choice("compile", self.compile, ("auto", "on", "off"))

@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from engine.core.config import TrainConfig
-from engine.core.errors import ConfigError
 from engine.data.augment import from_minus_one_one
 
 
@@ -20,13 +19,6 @@ def make_adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[floa
     """Adam with the fastest implementation for the device (fused on CUDA and CPU, foreach otherwise)."""
     fused = device.type in ("cuda", "cpu")
     return torch.optim.Adam(list(params), lr=lr, betas=betas, fused=fused, foreach=None if fused else True)
-
-
-def refuse_shared_adam_flags(train: TrainConfig, message: str) -> None:
-    """Families with their own optimizer fields reject ``--lr/--beta1/--beta2`` rather than ignore them."""
-    defaults = TrainConfig()
-    if (train.lr, train.beta1, train.beta2) != (defaults.lr, defaults.beta1, defaults.beta2):
-        raise ConfigError(message)
 
 
 def bf16_capable(device: torch.device) -> bool:

@@ -30,7 +30,7 @@ from engine.core.checkpoint import (
     read_metadata,
     resolve_checkpoint,
 )
-from engine.core.config import DataConfig, TrainConfig, from_dict, replace, to_dict
+from engine.core.config import DataConfig, TrainConfig, from_dict, replace, to_dict, upgrade_config_keys
 from engine.core.device import describe_device, resolve_device, seed_everything, set_deterministic
 from engine.core.errors import (
     CheckpointError,
@@ -98,6 +98,7 @@ class RunSpec:
 
     @classmethod
     def from_json(cls, meta: dict[str, Any]) -> RunSpec:
+        meta = upgrade_config_keys(meta)  # a spec or header written before today's field names
         family = get_family(meta["family"])
         return cls(
             family=meta["family"],

@@ -26,7 +26,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive, replace, setting
+from engine.core.config import (
+    DataConfig,
+    TrainConfig,
+    check,
+    check_choice,
+    check_optimizer,
+    check_positive,
+    replace,
+    setting,
+)
 from engine.core.errors import ConfigError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
@@ -84,6 +93,9 @@ class CycleGANConfig:
                                      "domain (0.5 gives 0.5 * lambda; 0 disables it); needs in_channels == "
                                      "out_channels.")
     pool_size: int = setting(50, "generated images kept per discriminator history pool (0 = no pool).")
+    lr_g: float = setting(2e-4, "Adam learning rate of both generators.")
+    lr_d: float = setting(2e-4, "Adam learning rate of both discriminators.")
+    betas: tuple[float, float] = setting((0.5, 0.999), "Adam betas (beta1,beta2) of all four networks.")
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels", "ngf", "ndf", "n_layers_d"):
@@ -100,6 +112,7 @@ class CycleGANConfig:
         if self.lambda_identity > 0:
             check(self.in_channels == self.out_channels, "lambda_identity", self.lambda_identity,
                   f"0 when in_channels ({self.in_channels}) != out_channels ({self.out_channels})")
+        check_optimizer(self)
 
 
 def _forward(net: Callable[[torch.Tensor], torch.Tensor], inputs: list[torch.Tensor],
@@ -194,12 +207,11 @@ class CycleGANTrainer(Trainer):
         self.D_B = PatchDiscriminator(config.out_channels, config.ndf, config.n_layers_d, config.norm)
         self.nets = {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B}
         self.fwd = {name: prepare_module(net, device, train) for name, net in self.nets.items()}
-        betas = (train.beta1, train.beta2)
         generators = [*self.G_AB.parameters(), *self.G_BA.parameters()]
         discriminators = [*self.D_A.parameters(), *self.D_B.parameters()]
-        self.optimizers = {"G": make_adam(generators, train.lr, betas, device),
-                           "D": make_adam(discriminators, train.lr, betas, device)}
-        self.base_lrs = {"G": train.lr, "D": train.lr}
+        self.optimizers = {"G": make_adam(generators, config.lr_g, config.betas, device),
+                           "D": make_adam(discriminators, config.lr_d, config.betas, device)}
+        self.base_lrs = {"G": config.lr_g, "D": config.lr_d}
         self.pool_a, self.pool_b = ImagePool(config.pool_size), ImagePool(config.pool_size)
         self.pool_generator = torch.Generator().manual_seed(train.seed + 2)
         count = min(4, len(self.dataset.a), len(self.dataset.b))

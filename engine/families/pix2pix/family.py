@@ -11,7 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive, setting
+from engine.core.config import (
+    DataConfig,
+    TrainConfig,
+    check,
+    check_choice,
+    check_optimizer,
+    check_positive,
+    setting,
+)
 from engine.core.errors import ConfigError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
@@ -51,6 +59,9 @@ class Pix2PixConfig:
     palette: str = setting("", "label palette (bundled name or JSON path) when the inputs are colour label "
                            "maps, e.g. ``facades`` for labels -> photo; the app then draws label maps in it. "
                            "Empty for photos, edges, sketches.")
+    lr_g: float = setting(2e-4, "Adam learning rate of the generator.")
+    lr_d: float = setting(2e-4, "Adam learning rate of the discriminator.")
+    betas: tuple[float, float] = setting((0.5, 0.999), "Adam betas (beta1,beta2) of both networks.")
 
     def __post_init__(self) -> None:
         check(5 <= self.depth <= 10, "depth", self.depth, "an integer from 5 to 10")
@@ -59,6 +70,7 @@ class Pix2PixConfig:
         check_choice("norm", self.norm, NORMS)
         check_choice("gan_mode", self.gan_mode, GAN_MODES)
         check_positive("lambda_l1", self.lambda_l1, allow_zero=True)
+        check_optimizer(self)
 
     @property
     def stride(self) -> int:
@@ -95,10 +107,9 @@ class Pix2PixTrainer(Trainer):
         self.nets = {"G": self.G, "D": self.D}
         self.G_fwd = prepare_module(self.G, device, train)
         self.D_fwd = prepare_module(self.D, device, train)
-        betas = (train.beta1, train.beta2)
-        self.optimizers = {"G": make_adam(self.G.parameters(), train.lr, betas, device),
-                           "D": make_adam(self.D.parameters(), train.lr, betas, device)}
-        self.base_lrs = {"G": train.lr, "D": train.lr}
+        self.optimizers = {"G": make_adam(self.G.parameters(), config.lr_g, config.betas, device),
+                           "D": make_adam(self.D.parameters(), config.lr_d, config.betas, device)}
+        self.base_lrs = {"G": config.lr_g, "D": config.lr_d}
         count = min(4, len(self.dataset))
         self.fixed = torch.stack([center_crop(self.dataset[i], train.size) for i in range(count)])
 

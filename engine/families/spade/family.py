@@ -28,7 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive, setting
+from engine.core.config import (
+    DataConfig,
+    TrainConfig,
+    check,
+    check_choice,
+    check_optimizer,
+    check_positive,
+    setting,
+)
 from engine.core.errors import ConfigError, LabelError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
@@ -52,7 +60,6 @@ from engine.train.common import (
     image_grid,
     make_adam,
     prepare_module,
-    refuse_shared_adam_flags,
 )
 from engine.train.trainer import Trainer, set_requires_grad
 from models.spade import (
@@ -93,7 +100,8 @@ class SPADEConfig:
                                       "pixels are all-zero).")
     use_instance: bool = setting(False, "add an instance-boundary channel read from an ``instances/`` "
                                  "folder.")
-    image_size: tuple[int, int] = setting((256, 256), "output (height, width); set from --size.")
+    image_size: tuple[int, int] = setting((256, 256), "output (height, width): the training --size, which the "
+                                          "generator's shape depends on.", follows_size=True)
     ngf: int = setting(64, "base widths of generator (and encoder) and discriminator (64 in the paper; 16-32 "
                        "on a CPU).")
     ndf: int = setting(64, "base widths of generator (and encoder) and discriminator (64 in the paper; 16-32 "
@@ -120,11 +128,11 @@ class SPADEConfig:
                                "term.")
     num_D: int = setting(2, "discriminator scales.")
     n_layers_D: int = setting(4, "conv blocks per discriminator scale.")
-    lr_g: float = setting(1e-4, "Adam learning rates of generator (+ encoder) and discriminator (--lr is for "
-                          "other families).")
-    lr_d: float = setting(4e-4, "Adam learning rates of generator (+ encoder) and discriminator (--lr is for "
-                          "other families).")
-    adam_betas: tuple[float, float] = setting((0.0, 0.9), "Adam betas of all networks (SPADE uses 0,0.9).")
+    lr_g: float = setting(1e-4, "Adam learning rate of the generator (and the style encoder); SPADE's two "
+                          "time-scale rule gives the discriminator 4x.")
+    lr_d: float = setting(4e-4, "Adam learning rate of the discriminator.")
+    betas: tuple[float, float] = setting((0.0, 0.9), "Adam betas (beta1,beta2) of all networks (SPADE uses "
+                                         "0,0.9).")
 
     def __post_init__(self) -> None:
         check(isinstance(self.palette, str) and bool(self.palette.strip()), "palette", self.palette,
@@ -133,7 +141,7 @@ class SPADEConfig:
             palette = load_palette(self.palette)
             derived = palette.n_classes + (1 if self.contain_dont_care else 0)
             object.__setattr__(self, "label_nc", derived)
-        for name in ("label_nc", "ngf", "ndf", "spade_hidden", "z_dim", "num_D", "n_layers_D", "lr_g", "lr_d"):
+        for name in ("label_nc", "ngf", "ndf", "spade_hidden", "z_dim", "num_D", "n_layers_D"):
             check_positive(name, getattr(self, name))
         if self.contain_dont_care:
             check(self.label_nc >= 2, "label_nc", self.label_nc, "classes + 1 with contain_dont_care")
@@ -141,10 +149,8 @@ class SPADEConfig:
         check_choice("param_free_norm", self.param_free_norm, PARAM_FREE_NORMS)
         for name in ("lambda_kld", "lambda_feat", "lambda_vgg", "lambda_l1"):
             check_positive(name, getattr(self, name), allow_zero=True)
-        check(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas), "adam_betas",
-              self.adam_betas, "two values in [0, 1)")
+        check_optimizer(self)
         object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
-        object.__setattr__(self, "adam_betas", tuple(float(b) for b in self.adam_betas))
         check_image_size(self.image_size, self.num_upsampling_layers)
 
     @property
@@ -229,8 +235,6 @@ class SPADETrainer(Trainer):
         if tuple(train.size) != config.image_size:
             raise ConfigError(f"model image_size {config.image_size} differs from --size {train.size}",
                               value=config.image_size)
-        refuse_shared_adam_flags(train, "spade takes --lr-g, --lr-d and --adam-betas (two time-scale rule); "
-                                        "--lr/--beta1/--beta2 are for the other translation families")
         self.palette = load_palette(config.palette)
         if self.palette.n_classes != config.n_classes:
             raise ConfigError(f"palette {self.palette.name!r} has {self.palette.n_classes} classes but label_nc "
@@ -250,8 +254,8 @@ class SPADETrainer(Trainer):
             self.E_fwd = prepare_module(self.E, device, train)
         self.G_fwd = prepare_module(self.G, device, train)
         self.D_fwd = prepare_module(self.D, device, train)
-        self.optimizers = {"G": make_adam(generator_params, config.lr_g, config.adam_betas, device),
-                           "D": make_adam(self.D.parameters(), config.lr_d, config.adam_betas, device)}
+        self.optimizers = {"G": make_adam(generator_params, config.lr_g, config.betas, device),
+                           "D": make_adam(self.D.parameters(), config.lr_d, config.betas, device)}
         self.base_lrs = {"G": config.lr_g, "D": config.lr_d}
         self.vgg: VGGPerceptualLoss | None = None
         if config.vgg_weights and config.lambda_vgg > 0:

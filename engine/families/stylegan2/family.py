@@ -21,7 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_positive, replace, setting
+from engine.core.config import (
+    DataConfig,
+    TrainConfig,
+    check,
+    check_optimizer,
+    check_positive,
+    replace,
+    setting,
+)
 from engine.core.errors import ConfigError, DatasetError, ImageError
 from engine.core.imageio import list_images, read_image
 from engine.core.registry import register_family
@@ -30,7 +38,7 @@ from engine.data.datasets import DecodedItems, EpochSampler, resize_rgb, split_f
 from engine.families.base import Family
 from engine.infer.eval_batch import EvalBatch
 from engine.infer.mode import inference_mode
-from engine.train.common import autocast, image_grid, make_adam, prepare_module, refuse_shared_adam_flags
+from engine.train.common import autocast, image_grid, make_adam, prepare_module
 from engine.train.trainer import Trainer, set_requires_grad
 from models.stylegan2 import (
     NOISE_MODES,
@@ -55,7 +63,8 @@ class StyleGAN2Config:
     Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    resolution: int = setting(64, "image size (square, 32, 64, 128 or 256); taken from the training --size.")
+    resolution: int = setting(64, "image size (square, 32, 64, 128 or 256): the training --size, which sets "
+                              "the networks' depth.", follows_size=True)
     z_dim: int = setting(512, "size of the input latent z.")
     w_dim: int = setting(512, "size of the intermediate latent w.")
     mapping_layers: int = setting(8, "depth of the mapping MLP.")
@@ -80,22 +89,22 @@ class StyleGAN2Config:
                                 "disables the ramp).")
     diffaug: str = setting("colour,translation,cutout", "comma-separated differentiable augmentations for D "
                            "inputs (colour, translation, cutout), or none.")
-    learning_rate: float = setting(0.0025, "Adam learning rate of both networks (StyleGAN2 uses 0.0025; --lr "
-                                   "is for other families).")
-    adam_betas: tuple[float, float] = setting((0.0, 0.99), "Adam betas of both networks (StyleGAN2 uses "
-                                              "0,0.99).")
+    lr_g: float = setting(0.0025, "Adam learning rate of the generator (StyleGAN2 uses 0.0025 for both "
+                          "networks).")
+    lr_d: float = setting(0.0025, "Adam learning rate of the discriminator.")
+    betas: tuple[float, float] = setting((0.0, 0.99), "Adam betas (beta1,beta2) of both networks (StyleGAN2 "
+                                         "uses 0,0.99).")
 
     def __post_init__(self) -> None:
         check(self.resolution in RESOLUTIONS, "resolution", self.resolution, "one of 32, 64, 128, 256")
         for name in ("z_dim", "w_dim", "mapping_layers", "mapping_lr_mul", "channel_base", "channel_max",
-                     "mbstd_group", "r1_interval", "pl_interval", "pl_batch_shrink", "ema_kimg", "learning_rate"):
+                     "mbstd_group", "r1_interval", "pl_interval", "pl_batch_shrink", "ema_kimg"):
             check_positive(name, getattr(self, name))
         for name in ("r1_gamma", "pl_weight", "ema_rampup"):
             check_positive(name, getattr(self, name), allow_zero=True)
         check(0 <= self.pl_decay <= 1, "pl_decay", self.pl_decay, "a number in [0, 1]")
         check(0 <= self.style_mixing_prob <= 1, "style_mixing_prob", self.style_mixing_prob, "a number in [0, 1]")
-        check(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas), "adam_betas",
-              self.adam_betas, "two values in [0, 1)")
+        check_optimizer(self)
         unknown = [op for op in parse_diffaug(self.diffaug) if op not in DIFFAUG_OPS]
         check(not unknown, "diffaug", self.diffaug, "a comma-separated subset of " + ", ".join(DIFFAUG_OPS)
               + " (or none)")
@@ -227,8 +236,6 @@ class StyleGAN2Trainer(Trainer):
         if check_resolution(train.size) != config.resolution:
             raise ConfigError(f"model resolution {config.resolution} differs from --size {train.size[0]}",
                               value=config.resolution)
-        refuse_shared_adam_flags(train, "stylegan2 takes --learning-rate and --adam-betas; --lr/--beta1/--beta2 "
-                                        "are for the translation families")
         self.dataset = FolderImages(data.path, data, config.resolution)
         self.sampler = EpochSampler(len(self.dataset), train.seed)
         self.latent_generator = torch.Generator().manual_seed(train.seed + 2)
@@ -250,9 +257,10 @@ class StyleGAN2Trainer(Trainer):
         for name, net, interval, active in (("G", self.G, config.pl_interval, config.pl_weight > 0),
                                             ("D", self.D, config.r1_interval, config.r1_gamma > 0)):
             ratio = interval / (interval + 1) if active else 1.0
-            betas = (config.adam_betas[0] ** ratio, config.adam_betas[1] ** ratio)
-            self.optimizers[name] = make_adam(net.parameters(), config.learning_rate * ratio, betas, device)
-            self.base_lrs[name] = config.learning_rate * ratio
+            lr = {"G": config.lr_g, "D": config.lr_d}[name]
+            betas = (config.betas[0] ** ratio, config.betas[1] ** ratio)
+            self.optimizers[name] = make_adam(net.parameters(), lr * ratio, betas, device)
+            self.base_lrs[name] = lr * ratio
         self.step = 0
         self.pl_mean = torch.zeros((), device=device)
         fixed = torch.Generator().manual_seed(12345)
