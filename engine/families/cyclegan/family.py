@@ -76,10 +76,10 @@ class CycleGANConfig:
     Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    in_channels: int = setting(3, "image channels of domains A and B (3 for RGB).")
-    out_channels: int = setting(3, "image channels of domains A and B (3 for RGB).")
-    ngf: int = setting(64, "base widths of the generators and the discriminators.")
-    ndf: int = setting(64, "base widths of the generators and the discriminators.")
+    in_channels: int = setting(3, "image channels of domain A (3 for RGB).")
+    out_channels: int = setting(3, "image channels of domain B (3 for RGB).")
+    ngf: int = setting(64, "base width of the generators.")
+    ndf: int = setting(64, "base width of the discriminators.")
     n_blocks: int = setting(9, "residual blocks per generator (9 for 256 px crops, 6 for 128 px; chosen from "
                             "--size unless given).")
     norm: str = setting("instance", "``instance``, ``batch`` or ``none`` (all four networks).")
@@ -87,8 +87,8 @@ class CycleGANConfig:
                               "paper), ``resize`` (nearest x2 + conv, no checkerboard) or ``bilinear``.")
     n_layers_d: int = setting(3, "PatchGAN stride-2 layers (3 = 70x70 patches).")
     gan_mode: str = setting("lsgan", "adversarial loss: ``lsgan`` (paper), ``vanilla`` or ``hinge``.")
-    lambda_a: float = setting(10.0, "weights of the cycle losses A->B->A and B->A->B.")
-    lambda_b: float = setting(10.0, "weights of the cycle losses A->B->A and B->A->B.")
+    lambda_a: float = setting(10.0, "weight of the cycle loss A->B->A.")
+    lambda_b: float = setting(10.0, "weight of the cycle loss B->A->B.")
     lambda_identity: float = setting(0.5, "identity loss weight relative to the cycle weight of the same "
                                      "domain (0.5 gives 0.5 * lambda; 0 disables it); needs in_channels == "
                                      "out_channels.")

@@ -43,12 +43,12 @@ class Pix2PixConfig:
     Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    in_channels: int = setting(3, "image channels of input and output.")
-    out_channels: int = setting(3, "image channels of input and output.")
+    in_channels: int = setting(3, "image channels of the input.")
+    out_channels: int = setting(3, "image channels of the output.")
     depth: int = setting(8, "U-Net downsamplings (8 = U-Net-256, 7 = U-Net-128); sizes must be multiples of "
                          "``2**depth``.")
-    ngf: int = setting(64, "base widths of generator and discriminator.")
-    ndf: int = setting(64, "base widths of generator and discriminator.")
+    ngf: int = setting(64, "base width of the generator.")
+    ndf: int = setting(64, "base width of the discriminator.")
     norm: str = setting("batch", "``batch``, ``instance`` or ``none`` (both networks).")
     dropout: bool = setting(True, "dropout 0.5 in the generator's inner decoder levels.")
     n_layers_d: int = setting(3, "PatchGAN stride-2 layers (3 = 70x70 patches).")

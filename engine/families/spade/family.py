@@ -102,10 +102,9 @@ class SPADEConfig:
                                  "folder.")
     image_size: tuple[int, int] = setting((256, 256), "output (height, width): the training --size, which the "
                                           "generator's shape depends on.", follows_size=True)
-    ngf: int = setting(64, "base widths of generator (and encoder) and discriminator (64 in the paper; 16-32 "
-                       "on a CPU).")
-    ndf: int = setting(64, "base widths of generator (and encoder) and discriminator (64 in the paper; 16-32 "
-                       "on a CPU).")
+    ngf: int = setting(64, "base width of the generator and the style encoder (64 in the paper; 16-32 on a "
+                       "CPU).")
+    ndf: int = setting(64, "base width of the discriminator (64 in the paper; 16-32 on a CPU).")
     num_upsampling_layers: str = setting("normal", "``normal`` (5 upsamplings), ``more`` (6) or ``most`` "
                                          "(7).")
     spade_hidden: int = setting(128, "channels of the conv inside each SPADE layer that reads the label map "
@@ -117,9 +116,9 @@ class SPADEConfig:
                                    "the batch, and inference then normalises with the running statistics.")
     use_encoder: bool = setting(False, "VAE style encoder: outputs follow the style of a reference image.")
     z_dim: int = setting(256, "length of the style code.")
-    lambda_kld: float = setting(0.05, "weights of the KL, feature matching and VGG terms.")
-    lambda_feat: float = setting(10.0, "weights of the KL, feature matching and VGG terms.")
-    lambda_vgg: float = setting(10.0, "weights of the KL, feature matching and VGG terms.")
+    lambda_kld: float = setting(0.05, "weight of the KL term (with use_encoder).")
+    lambda_feat: float = setting(10.0, "weight of the discriminator feature matching term.")
+    lambda_vgg: float = setting(10.0, "weight of the VGG perceptual term (with vgg_weights).")
     lambda_l1: float = setting(0.0, "weight of an L1 term between output and photo (not in the paper; 0 = "
                                "off). Without VGG weights it is the per-image reconstruction term that makes "
                                "the style encoder carry colour and tone, so seeds and style images change "

@@ -72,8 +72,7 @@ class StyleGAN2Config:
                                     "paper).")
     channel_base: int = setting(16384, "channels at resolution r are min(channel_base / r, channel_max), in "
                                 "both networks.")
-    channel_max: int = setting(512, "channels at resolution r are min(channel_base / r, channel_max), in "
-                               "both networks.")
+    channel_max: int = setting(512, "the most channels a layer of either network has (see channel_base).")
     mbstd_group: int = setting(4, "group size of the discriminator's minibatch standard deviation layer.")
     r1_gamma: float = setting(1.0, "weight of the R1 penalty on real images (0 disables it).")
     r1_interval: int = setting(16, "apply R1 every this many steps (lazy regularisation, scaled by the "
