@@ -211,7 +211,7 @@ class CanvasWidget(QWidget):
     def set_palette(self, entries: Palette | list[tuple[str, tuple[int, int, int]]], background: int = 0) -> None:
         """Label classes as ``[(name, (r, g, b)), ...]`` and the eraser's background index."""
         self._palette = entries if isinstance(entries, Palette) else Palette.from_entries(entries, background)
-        if self._palette.index_of(self._colors[CanvasMode.LABEL]) is None:
+        if self._palette.id_of_color(self._colors[CanvasMode.LABEL]) is None:
             self._colors[CanvasMode.LABEL] = self._first_label_color()
             if self._mode is CanvasMode.LABEL:
                 self.color_changed.emit(self.color)
@@ -229,8 +229,8 @@ class CanvasWidget(QWidget):
         rgb = tuple(int(c) for c in rgb)
         if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
             raise ValueError(f"colour {rgb!r} is not three ints in 0..255")
-        if self._mode is CanvasMode.LABEL and self._palette.index_of(rgb) is None:
-            raise ValueError(f"colour {rgb} is not in the label palette {list(self._palette.colors)}")
+        if self._mode is CanvasMode.LABEL and self._palette.id_of_color(rgb) is None:
+            raise ValueError(f"colour {rgb} is not in the label palette {self._palette.colors.tolist()}")
         if self._mode is CanvasMode.EDGES and rgb not in (BLACK, WHITE):
             raise ValueError(f"edges mode draws black or white only, got {rgb}")
         self._colors[self._mode] = rgb  # type: ignore[assignment]
@@ -527,7 +527,7 @@ class CanvasWidget(QWidget):
         return quantize_to_palette(array, self._palette) if self._mode is CanvasMode.LABEL else array
 
     def _first_label_color(self) -> Rgb:
-        colors = self._palette.colors
+        colors = [c.color for c in self._palette.classes]
         return next((c for i, c in enumerate(colors) if i != self._palette.background), colors[0])
 
     def _make_action(self, action: QAction, shortcuts: list[QKeySequence]) -> QAction:

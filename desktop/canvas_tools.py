@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
 from PySide6.QtCore import QObject, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QUndoCommand, QUndoStack
+
+from engine.data.palette import Palette
 
 Rgb = tuple[int, int, int]
 
@@ -47,52 +47,11 @@ class Tool(str, Enum):
 SHAPE_TOOLS = frozenset({Tool.LINE, Tool.RECTANGLE, Tool.ELLIPSE})
 
 
-@dataclass(frozen=True)
-class Palette:
-    """Label classes: ``names[i]`` is drawn as ``colors[i]``; ``background`` indexes the eraser class."""
-
-    names: tuple[str, ...]
-    colors: tuple[Rgb, ...]
-    background: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.colors or len(self.names) != len(self.colors):
-            raise ValueError(f"palette needs matching non-empty names and colours, got {len(self.names)} "
-                             f"names and {len(self.colors)} colours")
-        for rgb in self.colors:
-            if len(rgb) != 3 or any(not isinstance(c, int) or not 0 <= c <= 255 for c in rgb):
-                raise ValueError(f"palette colour {rgb!r} is not three ints in 0..255")
-        if len(set(self.colors)) != len(self.colors):
-            raise ValueError("palette colours must be unique, each class needs its own colour")
-        if not 0 <= self.background < len(self.colors):
-            raise ValueError(f"background index {self.background} outside 0..{len(self.colors) - 1}")
-
-    @classmethod
-    def from_entries(cls, entries: Sequence[tuple[str, Sequence[int]]], background: int = 0) -> Palette:
-        """Build from ``[(name, (r, g, b)), ...]``."""
-        names = tuple(str(name) for name, _ in entries)
-        colors = tuple(tuple(int(c) for c in rgb) for _, rgb in entries)
-        return cls(names, colors, background)  # type: ignore[arg-type]
-
-    @property
-    def background_color(self) -> Rgb:
-        return self.colors[self.background]
-
-    def index_of(self, rgb: Sequence[int]) -> int | None:
-        """Index of an exact colour, or None."""
-        key = tuple(int(c) for c in rgb)
-        return self.colors.index(key) if key in self.colors else None  # type: ignore[arg-type]
-
-    def as_array(self) -> np.ndarray:
-        """``(K, 3)`` uint8 RGB."""
-        return np.asarray(self.colors, dtype=np.uint8)
-
-
 DEFAULT_PALETTE = Palette.from_entries([
     ("unlabeled", (0, 0, 0)), ("sky", (70, 130, 180)), ("tree", (107, 142, 35)),
     ("grass", (152, 251, 152)), ("building", (70, 70, 70)), ("road", (128, 64, 128)),
     ("water", (0, 80, 160)), ("mountain", (150, 100, 100)),
-])
+], name="default")
 
 
 # --- QImage <-> numpy -------------------------------------------------------------------------------
@@ -159,14 +118,14 @@ def pack_rgb(pixels: np.ndarray) -> np.ndarray:
 def quantize_to_palette(array: np.ndarray, palette: Palette) -> np.ndarray:
     """Replace every pixel by the nearest palette colour (squared RGB distance); exact colours stay."""
     check_rgb_array(array)
-    colors = palette.as_array().astype(np.int32)
+    colors = palette.colors.astype(np.int32)
     unique, inverse = np.unique(pack_rgb(array).ravel(), return_inverse=True)
     nearest = np.empty(unique.size, dtype=np.intp)
     for start in range(0, unique.size, 65536):
         chunk = unique[start:start + 65536]
         rgb = np.stack([(chunk >> 16) & 255, (chunk >> 8) & 255, chunk & 255], axis=1).astype(np.int32)
         nearest[start:start + chunk.size] = ((rgb[:, None, :] - colors[None]) ** 2).sum(-1).argmin(1)
-    return palette.as_array()[nearest[inverse]].reshape(array.shape)
+    return palette.colors[nearest[inverse]].reshape(array.shape)
 
 
 def is_blank(array: np.ndarray, rgb: Rgb) -> bool:

@@ -39,7 +39,7 @@ class Drawing:
 def fits_palette(pixels: np.ndarray, palette: Palette) -> bool:
     """Whether every colour of ``pixels`` is one of ``palette``'s."""
     colors = np.unique(pack_rgb(pixels))
-    return bool(np.isin(colors, pack_rgb(palette.as_array())).all())
+    return bool(np.isin(colors, pack_rgb(palette.colors)).all())
 
 
 def adapt_drawing(before: Drawing, mode: str, background: Rgb, palette: Palette,

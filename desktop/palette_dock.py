@@ -1,7 +1,7 @@
 """The Palette dock: label classes as swatches in label mode, black/white in edges mode, any colour in sketch.
 
-:func:`palette_for_model` adapts ``engine.data.palette`` (label palettes stored with the engine) to the canvas's
-:class:`~desktop.canvas_tools.Palette`; it returns None when the engine has no such palette.
+:func:`palette_for_model` loads a label palette of the engine (``engine.data.palette.Palette``, the one palette type
+the canvas draws in too); it returns None when the engine has no such palette.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.canvas_tools import BLACK, DEFAULT_PALETTE, WHITE, Palette, Rgb
+from engine.core.errors import GanvasError
 
 SWATCH = 18
 
@@ -36,26 +37,13 @@ def palette_name_of(card: Any) -> str | None:
 
 
 def palette_for_model(module: ModuleType | None, name: str) -> Palette | None:
-    """Load the engine palette ``name`` as a canvas Palette; None when unavailable or malformed.
-
-    Accepts an engine object with ``classes`` (or ``names``), ``colors`` and ``background`` attributes, found
-    through ``load_palette(name)``, ``get_palette(name)`` or ``Palette.load(name)``.
-    """
+    """The engine palette ``name`` (``module`` is ``engine.data.palette``); None when the engine is not loaded or
+    the palette is unknown or malformed (the canvas then stays on its palette)."""
     if module is None:
         return None
-    loader = (getattr(module, "load_palette", None) or getattr(module, "get_palette", None)
-              or getattr(getattr(module, "Palette", None), "load", None))
-    if loader is None:
-        return None
     try:
-        engine_palette = loader(name)
-        names = getattr(engine_palette, "classes", None) or engine_palette.names
-        names = [getattr(n, "name", n) for n in names]
-        colors = [tuple(int(c) for c in rgb) for rgb in engine_palette.colors]
-        background = getattr(engine_palette, "background", 0)
-        background = names.index(background) if isinstance(background, str) else int(background or 0)
-        return Palette.from_entries(list(zip(names, colors, strict=True)), background)
-    except Exception:  # a palette we cannot read leaves the canvas on its default palette
+        return module.Palette.load(name)
+    except GanvasError:
         return None
 
 
@@ -137,7 +125,7 @@ class PalettePanel(QWidget):
 
     def _entries(self) -> list[tuple[str, Rgb]]:
         if self._mode == "label":
-            return list(zip(self._palette.names, self._palette.colors, strict=True))
+            return self._palette.entries
         if self._mode == "edges":
             return [("edge (black)", BLACK), ("paper (white)", WHITE)]
         return []

@@ -1,12 +1,12 @@
 """The run configuration form, generated from a family's config dataclass plus the essentials of training.
 
 Widgets follow field types (bool -> check box, int -> spin box, float -> double spin box, a string whose
-docs list ````choices```` -> combo box, anything else -> text). Tooltips come from the ``Args:`` docs.
+docs list ````choices```` -> combo box, anything else -> text). Tooltips are the fields' help (``metadata["help"]``).
 Values start at ``family.auto_config(size, ...)``; only fields the user edits are kept as overrides, so
 size-derived fields (U-Net depth, residual blocks, resolution) follow the size until edited. Without CUDA
 the defaults are smaller (``CPU_DEFAULTS``). "Probe speed" runs ``ganvas bench train`` in a subprocess.
 A run that starts from a model (:meth:`ConfigForm.set_init`) takes the model's family and network settings,
-shown locked; its training settings and data stay the user's.
+shown locked; its Adam settings (``OPTIMIZER_FIELDS``), training settings and data stay the user's.
 """
 
 from __future__ import annotations
@@ -39,13 +39,21 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.training.run_controller import PROJECT_ROOT
-from engine.cli.args import field_docs
-from engine.core.config import DataConfig, TrainConfig, from_dict, to_dict
+from engine.core.config import (
+    OPTIMIZER_FIELDS,
+    DataConfig,
+    TrainConfig,
+    field_help,
+    from_dict,
+    replace,
+    size_fields,
+    to_dict,
+)
 from engine.core.errors import GanvasError
 
 CPU_DEFAULTS = {"ngf": 32, "ndf": 32}
 CPU_SIZE, GPU_SIZE = 128, 256
-TRAIN_FIELDS = ("steps", "batch_size", "lr", "device", "seed", "sample_every", "checkpoint_every", "amp")
+TRAIN_FIELDS = ("steps", "batch_size", "device", "seed", "sample_every", "checkpoint_every", "amp")
 DATA_FIELDS = ("direction", "preprocess", "flip")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 # Plain names for the form's rows; the field's own name and its docstring text are in the tooltip.
@@ -61,14 +69,14 @@ PLAIN_NAMES = {
     "use_instance": "Instance edges", "num_upsampling_layers": "Upsampling layers", "spade_hidden": "SPADE width",
     "param_free_norm": "Normalisation", "use_encoder": "Style encoder", "z_dim": "Latent size (z)",
     "w_dim": "Style size (w)", "lr_g": "Generator learning rate", "lr_d": "Discriminator learning rate",
-    "adam_betas": "Adam betas", "vgg_weights": "VGG weights file", "resolution": "Resolution",
+    "betas": "Adam betas", "vgg_weights": "VGG weights file", "resolution": "Resolution",
     "mapping_layers": "Mapping layers", "mapping_lr_mul": "Mapping LR multiplier", "channel_base": "Channel base",
     "channel_max": "Channel maximum", "mbstd_group": "Minibatch-stddev group", "r1_gamma": "R1 penalty (gamma)",
     "r1_interval": "R1 every (steps)", "pl_weight": "Path length weight", "pl_interval": "Path length every",
     "pl_batch_shrink": "Path length batch shrink", "pl_decay": "Path length decay",
     "style_mixing_prob": "Style mixing probability", "ema_kimg": "Average half-life (kimg)",
-    "ema_rampup": "Average ramp-up", "diffaug": "Differentiable augmentation", "learning_rate": "Learning rate",
-    "steps": "Steps", "batch_size": "Batch size", "lr": "Learning rate", "device": "Device", "seed": "Random seed",
+    "ema_rampup": "Average ramp-up", "diffaug": "Differentiable augmentation",
+    "steps": "Steps", "batch_size": "Batch size", "device": "Device", "seed": "Random seed",
     "sample_every": "Sample every (steps)", "checkpoint_every": "Checkpoint every (steps)",
     "direction": "Direction", "preprocess": "Resize and crop", "flip": "Random flips",
 }
@@ -298,7 +306,7 @@ class ConfigForm(QWidget):
         self.set_family(self.family_combo.currentText())
 
     def _editors(self, cls: type, names: tuple[str, ...], defaults: Any) -> dict[str, tuple[QWidget, Any]]:
-        docs, hints = field_docs(cls), typing.get_type_hints(cls)
+        docs, hints = field_help(cls), typing.get_type_hints(cls)
         return {n: (make_editor(hints[n], getattr(defaults, n), docs.get(n, "")), hints[n]) for n in names}
 
     def _layout(self) -> None:
@@ -344,15 +352,17 @@ class ConfigForm(QWidget):
         while self.model_layout.rowCount():
             self.model_layout.removeRow(0)
         self.model_editors = {}
-        docs, hints = field_docs(self.family.config_cls), typing.get_type_hints(self.family.config_cls)
+        docs, hints = field_help(self.family.config_cls), typing.get_type_hints(self.family.config_cls)
         config = self._model_config()
         for f in dataclasses.fields(self.family.config_cls):
             widget = make_editor(hints[f.name], getattr(config, f.name), docs.get(f.name, ""))
             self.model_editors[f.name] = (widget, hints[f.name])
             changed_signal(widget).connect(lambda *_, n=f.name: self._on_edit(n))
-            if self.init is not None:
+            if self.init is not None and f.name not in OPTIMIZER_FIELDS:  # learning rates stay this run's
                 widget.setEnabled(False)
                 widget.setToolTip(f"from {self.init.title}: {widget.toolTip()}")
+            elif f.name in size_fields(self.family.config_cls):  # set by "Image size"
+                widget.setEnabled(False)
             self.model_layout.addRow(plain_label(f.name, widget.toolTip()), widget)
         self._validate()
 
@@ -444,8 +454,9 @@ class ConfigForm(QWidget):
         return (self.size_box.value(), self.size_box.value())
 
     def _model_config(self) -> Any:
-        if self.init is not None:  # the model's own network: its weights fit nothing else
-            return from_dict(self.family.config_cls, self.init.model_config)
+        if self.init is not None:  # the model's own network (its weights fit nothing else), this run's Adam
+            optimizer = {name: value for name, value in self.edited.items() if name in OPTIMIZER_FIELDS}
+            return replace(from_dict(self.family.config_cls, self.init.model_config), **optimizer)
         fields = {f.name for f in dataclasses.fields(self.family.config_cls)}
         base = {} if self.has_cuda else {k: v for k, v in CPU_DEFAULTS.items() if k in fields}
         base.update(self._dataset_defaults(fields))
@@ -518,6 +529,8 @@ class ConfigForm(QWidget):
                 "--batch-size", str(train["batch_size"]), "--device", train["device"], "--steps", "1",
                 "--repeat", "1", "--warmup", "1", "--json"]
         for name, value in spec["model_config"].items():
+            if name in size_fields(self.family.config_cls):  # --size says it
+                continue
             flag = "--" + name.replace("_", "-")
             if isinstance(value, bool):
                 args.append(flag if value else "--no-" + flag[2:])

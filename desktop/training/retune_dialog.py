@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.training.config_form import changed_signal, editor_value, make_editor, plain_label
-from engine.cli.args import field_docs
+from engine.core.config import field_help
 from engine.core.errors import GanvasError
 
 
@@ -41,7 +41,7 @@ class RetuneDialog(QDialog):
         self.spec = RunSpec.from_json(self.meta)
         self.step = int(self.meta["step"])
         family = get_family(self.spec.family)
-        docs, hints = field_docs(family.config_cls), typing.get_type_hints(family.config_cls)
+        docs, hints = field_help(family.config_cls), typing.get_type_hints(family.config_cls)
         self.steps_box = QSpinBox()
         self.steps_box.setRange(self.step + 1, 10**9)
         self.steps_box.setValue(max(self.spec.train.steps, self.step + 1))

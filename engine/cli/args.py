@@ -1,34 +1,26 @@
-"""Command-line flags generated from config dataclasses, so every config field has a flag and help text."""
+"""Command-line flags generated from config dataclasses, so every config field has a flag, with the help text the
+field carries (:func:`engine.core.config.field_help`)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import types
 import typing
 from typing import Any
 
-from engine.core.config import parse_size
+from engine.core.config import OPTIMIZER_FIELDS, field_help, parse_size
 
-
-def field_docs(cls: type) -> dict[str, str]:
-    """Field descriptions from the ``Args:`` section of a Google-style class docstring."""
-    docs: dict[str, str] = {}
-    text = (cls.__doc__ or "").split("Args:", 1)
-    if len(text) < 2:
-        return docs
-    current: list[str] = []
-    for line in text[1].splitlines():
-        match = re.match(r"^\s{4,8}([\w, ]+):\s*(.*)$", line)
-        if match:
-            current = [n.strip() for n in match.group(1).split(",")]
-            for name in current:
-                docs[name] = match.group(2).strip()
-        elif line.strip() and current:
-            for name in current:
-                docs[name] += " " + line.strip()
-    return docs
+# Flags of the Adam settings from before every family config had lr_g, lr_d and betas: they still parse, into
+# those fields (--lr and --beta1/--beta2 were pix2pix's and CycleGAN's, --learning-rate StyleGAN2's, --adam-betas
+# SPADE's and StyleGAN2's). flag dest -> (type, deprecation note).
+DEPRECATED_OPTIMIZER_FLAGS: dict[str, tuple[Any, str]] = {
+    "lr": (float, "deprecated: sets --lr-g and --lr-d"),
+    "learning_rate": (float, "deprecated: sets --lr-g and --lr-d"),
+    "beta1": (float, "deprecated: sets the first of --betas"),
+    "beta2": (float, "deprecated: sets the second of --betas"),
+    "adam_betas": (None, "deprecated: use --betas"),
+}
 
 
 def _parse_tuple(text: str) -> tuple:
@@ -48,13 +40,17 @@ def _unwrap_optional(tp: Any) -> Any:
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "",
                      skip: tuple[str, ...] = ()) -> None:
     """Add ``--field-name`` for each field of ``cls`` (default ``None`` = keep the config's default)."""
-    docs = field_docs(cls)
+    docs = field_help(cls)
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(f"{cls.__name__} options")
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
         flag = "--" + prefix + f.name.replace("_", "-")
+        if f.metadata.get("follows_size"):  # the network's copy of --size: the old flag sets --size
+            group.add_argument(flag, dest=prefix.replace("-", "_") + "size", default=None,
+                               help="deprecated: sets --size")
+            continue
         default = f.default if f.default is not dataclasses.MISSING else None
         help_text = f"{docs.get(f.name, '')} (default: {default})".strip()
         tp = _unwrap_optional(hints[f.name])
@@ -67,13 +63,45 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "
             group.add_argument(flag, dest=dest, type=parse_size, default=None, help=help_text)
         else:
             group.add_argument(flag, dest=dest, type=_parse_tuple, default=None, help=help_text)
+    if set(OPTIMIZER_FIELDS) <= {f.name for f in dataclasses.fields(cls)}:
+        for name, (kind, note) in DEPRECATED_OPTIMIZER_FLAGS.items():
+            group.add_argument("--" + prefix + name.replace("_", "-"), dest=prefix.replace("-", "_") + name,
+                               type=kind or _parse_tuple, default=None, help=note)
 
 
 def config_overrides(args: argparse.Namespace, cls: type, prefix: str = "") -> dict[str, Any]:
-    """The fields of ``cls`` given on the command line."""
+    """The fields of ``cls`` given on the command line (deprecated flags mapped to today's fields)."""
     out = {}
-    for f in dataclasses.fields(cls):
-        value = getattr(args, prefix.replace("-", "_") + f.name, None)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in fields:
+        value = getattr(args, prefix.replace("-", "_") + name, None)
         if value is not None:
-            out[f.name] = value
+            out[name] = value
+    if set(OPTIMIZER_FIELDS) <= set(fields):
+        old = {name: getattr(args, prefix.replace("-", "_") + name, None) for name in DEPRECATED_OPTIMIZER_FLAGS}
+        out.update(optimizer_from_old_flags(old, out, fields["betas"].default))
+    return out
+
+
+def optimizer_from_old_flags(old: dict[str, Any], given: dict[str, Any],
+                             default_betas: tuple[float, float]) -> dict[str, Any]:
+    """``lr_g``, ``lr_d`` and ``betas`` set by the deprecated flags in ``old`` (dest -> value or None) that
+    today's flags in ``given`` leave open; a lone --beta1 or --beta2 keeps the other beta of --betas or the
+    family's default.
+
+    Example:
+        >>> optimizer_from_old_flags({"lr": 0.001, "beta1": 0.9}, {"lr_d": 0.004}, (0.5, 0.999))
+        {'lr_g': 0.001, 'betas': (0.9, 0.999)}
+    """
+    out: dict[str, Any] = {}
+    lr = old.get("lr") if old.get("lr") is not None else old.get("learning_rate")
+    if lr is not None:
+        out.update({name: lr for name in ("lr_g", "lr_d") if name not in given})
+    beta1, beta2 = old.get("beta1"), old.get("beta2")
+    betas = given.get("betas", old.get("adam_betas"))
+    if beta1 is not None or beta2 is not None:
+        first, second = betas if betas is not None else default_betas
+        betas = (first if beta1 is None else beta1, second if beta2 is None else beta2)
+    if betas is not None:
+        out["betas"] = betas
     return out

@@ -121,13 +121,13 @@ def _session(args: argparse.Namespace) -> Any:
     return LatentSession.from_checkpoint(args.checkpoint, device=args.device)
 
 
-def _unit_image(image: Any) -> Any:
+def _to_minus_one_one_chw(image: Any) -> Any:
     """An (H, W, 3) uint8 array as a (3, H, W) float tensor in [-1, 1], as the grid and metric helpers take."""
     import torch
 
-    from engine.data.augment import to_unit_range
+    from engine.data.augment import to_minus_one_one
 
-    return to_unit_range(torch.from_numpy(image).permute(2, 0, 1))
+    return to_minus_one_one(torch.from_numpy(image).permute(2, 0, 1))
 
 
 def _psi_list(text: str) -> list[float]:
@@ -156,7 +156,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         images = session.generate(seeds, psi=psi, cutoff=args.cutoff, noise_mode=args.noise_mode)
         for row, seed, image in zip(rows, seeds, images, strict=True):
             write_image(out / f"seed_{seed:04d}{suffix}.png", image)
-            row.append(_unit_image(image))
+            row.append(_to_minus_one_one_chw(image))
             if args.save_latents:
                 save_latent(out / f"seed_{seed:04d}{suffix}.npz", session.latent_from_seed(seed, psi, args.cutoff))
     if args.grid:
@@ -240,7 +240,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
             edited = torch.stack([session.apply_direction(ws, directions.vectors[index], s, layers)
                                   for s in strengths])
             images = session.synthesize(edited, noise=noise)
-            rows.append([_unit_image(im) for im in images])
+            rows.append([_to_minus_one_one_chw(im) for im in images])
         path = write_image(out / f"direction_{index:02d}.png", image_grid(rows))
         print(f"ganvas: wrote {path}", file=sys.stderr)
     return 0
@@ -259,11 +259,11 @@ def cmd_mix(args: argparse.Namespace) -> int:
     row_ws = [session.w_from_seed(s, args.psi) for s in row_seeds]
     column_ws = [session.w_from_seed(s, args.psi) for s in column_seeds]
     corner = torch.ones(3, session.resolution, session.resolution)  # white
-    header = [_unit_image(im) for im in session.synthesize(torch.stack(column_ws))]
+    header = [_to_minus_one_one_chw(im) for im in session.synthesize(torch.stack(column_ws))]
     rows = [[corner, *header]]
     for ws, source in zip(row_ws, session.synthesize(torch.stack(row_ws)), strict=True):
         mixed = session.synthesize(torch.stack([session.mix(ws, other, layers) for other in column_ws]))
-        rows.append([_unit_image(source), *(_unit_image(im) for im in mixed)])
+        rows.append([_to_minus_one_one_chw(source), *(_to_minus_one_one_chw(im) for im in mixed)])
     path = write_image(args.out, image_grid(rows))
     print(f"ganvas: wrote {path} ({len(row_seeds)} x {len(column_seeds)} mixes, layers {layers[0]}-{layers[1] - 1} "
           "from the column seeds)", file=sys.stderr)
@@ -305,7 +305,7 @@ def cmd_project(args: argparse.Namespace) -> int:
     write_image(out / "target.png", target)
     write_image(out / "projected.png", final.image)
     save_latent(out / "latent.npz", final.latent)
-    projected, wanted = _unit_image(final.image)[None], _unit_image(target)[None]
+    projected, wanted = _to_minus_one_one_chw(final.image)[None], _to_minus_one_one_chw(target)[None]
     scores = image_metrics(projected, wanted)
     if perceptual is not None:
         scores["LPIPS"] = perceptual(projected.to(session.device), wanted.to(session.device))[0].cpu()

@@ -29,6 +29,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from engine.core.config import upgrade_config_keys
 from engine.core.errors import CheckpointError, StorageError
 from engine.core.imageio import default_file_mode, write_failure
 
@@ -261,7 +262,7 @@ def _parse_meta(path: Path, raw: str | None) -> dict[str, Any]:
         if key not in meta:
             raise CheckpointError(f"checkpoint metadata lacks {key!r}", path=path)
     _check_meta_types(path, meta)
-    return meta
+    return upgrade_config_keys(meta)  # configs stored before today's field names read as today's
 
 
 # The header fields other modules read, and the JSON type each must have when present.

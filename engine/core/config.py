@@ -1,8 +1,9 @@
 """Frozen, validated, JSON-serialisable configs.
 
 Each family has a frozen dataclass for its networks and shares :class:`TrainConfig` and :class:`DataConfig`.
-Fields are validated in ``__post_init__`` and the whole config travels inside every checkpoint, so a checkpoint
-alone rebuilds its network.
+Every field is declared with :func:`setting`, which keeps its help text with it (the CLI's ``--help`` and the app's
+forms read it through :func:`field_help`). Fields are validated in ``__post_init__`` and the whole config travels
+inside every checkpoint, so a checkpoint alone rebuilds its network.
 """
 
 from __future__ import annotations
@@ -33,6 +34,78 @@ def check_choice(field: str, value: object, choices: Iterable[object]) -> None:
 def check_positive(field: str, value: float, *, allow_zero: bool = False) -> None:
     ok = value >= 0 if allow_zero else value > 0
     check(ok, field, value, "a number >= 0" if allow_zero else "a number > 0")
+
+
+def setting(default: Any, help_text: str, *, follows_size: bool = False) -> Any:
+    """A config field with its default and its help text (``metadata["help"]``), which the CLI's ``--help`` and
+    the app's forms show (:func:`field_help`).
+
+    ``follows_size`` marks a network's copy of the training size (:attr:`TrainConfig.size`, the one the user
+    states): the family's ``auto_config`` fills it in, the CLI's flag for it is a deprecated alias of ``--size``
+    and the app's form shows it without letting it be edited (:func:`size_fields`).
+    """
+    metadata = {"help": help_text, **({"follows_size": True} if follows_size else {})}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """The help text of each field of a config dataclass (empty for a field declared without :func:`setting`)."""
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+
+
+OPTIMIZER_FIELDS = ("lr_g", "lr_d", "betas")  # every family config's Adam settings (see check_optimizer)
+
+
+def check_optimizer(config: Any) -> None:
+    """Validate a family config's Adam settings, ``lr_g`` (generator side), ``lr_d`` (discriminator side) and
+    ``betas`` (both sides), and store the betas as a tuple of floats (the CLI may parse ``0,0.9`` as ints)."""
+    for name in ("lr_g", "lr_d"):
+        value = getattr(config, name)
+        check(isinstance(value, int | float) and math.isfinite(value) and value > 0, name, value,
+              "a finite number > 0")
+    betas = config.betas
+    check(len(betas) == 2 and all(0 <= b < 1 for b in betas), "betas", betas, "two values in [0, 1)")
+    object.__setattr__(config, "betas", tuple(float(b) for b in betas))
+
+
+def upgrade_config_keys(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` (a checkpoint header or a run spec) with configs stored before the families shared one
+    vocabulary translated to today's fields; ``meta`` itself is left alone.
+
+    Adam settings were ``train_config.lr``, ``beta1``, ``beta2`` (pix2pix, CycleGAN), ``model_config.lr_g``,
+    ``lr_d``, ``adam_betas`` (SPADE) and ``model_config.learning_rate``, ``adam_betas`` (StyleGAN2); today every
+    model config has ``lr_g``, ``lr_d`` and ``betas``. A model config's own settings win over the shared train
+    fields, which SPADE and StyleGAN2 refused to take (so they held the defaults there).
+
+    Example:
+        >>> old = {"model_config": {"ngf": 8}, "train_config": {"steps": 4, "lr": 0.001, "beta1": 0.5, "beta2": 0.9}}
+        >>> new = upgrade_config_keys(old)
+        >>> new["model_config"], new["train_config"]
+        ({'ngf': 8, 'lr_g': 0.001, 'lr_d': 0.001, 'betas': [0.5, 0.9]}, {'steps': 4})
+    """
+    model, train = meta.get("model_config"), meta.get("train_config")
+    if not isinstance(model, dict):
+        return meta
+    model, train = dict(model), dict(train) if isinstance(train, dict) else None
+    if "learning_rate" in model:
+        lr = model.pop("learning_rate")
+        model.setdefault("lr_g", lr)
+        model.setdefault("lr_d", lr)
+    if "adam_betas" in model:
+        model.setdefault("betas", model.pop("adam_betas"))
+    shared = {key: train.pop(key) for key in ("lr", "beta1", "beta2") if key in train} if train is not None else {}
+    if "lr" in shared:
+        model.setdefault("lr_g", shared["lr"])
+        model.setdefault("lr_d", shared["lr"])
+    if "beta1" in shared or "beta2" in shared:
+        model.setdefault("betas", [shared.get("beta1", 0.5), shared.get("beta2", 0.999)])
+    upgraded = {**meta, "model_config": model}
+    return upgraded if train is None else {**upgraded, "train_config": train}
+
+
+def size_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a config dataclass that copy the training size (declared with ``follows_size``)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("follows_size"))  # type: ignore[arg-type]
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -134,30 +207,27 @@ def parse_size(text: str | int) -> tuple[int, int]:
 class DataConfig:
     """How a dataset folder is read and augmented.
 
-    Args:
-        path: dataset folder.
-        layout: ``auto`` or one of the layouts a family accepts (``aligned``, ``paired``, ``unaligned``, ...).
-        direction: ``AtoB`` uses A as input and B as target; ``BtoA`` swaps them.
-        preprocess: ``resize_and_crop`` (resize to load size, random crop), ``scale_width`` (scale so the width is
-            the load width, keep aspect, random crop) or ``none`` (use as is; sizes must fit the network).
-        load_size: (height, width) before cropping; ``None`` means 1.117 x the crop size (286 for 256).
-        flip: random horizontal flips, identical on input and target.
-        background: RGB colour transparent pixels are composited onto.
-        cache: keep decoded images in RAM when they fit in ``cache_limit_mb``.
-        draw_as: what the input side is, so the app's canvas draws it: ``label``, ``edges``, ``sketch`` or
-            ``photo``; empty = the family's default (the training window fills it in from the dataset check).
+    Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    path: str = ""
-    layout: str = "auto"
-    direction: str = "AtoB"
-    preprocess: str = "resize_and_crop"
-    load_size: tuple[int, int] | None = None
-    flip: bool = True
-    background: tuple[int, int, int] = (255, 255, 255)
-    cache: bool = True
-    cache_limit_mb: int = 4096
-    draw_as: str = ""
+    path: str = setting("", "dataset folder.")
+    layout: str = setting("auto", "``auto`` or one of the layouts a family accepts (``aligned``, ``paired``, "
+                          "``unaligned``, ...).")
+    direction: str = setting("AtoB", "``AtoB`` uses A as input and B as target; ``BtoA`` swaps them.")
+    preprocess: str = setting("resize_and_crop", "``resize_and_crop`` (resize to load size, random crop), "
+                              "``scale_width`` (scale so the width is the load width, keep aspect, random "
+                              "crop) or ``none`` (use as is; sizes must fit the network).")
+    load_size: tuple[int, int] | None = setting(None, "(height, width) before cropping; ``None`` means 1.117 "
+                                                "x the crop size (286 for 256).")
+    flip: bool = setting(True, "random horizontal flips, identical on input and target.")
+    background: tuple[int, int, int] = setting((255, 255, 255), "RGB colour transparent pixels are "
+                                               "composited onto.")
+    cache: bool = setting(True, "keep decoded images in RAM when they fit in ``cache_limit_mb``.")
+    cache_limit_mb: int = setting(4096, "RAM budget (MB) of ``cache``: a dataset whose decoded images need "
+                                  "more is not cached (images are read from disk each time).")
+    draw_as: str = setting("", "what the input side is, so the app's canvas draws it: ``label``, ``edges``, "
+                           "``sketch`` or ``photo``; empty = the family's default (the training window fills "
+                           "it in from the dataset check).")
 
     def __post_init__(self) -> None:
         check_choice("direction", self.direction, ("AtoB", "BtoA"))
@@ -177,51 +247,34 @@ class DataConfig:
 class TrainConfig:
     """Options shared by every family's training loop.
 
-    Args:
-        steps: total optimisation steps (one D and one G update each).
-        batch_size: images per step.
-        size: training crop (height, width).
-        lr: Adam learning rate (generator; families may scale the discriminator's).
-        beta1, beta2: Adam betas.
-        decay_start: step from which the LR decays linearly to zero at ``steps``; ``None`` means half way.
-        seed: seeds Python, NumPy, torch and the data sampler.
-        device: ``auto|cpu|cuda|cuda:N|mps``.
-        deterministic: deterministic kernels (bit-for-bit resume on CPU).
-        amp: mixed precision on CUDA: bf16 on GPUs that support it, else fp16 with a gradient scaler (ignored
-            elsewhere; never reduced precision on the CPU).
-        compile: ``torch.compile`` the generator (``auto`` = on CUDA only).
-        channels_last: channels-last memory layout on CUDA (faster convolutions with tensor cores).
-        sync_batchnorm: with several GPUs, batch norm normalises over the whole batch of all processes
-            (SyncBatchNorm) instead of each process's share.
-        sample_every, checkpoint_every, log_every: intervals in steps.
-        keep_last: step checkpoints kept besides ``latest``.
+    Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    steps: int = 1000
-    batch_size: int = 1
-    size: tuple[int, int] = (256, 256)
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    decay_start: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    deterministic: bool = False
-    amp: bool = True
-    compile: str = "auto"
-    channels_last: bool = True
-    sync_batchnorm: bool = False
-    sample_every: int = 100
-    checkpoint_every: int = 200
-    log_every: int = 1
-    keep_last: int = 3
+    steps: int = setting(1000, "total optimisation steps (one D and one G update each).")
+    batch_size: int = setting(1, "images per step.")
+    size: tuple[int, int] = setting((256, 256), "training crop (height, width).")
+    decay_start: int | None = setting(None, "step from which the LR decays linearly to zero at ``steps``; "
+                                      "``None`` means half way.")
+    seed: int = setting(0, "seeds Python, NumPy, torch and the data sampler.")
+    device: str = setting("auto", "``auto|cpu|cuda|cuda:N|mps``.")
+    deterministic: bool = setting(False, "deterministic kernels (bit-for-bit resume on CPU).")
+    amp: bool = setting(True, "mixed precision on CUDA: bf16 on GPUs that support it, else fp16 with a "
+                        "gradient scaler (ignored elsewhere; never reduced precision on the CPU).")
+    compile: str = setting("auto", "``torch.compile`` the generator (``auto`` = on CUDA only).")
+    channels_last: bool = setting(True, "channels-last memory layout on CUDA (faster convolutions with "
+                                  "tensor cores).")
+    sync_batchnorm: bool = setting(False, "with several GPUs, batch norm normalises over the whole batch of "
+                                   "all processes (SyncBatchNorm) instead of each process's share.")
+    sample_every: int = setting(100, "write a sample grid every this many steps.")
+    checkpoint_every: int = setting(200, "write a checkpoint every this many steps.")
+    log_every: int = setting(1, "write the losses kept for each step to the log every this many steps (at "
+                         "least 20 on a GPU: one host sync per write).")
+    keep_last: int = setting(3, "step checkpoints kept besides ``latest``.")
 
     def __post_init__(self) -> None:
         check_positive("steps", self.steps)
         check_positive("batch_size", self.batch_size)
         check(len(self.size) == 2 and min(self.size) > 0, "size", self.size, "(height, width) > 0")
-        check(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "a finite number > 0")
-        check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "betas", (self.beta1, self.beta2), "values in [0, 1)")
         if self.decay_start is not None:
             check(0 <= self.decay_start <= self.steps, "decay_start", self.decay_start, f"0..{self.steps}")
         check_choice("compile", self.compile, ("auto", "on", "off"))

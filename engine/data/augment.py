@@ -10,12 +10,12 @@ import torch
 from engine.data.datasets import random_crops
 
 
-def to_unit_range(batch_uint8: torch.Tensor) -> torch.Tensor:
+def to_minus_one_one(batch_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1]."""
     return batch_uint8.float().div_(127.5).sub_(1.0)
 
 
-def from_unit_range(batch: torch.Tensor) -> torch.Tensor:
+def from_minus_one_one(batch: torch.Tensor) -> torch.Tensor:
     """float [-1, 1] -> uint8 [0, 255] (rounded, clipped)."""
     return ((batch.detach().float().clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
 
@@ -31,7 +31,7 @@ class PairedAugment:
 
     def __call__(self, items: Sequence[torch.Tensor]) -> torch.Tensor:
         batch = random_crops(items, self.size, self.generator)
-        batch = to_unit_range(batch.to(self.device, non_blocking=True))
+        batch = to_minus_one_one(batch.to(self.device, non_blocking=True))
         if self.flip:
             flips = torch.rand(len(items), generator=self.generator) < 0.5
             if bool(flips.any()):

@@ -20,6 +20,7 @@ Bundled palettes live in ``assets/palettes/<name>.json``; :meth:`Palette.load` t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -122,6 +123,21 @@ class Palette:
         array.setflags(write=False)
         return array
 
+    @property
+    def entries(self) -> list[tuple[str, Color]]:
+        """``[(name, (r, g, b)), ...]`` in id order, as :meth:`from_entries` takes them."""
+        return [(c.name, c.color) for c in self.classes]
+
+    @property
+    def background_color(self) -> Color:
+        """The colour of the class the eraser paints."""
+        return self.classes[self.background].color
+
+    def id_of_color(self, rgb: object) -> int | None:
+        """The id of the class drawn in exactly ``rgb``, or None when no class has that colour."""
+        key = tuple(int(v) for v in rgb)  # type: ignore[attr-defined]
+        return next((c.id for c in self.classes if c.color == key), None)
+
     def index_of(self, name: str) -> int:
         """The id of the class called ``name``; ConfigError naming the valid names otherwise."""
         for cls in self.classes:
@@ -131,6 +147,14 @@ class Palette:
                           value=name)
 
     # -- serialisation --------------------------------------------------------------------------------
+
+    @classmethod
+    def from_entries(cls, entries: Sequence[tuple[str, Sequence[int]]], background: int = 0,
+                     name: str = "custom") -> Palette:
+        """A palette of ``[(name, (r, g, b)), ...]`` with ids in list order (validated as any palette)."""
+        classes = tuple(PaletteClass(i, str(label), _as_color(tuple(rgb), f"class {i}"))
+                        for i, (label, rgb) in enumerate(entries))
+        return cls(name=name, classes=classes, background=background)
 
     def to_dict(self) -> dict:
         data: dict = {"name": self.name}

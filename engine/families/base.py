@@ -54,11 +54,11 @@ class Family:
         """An input image as the batch :meth:`infer` takes: by default RGB uint8 (H, W, 3) -> (1, 3, H, W) in
         [-1, 1], resized to the card's training size when ``resize_to_native``. Label-map families snap colours
         to their palette here instead."""
-        from engine.data.augment import to_unit_range
+        from engine.data.augment import to_minus_one_one
         from engine.data.datasets import resize_rgb
 
         resized = resize_rgb(image, *card.size) if cls.resize_to_native else image
-        return to_unit_range(torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None])
+        return to_minus_one_one(torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None])
 
     @classmethod
     def infer(cls, network: nn.Module, batch: torch.Tensor, **options: Any) -> torch.Tensor:

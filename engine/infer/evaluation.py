@@ -20,7 +20,7 @@ import torch
 
 from engine.core.config import DataConfig, from_dict, replace
 from engine.core.errors import ConfigError
-from engine.data.augment import to_unit_range
+from engine.data.augment import to_minus_one_one
 from engine.data.datasets import PairedImages
 from engine.infer.eval_batch import EvalBatch
 from engine.infer.inference import InferenceSession
@@ -36,7 +36,7 @@ def paired_batches(session: InferenceSession, data: DataConfig, split_dir: Path,
     count = len(pairs) if limit is None else min(limit, len(pairs))
     in_channels = 3
     for start in range(0, count, batch_size):
-        batch = to_unit_range(torch.stack([pairs[i] for i in range(start, min(count, start + batch_size))]))
+        batch = to_minus_one_one(torch.stack([pairs[i] for i in range(start, min(count, start + batch_size))]))
         inputs = batch[:, :in_channels]
         yield EvalBatch(session.translate_tensor(inputs).cpu(), batch[:, in_channels:], inputs)
 

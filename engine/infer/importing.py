@@ -127,7 +127,8 @@ def reference_checkpoint(source: str | Path, epoch: str = "latest",
 
 
 def _training_configs(options: dict[str, str]) -> tuple[TrainConfig, DataConfig]:
-    """The training size, optimiser and data settings a reference run recorded (for fine-tuning and the card)."""
+    """The training size and data settings a reference run recorded (for fine-tuning and the card; its Adam
+    settings are in the model config)."""
     crop = option(options, "crop_size", 256)
     load = option(options, "load_size", 0)
     preprocess = options.get("preprocess", "resize_and_crop")
@@ -136,8 +137,7 @@ def _training_configs(options: dict[str, str]) -> tuple[TrainConfig, DataConfig]
                       preprocess=preprocess if preprocess in ("resize_and_crop", "scale_width", "none")
                       else "resize_and_crop",
                       load_size=(load, load) if load >= crop else None, flip=not option(options, "no_flip", False))
-    train = TrainConfig(size=(crop, crop), batch_size=option(options, "batch_size", 1),
-                        lr=option(options, "lr", 2e-4), beta1=option(options, "beta1", 0.5))
+    train = TrainConfig(size=(crop, crop), batch_size=option(options, "batch_size", 1))
     return train, data
 
 
@@ -150,7 +150,8 @@ def _reference_config(run: ReferenceRun, options: dict[str, str]) -> tuple[str, 
     norm = options.get("norm", "batch" if run.family == "pix2pix" else "instance")
     common = {"in_channels": option(options, "input_nc", 3), "out_channels": option(options, "output_nc", 3),
               "ngf": option(options, "ngf", 64), "ndf": option(options, "ndf", 64), "norm": norm,
-              "n_layers_d": option(options, "n_layers_D", 3)}
+              "n_layers_d": option(options, "n_layers_D", 3), "lr_g": option(options, "lr", 2e-4),
+              "lr_d": option(options, "lr", 2e-4), "betas": (option(options, "beta1", 0.5), 0.999)}
     gan_mode = {"wgangp": "wgan"}.get(options.get("gan_mode", ""), options.get("gan_mode", ""))
     if model == "colorization":
         raise CheckpointError("colorization models (Lab colour space) have no Ganvas counterpart", path=source)

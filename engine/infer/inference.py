@@ -21,7 +21,7 @@ from engine.core.config import from_dict
 from engine.core.device import resolve_device
 from engine.core.errors import CheckpointError, ConfigError
 from engine.core.registry import get_family
-from engine.data.augment import from_unit_range
+from engine.data.augment import from_minus_one_one
 from engine.infer.guided_upsample import guided_upsample
 from engine.infer.mode import inference_mode
 
@@ -371,7 +371,7 @@ class InferenceSession:
 
         batch = self.family.prepare_input(image, self.card)
         run = self.preview_tensor if preview else self.translate_tensor
-        output = from_unit_range(run(batch, **options))[0].permute(1, 2, 0).cpu().numpy()
+        output = from_minus_one_one(run(batch, **options))[0].permute(1, 2, 0).cpu().numpy()
         if keep_size and output.shape[:2] != image.shape[:2]:
             output = resize_rgb(output, image.shape[0], image.shape[1])
         return output
@@ -401,10 +401,11 @@ def upscale(output: np.ndarray, drawing: np.ndarray | None, factor: int) -> np.n
     if drawing is None:
         return cv2.resize(output, (width, height), interpolation=cv2.INTER_CUBIC)
 
-    def unit(rgb: np.ndarray) -> torch.Tensor:
+    def minus_one_one(rgb: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 127.5 - 1
 
     small = cv2.resize(drawing, (output.shape[1], output.shape[0]), interpolation=cv2.INTER_AREA)
     full = cv2.resize(drawing, (width, height), interpolation=cv2.INTER_NEAREST)
-    result = guided_upsample(unit(output), unit(small), unit(full), radius=1, eps=1e-2).clamp(-1, 1)
+    result = guided_upsample(minus_one_one(output), minus_one_one(small), minus_one_one(full), radius=1,
+                             eps=1e-2).clamp(-1, 1)
     return ((result[0].permute(1, 2, 0).numpy() + 1) * 127.5 + 0.5).astype(np.uint8)

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.core.errors import StorageError
 from engine.core.imageio import write_image
-from engine.data.augment import from_unit_range
+from engine.data.augment import from_minus_one_one
 from engine.infer.eval_batch import EvalBatch
 
 COLUMNS = ("input", "output", "target")
@@ -55,7 +55,7 @@ class ResultsPage:
                 if images is None or index >= len(images) or images.shape[1] != 3:
                     continue
                 file = f"images/{number:04d}_{name}.png"
-                write_image(self.folder / file, from_unit_range(images[index]).permute(1, 2, 0).cpu().numpy())
+                write_image(self.folder / file, from_minus_one_one(images[index]).permute(1, 2, 0).cpu().numpy())
                 cells[name] = file
             self.rows.append((batch.group, cells))
 

@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from engine.core.config import TrainConfig
-from engine.core.errors import ConfigError
-from engine.data.augment import from_unit_range
+from engine.data.augment import from_minus_one_one
 
 
 def make_adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float],
@@ -20,13 +19,6 @@ def make_adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[floa
     """Adam with the fastest implementation for the device (fused on CUDA and CPU, foreach otherwise)."""
     fused = device.type in ("cuda", "cpu")
     return torch.optim.Adam(list(params), lr=lr, betas=betas, fused=fused, foreach=None if fused else True)
-
-
-def refuse_shared_adam_flags(train: TrainConfig, message: str) -> None:
-    """Families with their own optimizer fields reject ``--lr/--beta1/--beta2`` rather than ignore them."""
-    defaults = TrainConfig()
-    if (train.lr, train.beta1, train.beta2) != (defaults.lr, defaults.beta1, defaults.beta2):
-        raise ConfigError(message)
 
 
 def bf16_capable(device: torch.device) -> bool:
@@ -112,7 +104,7 @@ def image_grid(rows: Sequence[Sequence[torch.Tensor]], pad: int = 2) -> np.ndarr
     grid = np.full((len(rows) * (height + pad) + pad, n_cols * (width + pad) + pad, 3), 255, dtype=np.uint8)
     for r, row in enumerate(rows):
         for c, image in enumerate(row):
-            pixels = from_unit_range(image[:3]).permute(1, 2, 0).cpu().numpy()
+            pixels = from_minus_one_one(image[:3]).permute(1, 2, 0).cpu().numpy()
             top, left = pad + r * (height + pad), pad + c * (width + pad)
             grid[top: top + height, left: left + width] = pixels
     return grid

@@ -30,7 +30,7 @@ from engine.core.checkpoint import (
     read_metadata,
     resolve_checkpoint,
 )
-from engine.core.config import DataConfig, TrainConfig, from_dict, replace, to_dict
+from engine.core.config import DataConfig, TrainConfig, from_dict, replace, to_dict, upgrade_config_keys
 from engine.core.device import describe_device, resolve_device, seed_everything, set_deterministic
 from engine.core.errors import (
     CheckpointError,
@@ -98,6 +98,7 @@ class RunSpec:
 
     @classmethod
     def from_json(cls, meta: dict[str, Any]) -> RunSpec:
+        meta = upgrade_config_keys(meta)  # a spec or header written before today's field names
         family = get_family(meta["family"])
         return cls(
             family=meta["family"],
@@ -110,12 +111,16 @@ class RunSpec:
 
     def retune(self, step: int, changes: dict[str, Any]) -> str:
         """Change model-config fields the family lets a resumed run change; returns a note for the user.
+        Repeating a field's own value changes nothing and is accepted for any field (as ``--lr`` was when it
+        was a train flag).
 
         Raises:
             ConfigError: a field that cannot change on resume, or a value the config or family refuses.
         """
         family = get_family(self.family)
-        refused = sorted(set(changes) - set(family.retunable))
+        missing = object()
+        refused = sorted(name for name, value in changes.items() if name not in family.retunable
+                         and _as_stored(getattr(self.model, name, missing)) != _as_stored(value))
         if refused:
             allowed = ", ".join(family.retunable) or "none"
             raise ConfigError(f"{', '.join(refused)} cannot change when resuming a {self.family} run "
@@ -145,6 +150,11 @@ def spec_from_meta(meta: dict[str, Any], path: str | Path) -> RunSpec:
 def spec_from_checkpoint(path: str | Path) -> RunSpec:
     """:func:`spec_from_meta` of a checkpoint file or run folder (reads the header only)."""
     return spec_from_meta(read_metadata(path), resolve_checkpoint(path))
+
+
+def _as_stored(value: Any) -> Any:
+    """``value`` as a config stores it (tuples and lists alike), for comparing a flag with a stored field."""
+    return list(value) if isinstance(value, tuple | list) else value
 
 
 def describe_retune(entry: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.canvas import CanvasWidget, Palette
 from desktop.canvas_tools import flood_fill_mask
+from engine.core.errors import ConfigError
 
 pytestmark = pytest.mark.gui
 
@@ -340,9 +341,9 @@ def test_resize_and_load_image_are_undoable(qtbot, canvas):
 def test_palette_and_colour_are_validated(canvas):
     with pytest.raises(ValueError, match="not in the label palette"):
         canvas.set_color((1, 2, 3))
-    with pytest.raises(ValueError, match="background index"):
+    with pytest.raises(ConfigError, match="background id 9"):
         canvas.set_palette(PALETTE, background=9)
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(ConfigError, match="share the colour"):
         Palette.from_entries([("a", (1, 1, 1)), ("b", (1, 1, 1))])
     canvas.set_palette([("bg", (9, 9, 9)), ("fg", (200, 10, 10))], background=0)
     assert canvas.color == (200, 10, 10)

@@ -81,7 +81,7 @@ def test_a_run_trained_in_the_window_draws_in_its_mode_and_palette(qtbot, settin
     training.run_page.buttons["use"].click()  # "Use in canvas"
     qtbot.waitUntil(lambda: window.session is not None, timeout=120000)
     assert window.canvas.mode == "label" and window.model_panel.draw_mode == "label"
-    assert window.canvas.label_palette.names[:3] == tuple(Palette.load("facades").names[:3])
+    assert window.canvas.label_palette.names[:3] == Palette.load("facades").names[:3]
     assert window.model_label.text() == f"model: {run_dir.name}" and f"({run_dir.name})" in window.windowTitle()
 
     runs = RunsList(settings)
@@ -130,4 +130,4 @@ def test_after_a_relaunch_the_last_run_comes_back_in_its_mode(qtbot, settings, t
     tree.itemActivated.emit(entry, 0)
     qtbot.waitUntil(lambda: window.session is not first, timeout=120000)
     assert window.canvas.mode == "label" and window.model_label.text() == "model: facades-tiny"
-    assert window.canvas.label_palette.names[:3] == tuple(Palette.load("facades").names[:3])
+    assert window.canvas.label_palette.names[:3] == Palette.load("facades").names[:3]

@@ -17,7 +17,9 @@ from desktop.training.config_form import ConfigForm  # noqa: E402
 from desktop.training.run_controller import RunController  # noqa: E402
 from desktop.training.run_page import LossCurves, RunPage  # noqa: E402
 from desktop.training.runs_list import SETTINGS_KEY, RunsList  # noqa: E402
-from engine.core.config import DataConfig, TrainConfig, to_dict  # noqa: E402
+from engine.cli.args import config_overrides  # noqa: E402
+from engine.cli.main import build_parser  # noqa: E402
+from engine.core.config import DataConfig, TrainConfig, parse_size, size_fields, to_dict  # noqa: E402
 from engine.core.registry import get_family, list_families  # noqa: E402
 from engine.core.run_log import smoothed  # noqa: E402
 from tests.engine.helpers import write_aligned_dataset  # noqa: E402
@@ -50,6 +52,13 @@ def test_config_form_builds_from_each_family(qtbot) -> None:
         assert spec["family"] == name and tuple(spec["train_config"]["size"]) == (128, 128)
         assert spec["model_config"].get("ngf", 32) == 32  # smaller networks without CUDA
         assert form.probe_arguments()[:5] == ["-m", "engine.cli", "bench", "train", name]
+        # the probe's flags parse back into the form's network config; the size is stated once, as --size
+        probe = build_parser().parse_args(form.probe_arguments()[2:])
+        assert probe.size == "128" and not {"--image-size", "--resolution"} & set(form.probe_arguments())
+        family = get_family(name)
+        config = family.auto_config(parse_size(probe.size), config_overrides(probe, family.config_cls))
+        assert to_dict(config) == spec["model_config"]
+        assert all(not form.model_editors[field][0].isEnabled() for field in size_fields(family.config_cls))
     form.set_family("pix2pix")
     form.size_box.setValue(64)
     assert form.spec()["model_config"]["depth"] == 6  # size-derived field follows the size until edited

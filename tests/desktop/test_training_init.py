@@ -70,7 +70,8 @@ def test_a_run_started_from_a_chosen_run_records_it_and_starts_from_its_weights(
     dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
     assert form.init is not None and form.init.name == "tiny-source" and form.init.networks == ("G", "D")
     assert form.family_name == "pix2pix" and not form.family_combo.isEnabled() and form.size_box.value() == 32
-    assert all(not widget.isEnabled() for widget, _ in form.model_editors.values())
+    assert all(widget.isEnabled() == (name in ("lr_g", "lr_d", "betas"))  # the learning rates are this run's
+               for name, (widget, _) in form.model_editors.items())
     assert form.network_note.isVisibleTo(form) and "come from tiny-source" in form.network_note.text()
     assert form.model_editors["ngf"][0].value() == 4 and form.model_editors["depth"][0].value() == 5
     assert all(widget.isEnabled() for widget, _ in form.train_editors.values())
@@ -86,8 +87,10 @@ def test_a_run_started_from_a_chosen_run_records_it_and_starts_from_its_weights(
         window.dataset_page.check(str(data))
     assert form.family_name == "pix2pix" and form.error_label.text() == "" and window.start_button.isEnabled()
     # one step at a tiny learning rate: Adam moves each weight by about lr, so the weights stay the source's
-    for name, value in (("steps", 1), ("lr", 1e-6), ("sample_every", 1), ("checkpoint_every", 1)):
+    for name, value in (("steps", 1), ("sample_every", 1), ("checkpoint_every", 1)):
         form.train_editors[name][0].setValue(value)
+    for name in ("lr_g", "lr_d"):
+        form.model_editors[name][0].setValue(1e-6)
     form.train_editors["device"][0].setCurrentText("cpu")
     form.data_editors["preprocess"][0].setCurrentText("none")
     started = []
@@ -101,9 +104,9 @@ def test_a_run_started_from_a_chosen_run_records_it_and_starts_from_its_weights(
     assert json.loads((run_dir / "spec.json").read_text())["init_from"] == source_path
     meta = read_metadata(run_dir / "latest.safetensors")
     assert meta["init"] == {"source": "tiny-source", "step": 2, "networks": ["G", "D"], "fresh": []}
-    assert meta["step"] == 1 and meta["train_config"]["lr"] == pytest.approx(1e-6)
+    assert meta["step"] == 1 and meta["model_config"]["lr_g"] == meta["model_config"]["lr_d"] == pytest.approx(1e-6)
     source, new = load_checkpoint(source_dir), load_checkpoint(run_dir)
-    assert meta["model_config"] == source.meta["model_config"]
+    assert meta["model_config"] == {**source.meta["model_config"], "lr_g": 1e-6, "lr_d": 1e-6}
     weights = {k: v for k, v in source.group("net.G").items() if v.is_floating_point() and "running_" not in k}
     assert weights
     for key, value in weights.items():

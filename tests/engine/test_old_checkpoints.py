@@ -47,4 +47,13 @@ def test_run_resumes_from_an_old_checkpoint(family, tmp_path, shared_data, monke
     run.mkdir()
     shutil.copy(OLD / f"{family}.safetensors", run / "latest.safetensors")
     assert cli(["train", family, "--resume", str(run), "--steps", "3", "--no-progress"]) == 0
-    assert load_checkpoint(run / "latest.safetensors").meta["step"] == 3
+    old, new = load_checkpoint(OLD / f"{family}.safetensors"), load_checkpoint(run / "latest.safetensors")
+    assert new.meta["step"] == 3
+    # the run keeps its learning rates and Adam betas (stored in older field names) and its optimizer moments
+    assert new.meta["lr_schedule"]["base_lrs"] == old.meta["lr_schedule"]["base_lrs"]
+    for name, info in old.meta["optimizers"].items():
+        assert [g["betas"] for g in new.meta["optimizers"][name]["param_groups"]] == \
+            [g["betas"] for g in info["param_groups"]]
+    counts = {key: (float(old.tensors[key]), float(value)) for key, value in new.tensors.items()
+              if key.startswith("optim.") and key.endswith(".0.step")}
+    assert counts and all(after > before >= 2 for before, after in counts.values()), counts

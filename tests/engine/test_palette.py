@@ -281,3 +281,18 @@ def test_facades_label_halves_snap_with_shipped_palette(shared_data: Path) -> No
         rgb = read_image(file)[:, 256:]
         assert np.abs(index_to_color(index, palette).astype(int) - rgb).mean() < 20
     assert present.sum() >= 8, [n for n, p in zip(palette.names, present, strict=True) if p]
+
+
+def test_palette_from_entries_is_the_canvas_palette():
+    """The app's canvas draws in this type too: built from (name, colour) pairs, looked up by colour."""
+    palette = Palette.from_entries([("void", (0, 0, 0)), ("sky", (70, 130, 180)), ("tree", [107, 142, 35])],
+                                   background=1, name="canvas")
+    assert palette.entries == [("void", (0, 0, 0)), ("sky", (70, 130, 180)), ("tree", (107, 142, 35))]
+    assert Palette.from_entries(palette.entries, background=1, name="canvas") == palette
+    assert palette.background_color == (70, 130, 180)
+    assert palette.id_of_color((107, 142, 35)) == 2 and palette.id_of_color(np.array([70, 130, 180])) == 1
+    assert palette.id_of_color((1, 2, 3)) is None
+    with pytest.raises(ConfigError, match="share the colour"):
+        Palette.from_entries([("a", (1, 1, 1)), ("b", (1, 1, 1))])
+    with pytest.raises(ConfigError, match="background id 3"):
+        Palette.from_entries(palette.entries, background=3)

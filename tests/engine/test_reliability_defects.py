@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 
 from engine.cli.main import main as cli
 from engine.core import checkpoint as ckpt
-from engine.core.config import DataConfig, TrainConfig
+from engine.core.config import DataConfig, TrainConfig, replace
 from engine.core.errors import (
     CheckpointError,
     ConfigError,
@@ -94,7 +94,9 @@ def test_extreme_learning_rate_keeps_only_finite_checkpoints(tmp_path):
     for lr in (1e12, 1e6):
         run = tmp_path / f"run{lr:g}"
         try:
-            run_training(tiny_spec(data, steps=6, lr=lr, checkpoint_every=1), run)
+            spec = tiny_spec(data, steps=6, checkpoint_every=1)
+            spec.model = replace(TINY, lr_g=lr, lr_d=lr)
+            run_training(spec, run)
         except TrainingError as exc:
             assert "step" in str(exc)
         for path in [run / ckpt.LATEST, *sorted((run / "checkpoints").glob("*.safetensors"))]:
@@ -104,8 +106,8 @@ def test_extreme_learning_rate_keeps_only_finite_checkpoints(tmp_path):
 
 def test_infinite_learning_rate_is_refused(tmp_path, capsys):
     for value in (float("inf"), float("nan")):
-        with pytest.raises(ConfigError, match="lr"):
-            TrainConfig(lr=value)
+        with pytest.raises(ConfigError, match="lr_g"):
+            Pix2PixConfig(lr_g=value)
     data = write_aligned_dataset(tmp_path / "d")
     assert cli(["train", "pix2pix", "--data", str(data), *TINY_FLAGS, "--lr", "inf", "--out",
                 str(tmp_path / "run")]) == 2

@@ -99,15 +99,14 @@ def test_unknown_colour_stops_before_training(tmp_path):
 
 def test_ttur_fields_and_vgg_note(tmp_path):
     data = write_label_folders(tmp_path / "d", count=2)
-    bad = spec(data)
-    bad.train = TrainConfig(steps=1, size=SIZE, device="cpu", lr=1e-3)
-    with pytest.raises(ConfigError, match="--lr-g"):
-        run_training(bad, tmp_path / "bad")
     with pytest.raises(ConfigError, match="multiple of 32"):
         SPADEConfig(image_size=(48, 48))
     events = []
     run_training(spec(data, steps=1), tmp_path / "run", on_progress=events.append)
     assert "VGG loss off: no --vgg-weights" in events[0].message
+    meta = ckpt.read_metadata(tmp_path / "run")  # the two time-scale rule: D learns 4x as fast, betas 0, 0.9
+    assert meta["lr_schedule"]["base_lrs"] == {"G": 1e-4, "D": 4e-4}
+    assert [meta["optimizers"][name]["param_groups"][0]["betas"] for name in "GD"] == [[0.0, 0.9]] * 2
     assert SPADEConfig(**TINY, contain_dont_care=True).label_nc == 13
 
 

@@ -175,11 +175,16 @@ def test_resume_retunes_loss_weights_and_refuses_other_changes(tmp_path, capsys)
     meta = load_checkpoint(run).meta
     assert meta["model_config"]["r1_gamma"] == 0.1 and meta["retunes"] == [{"step": 1, "r1_gamma": [1.0, 0.1]}]
     for argv, problem in ((["--channel-max", "16"], "channel_max cannot change"),
+                          (["--lr", "0.001"], "lr_d, lr_g cannot change"),
                           (["--pl-weight", "0"], "cannot turn its regulariser on or off"),
                           (["--batch-size", "4"], "drop batch_size")):
         assert main(["train", "stylegan2", "--resume", str(run), "--steps", "3", *argv]) != 0
         assert problem in capsys.readouterr().err
     assert load_checkpoint(run).step == 2  # refused retunes train nothing
+    # repeating the run's own values changes nothing (old and new flag names alike)
+    assert main(["train", "stylegan2", "--resume", str(run), "--steps", "3", "--lr", "0.0025", "--betas", "0,0.99",
+                 "--channel-max", str(meta["model_config"]["channel_max"]), "--no-progress"]) == 0
+    assert load_checkpoint(run).step == 3 and load_checkpoint(run).meta["retunes"] == meta["retunes"]
 
 
 def test_cli_latent_commands(tmp_path, capsys):

@@ -26,11 +26,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive, replace
+from engine.core.config import (
+    DataConfig,
+    TrainConfig,
+    check,
+    check_choice,
+    check_optimizer,
+    check_positive,
+    replace,
+    setting,
+)
 from engine.core.errors import ConfigError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
-from engine.data.augment import PairedAugment, to_unit_range
+from engine.data.augment import PairedAugment, to_minus_one_one
 from engine.data.datasets import EpochSampler
 from engine.families.base import Family
 from engine.families.cyclegan.pool import ImagePool
@@ -64,35 +73,29 @@ AUTO_TILE_ABOVE = 1024 * 1024  # pixels: larger images are tiled on the CPU when
 class CycleGANConfig:
     """Networks and loss weights of CycleGAN.
 
-    Args:
-        in_channels, out_channels: image channels of domains A and B (3 for RGB).
-        ngf, ndf: base widths of the generators and the discriminators.
-        n_blocks: residual blocks per generator (9 for 256 px crops, 6 for 128 px; chosen from --size unless
-            given).
-        norm: ``instance``, ``batch`` or ``none`` (all four networks).
-        upsampling: generator decoder: ``transpose`` (transposed convs, as in the paper), ``resize`` (nearest x2
-            + conv, no checkerboard) or ``bilinear``.
-        n_layers_d: PatchGAN stride-2 layers (3 = 70x70 patches).
-        gan_mode: adversarial loss: ``lsgan`` (paper), ``vanilla`` or ``hinge``.
-        lambda_a, lambda_b: weights of the cycle losses A->B->A and B->A->B.
-        lambda_identity: identity loss weight relative to the cycle weight of the same domain (0.5 gives
-            0.5 * lambda; 0 disables it); needs in_channels == out_channels.
-        pool_size: generated images kept per discriminator history pool (0 = no pool).
+    Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    in_channels: int = 3
-    out_channels: int = 3
-    ngf: int = 64
-    ndf: int = 64
-    n_blocks: int = 9
-    norm: str = "instance"
-    upsampling: str = "transpose"
-    n_layers_d: int = 3
-    gan_mode: str = "lsgan"
-    lambda_a: float = 10.0
-    lambda_b: float = 10.0
-    lambda_identity: float = 0.5
-    pool_size: int = 50
+    in_channels: int = setting(3, "image channels of domain A (3 for RGB).")
+    out_channels: int = setting(3, "image channels of domain B (3 for RGB).")
+    ngf: int = setting(64, "base width of the generators.")
+    ndf: int = setting(64, "base width of the discriminators.")
+    n_blocks: int = setting(9, "residual blocks per generator (9 for 256 px crops, 6 for 128 px; chosen from "
+                            "--size unless given).")
+    norm: str = setting("instance", "``instance``, ``batch`` or ``none`` (all four networks).")
+    upsampling: str = setting("transpose", "generator decoder: ``transpose`` (transposed convs, as in the "
+                              "paper), ``resize`` (nearest x2 + conv, no checkerboard) or ``bilinear``.")
+    n_layers_d: int = setting(3, "PatchGAN stride-2 layers (3 = 70x70 patches).")
+    gan_mode: str = setting("lsgan", "adversarial loss: ``lsgan`` (paper), ``vanilla`` or ``hinge``.")
+    lambda_a: float = setting(10.0, "weight of the cycle loss A->B->A.")
+    lambda_b: float = setting(10.0, "weight of the cycle loss B->A->B.")
+    lambda_identity: float = setting(0.5, "identity loss weight relative to the cycle weight of the same "
+                                     "domain (0.5 gives 0.5 * lambda; 0 disables it); needs in_channels == "
+                                     "out_channels.")
+    pool_size: int = setting(50, "generated images kept per discriminator history pool (0 = no pool).")
+    lr_g: float = setting(2e-4, "Adam learning rate of both generators.")
+    lr_d: float = setting(2e-4, "Adam learning rate of both discriminators.")
+    betas: tuple[float, float] = setting((0.5, 0.999), "Adam betas (beta1,beta2) of all four networks.")
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels", "ngf", "ndf", "n_layers_d"):
@@ -109,6 +112,7 @@ class CycleGANConfig:
         if self.lambda_identity > 0:
             check(self.in_channels == self.out_channels, "lambda_identity", self.lambda_identity,
                   f"0 when in_channels ({self.in_channels}) != out_channels ({self.out_channels})")
+        check_optimizer(self)
 
 
 def _forward(net: Callable[[torch.Tensor], torch.Tensor], inputs: list[torch.Tensor],
@@ -203,12 +207,11 @@ class CycleGANTrainer(Trainer):
         self.D_B = PatchDiscriminator(config.out_channels, config.ndf, config.n_layers_d, config.norm)
         self.nets = {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B}
         self.fwd = {name: prepare_module(net, device, train) for name, net in self.nets.items()}
-        betas = (train.beta1, train.beta2)
         generators = [*self.G_AB.parameters(), *self.G_BA.parameters()]
         discriminators = [*self.D_A.parameters(), *self.D_B.parameters()]
-        self.optimizers = {"G": make_adam(generators, train.lr, betas, device),
-                           "D": make_adam(discriminators, train.lr, betas, device)}
-        self.base_lrs = {"G": train.lr, "D": train.lr}
+        self.optimizers = {"G": make_adam(generators, config.lr_g, config.betas, device),
+                           "D": make_adam(discriminators, config.lr_d, config.betas, device)}
+        self.base_lrs = {"G": config.lr_g, "D": config.lr_d}
         self.pool_a, self.pool_b = ImagePool(config.pool_size), ImagePool(config.pool_size)
         self.pool_generator = torch.Generator().manual_seed(train.seed + 2)
         count = min(4, len(self.dataset.a), len(self.dataset.b))
@@ -255,8 +258,8 @@ class CycleGANTrainer(Trainer):
 
     def sample_grid(self) -> np.ndarray:
         """Rows of ``real A | fake B | rec A`` and, after a gutter, ``real B | fake A | rec B``."""
-        real_a = to_unit_range(self.fixed_a.to(self.device))
-        real_b = to_unit_range(self.fixed_b.to(self.device))
+        real_a = to_minus_one_one(self.fixed_a.to(self.device))
+        real_b = to_minus_one_one(self.fixed_b.to(self.device))
         with inference_mode(self.G_AB), inference_mode(self.G_BA):
             fake_b, fake_a = self.G_AB(real_a).float(), self.G_BA(real_b).float()
             rec_a, rec_b = self.G_BA(fake_b).float(), self.G_AB(fake_a).float()
@@ -389,7 +392,7 @@ class CycleGAN(Family):
             images, count = domains[domain], counts[domain]
             total = 0.0
             for start in range(0, count, 4):
-                real = to_unit_range(torch.stack([images[i] for i in range(start, min(count, start + 4))]))
+                real = to_minus_one_one(torch.stack([images[i] for i in range(start, min(count, start + 4))]))
                 reconstructed = session.translate_tensor(session.translate_tensor(real, direction=there),
                                                          direction=back)
                 total += float(l1(reconstructed.cpu(), real).sum())
@@ -408,9 +411,9 @@ class CycleGAN(Family):
             inputs, reals = domains[source], domains[target]
             count_in, count_real = counts[source], counts[target]
             for start in range(0, max(count_in, count_real), 4):
-                real_in = _unit_batch(inputs, start, min(count_in, start + 4))
+                real_in = _batch_minus_one_one(inputs, start, min(count_in, start + 4))
                 output = None if real_in is None else session.translate_tensor(real_in, direction=direction).cpu()
-                yield EvalBatch(output, _unit_batch(reals, start, min(count_real, start + 4)), real_in,
+                yield EvalBatch(output, _batch_minus_one_one(reals, start, min(count_real, start + 4)), real_in,
                                 group=direction, paired=False)
 
     @classmethod
@@ -455,9 +458,9 @@ def _eval_domains(split_dir: Any, data: DataConfig, limit: int | None, size: tup
     return split, domains, counts
 
 
-def _unit_batch(images: ImageDomain, start: int, stop: int) -> torch.Tensor | None:
+def _batch_minus_one_one(images: ImageDomain, start: int, stop: int) -> torch.Tensor | None:
     """Images ``start:stop`` of a domain as a batch in [-1, 1] (None when the range is empty)."""
-    return to_unit_range(torch.stack([images[i] for i in range(start, stop)])) if start < stop else None
+    return to_minus_one_one(torch.stack([images[i] for i in range(start, stop)])) if start < stop else None
 
 
 def tile_overlap(tile: int) -> int:

@@ -11,11 +11,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive
+from engine.core.config import (
+    DataConfig,
+    TrainConfig,
+    check,
+    check_choice,
+    check_optimizer,
+    check_positive,
+    setting,
+)
 from engine.core.errors import ConfigError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
-from engine.data.augment import PairedAugment, to_unit_range
+from engine.data.augment import PairedAugment, to_minus_one_one
 from engine.data.datasets import EpochSampler, PairedImages, split_folder
 from engine.data.palette import Palette
 from engine.families.base import Family
@@ -32,32 +40,28 @@ from models.unet import DeepFeatureCache, UNetGenerator
 class Pix2PixConfig:
     """Networks and loss weights of pix2pix.
 
-    Args:
-        in_channels, out_channels: image channels of input and output.
-        depth: U-Net downsamplings (8 = U-Net-256, 7 = U-Net-128); sizes must be multiples of ``2**depth``.
-        ngf, ndf: base widths of generator and discriminator.
-        norm: ``batch``, ``instance`` or ``none`` (both networks).
-        dropout: dropout 0.5 in the generator's inner decoder levels.
-        n_layers_d: PatchGAN stride-2 layers (3 = 70x70 patches).
-        gan_mode: ``vanilla``, ``lsgan``, ``hinge`` or ``wgan`` (with gradient penalty).
-        lambda_l1: weight of the L1 term.
-        gp_weight: gradient penalty weight for ``wgan``.
-        palette: label palette (bundled name or JSON path) when the inputs are colour label maps, e.g.
-            ``facades`` for labels -> photo; the app then draws label maps in it. Empty for photos, edges, sketches.
+    Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    in_channels: int = 3
-    out_channels: int = 3
-    depth: int = 8
-    ngf: int = 64
-    ndf: int = 64
-    norm: str = "batch"
-    dropout: bool = True
-    n_layers_d: int = 3
-    gan_mode: str = "vanilla"
-    lambda_l1: float = 100.0
-    gp_weight: float = 10.0
-    palette: str = ""
+    in_channels: int = setting(3, "image channels of the input.")
+    out_channels: int = setting(3, "image channels of the output.")
+    depth: int = setting(8, "U-Net downsamplings (8 = U-Net-256, 7 = U-Net-128); sizes must be multiples of "
+                         "``2**depth``.")
+    ngf: int = setting(64, "base width of the generator.")
+    ndf: int = setting(64, "base width of the discriminator.")
+    norm: str = setting("batch", "``batch``, ``instance`` or ``none`` (both networks).")
+    dropout: bool = setting(True, "dropout 0.5 in the generator's inner decoder levels.")
+    n_layers_d: int = setting(3, "PatchGAN stride-2 layers (3 = 70x70 patches).")
+    gan_mode: str = setting("vanilla", "``vanilla``, ``lsgan``, ``hinge`` or ``wgan`` (with gradient "
+                            "penalty).")
+    lambda_l1: float = setting(100.0, "weight of the L1 term.")
+    gp_weight: float = setting(10.0, "gradient penalty weight for ``wgan``.")
+    palette: str = setting("", "label palette (bundled name or JSON path) when the inputs are colour label "
+                           "maps, e.g. ``facades`` for labels -> photo; the app then draws label maps in it. "
+                           "Empty for photos, edges, sketches.")
+    lr_g: float = setting(2e-4, "Adam learning rate of the generator.")
+    lr_d: float = setting(2e-4, "Adam learning rate of the discriminator.")
+    betas: tuple[float, float] = setting((0.5, 0.999), "Adam betas (beta1,beta2) of both networks.")
 
     def __post_init__(self) -> None:
         check(5 <= self.depth <= 10, "depth", self.depth, "an integer from 5 to 10")
@@ -66,6 +70,7 @@ class Pix2PixConfig:
         check_choice("norm", self.norm, NORMS)
         check_choice("gan_mode", self.gan_mode, GAN_MODES)
         check_positive("lambda_l1", self.lambda_l1, allow_zero=True)
+        check_optimizer(self)
 
     @property
     def stride(self) -> int:
@@ -102,10 +107,9 @@ class Pix2PixTrainer(Trainer):
         self.nets = {"G": self.G, "D": self.D}
         self.G_fwd = prepare_module(self.G, device, train)
         self.D_fwd = prepare_module(self.D, device, train)
-        betas = (train.beta1, train.beta2)
-        self.optimizers = {"G": make_adam(self.G.parameters(), train.lr, betas, device),
-                           "D": make_adam(self.D.parameters(), train.lr, betas, device)}
-        self.base_lrs = {"G": train.lr, "D": train.lr}
+        self.optimizers = {"G": make_adam(self.G.parameters(), config.lr_g, config.betas, device),
+                           "D": make_adam(self.D.parameters(), config.lr_d, config.betas, device)}
+        self.base_lrs = {"G": config.lr_g, "D": config.lr_d}
         count = min(4, len(self.dataset))
         self.fixed = torch.stack([center_crop(self.dataset[i], train.size) for i in range(count)])
 
@@ -150,7 +154,7 @@ class Pix2PixTrainer(Trainer):
 
     def sample_grid(self) -> np.ndarray:
         cfg = self.model_config
-        batch = to_unit_range(self.fixed.to(self.device))
+        batch = to_minus_one_one(self.fixed.to(self.device))
         real_a, real_b = batch[:, : cfg.in_channels], batch[:, cfg.in_channels:]
         with inference_mode(self.G):
             fake_b = self.G(real_a).float()

@@ -28,11 +28,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_choice, check_positive
+from engine.core.config import (
+    DataConfig,
+    TrainConfig,
+    check,
+    check_choice,
+    check_optimizer,
+    check_positive,
+    setting,
+)
 from engine.core.errors import ConfigError, LabelError
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
-from engine.data.augment import to_unit_range
+from engine.data.augment import to_minus_one_one
 from engine.data.datasets import EpochSampler, split_folder
 from engine.data.labels import index_to_color, one_hot, snap_to_palette
 from engine.data.palette import Palette
@@ -52,7 +60,6 @@ from engine.train.common import (
     image_grid,
     make_adam,
     prepare_module,
-    refuse_shared_adam_flags,
 )
 from engine.train.trainer import Trainer, set_requires_grad
 from models.spade import (
@@ -82,54 +89,49 @@ def load_palette(name_or_path: str) -> Palette:
 class SPADEConfig:
     """Networks and loss weights of SPADE.
 
-    Args:
-        palette: bundled palette name (``facades``) or path to a palette JSON; label maps are read with it.
-        label_nc: label channels (classes + a don't-care channel); 0 = derived from the palette.
-        contain_dont_care: add a channel for the palette's don't-care id (else those pixels are all-zero).
-        use_instance: add an instance-boundary channel read from an ``instances/`` folder.
-        image_size: output (height, width); set from --size.
-        ngf, ndf: base widths of generator (and encoder) and discriminator (64 in the paper; 16-32 on a CPU).
-        num_upsampling_layers: ``normal`` (5 upsamplings), ``more`` (6) or ``most`` (7).
-        spade_hidden: channels of the conv inside each SPADE layer that reads the label map (128 in the paper).
-        param_free_norm: ``instance`` or ``batch`` normalisation inside every SPADE layer. Instance norm removes
-            each map's own mean and variance, so a style code can change little beyond layout-bound detail;
-            batch norm (the paper's choice, batch size >= 4) keeps what sets one image apart from the batch,
-            and inference then normalises with the running statistics.
-        use_encoder: VAE style encoder: outputs follow the style of a reference image.
-        z_dim: length of the style code.
-        lambda_kld, lambda_feat, lambda_vgg: weights of the KL, feature matching and VGG terms.
-        lambda_l1: weight of an L1 term between output and photo (not in the paper; 0 = off). Without VGG
-            weights it is the per-image reconstruction term that makes the style encoder carry colour and
-            tone, so seeds and style images change the look.
-        vgg_weights: local VGG19 state dict (.pth) for the perceptual loss; empty = no VGG term.
-        num_D: discriminator scales.
-        n_layers_D: conv blocks per discriminator scale.
-        lr_g, lr_d: Adam learning rates of generator (+ encoder) and discriminator (--lr is for other families).
-        adam_betas: Adam betas of all networks (SPADE uses 0,0.9).
+    Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    palette: str = "facades"
-    label_nc: int = 0
-    contain_dont_care: bool = False
-    use_instance: bool = False
-    image_size: tuple[int, int] = (256, 256)
-    ngf: int = 64
-    ndf: int = 64
-    num_upsampling_layers: str = "normal"
-    spade_hidden: int = 128
-    param_free_norm: str = "instance"
-    use_encoder: bool = False
-    z_dim: int = 256
-    lambda_kld: float = 0.05
-    lambda_feat: float = 10.0
-    lambda_vgg: float = 10.0
-    lambda_l1: float = 0.0
-    vgg_weights: str = ""
-    num_D: int = 2
-    n_layers_D: int = 4
-    lr_g: float = 1e-4
-    lr_d: float = 4e-4
-    adam_betas: tuple[float, float] = (0.0, 0.9)
+    palette: str = setting("facades", "bundled palette name (``facades``) or path to a palette JSON; label "
+                           "maps are read with it.")
+    label_nc: int = setting(0, "label channels (classes + a don't-care channel); 0 = derived from the "
+                            "palette.")
+    contain_dont_care: bool = setting(False, "add a channel for the palette's don't-care id (else those "
+                                      "pixels are all-zero).")
+    use_instance: bool = setting(False, "add an instance-boundary channel read from an ``instances/`` "
+                                 "folder.")
+    image_size: tuple[int, int] = setting((256, 256), "output (height, width): the training --size, which the "
+                                          "generator's shape depends on.", follows_size=True)
+    ngf: int = setting(64, "base width of the generator and the style encoder (64 in the paper; 16-32 on a "
+                       "CPU).")
+    ndf: int = setting(64, "base width of the discriminator (64 in the paper; 16-32 on a CPU).")
+    num_upsampling_layers: str = setting("normal", "``normal`` (5 upsamplings), ``more`` (6) or ``most`` "
+                                         "(7).")
+    spade_hidden: int = setting(128, "channels of the conv inside each SPADE layer that reads the label map "
+                                "(128 in the paper).")
+    param_free_norm: str = setting("instance", "``instance`` or ``batch`` normalisation inside every SPADE "
+                                   "layer. Instance norm removes each map's own mean and variance, so a "
+                                   "style code can change little beyond layout-bound detail; batch norm (the "
+                                   "paper's choice, batch size >= 4) keeps what sets one image apart from "
+                                   "the batch, and inference then normalises with the running statistics.")
+    use_encoder: bool = setting(False, "VAE style encoder: outputs follow the style of a reference image.")
+    z_dim: int = setting(256, "length of the style code.")
+    lambda_kld: float = setting(0.05, "weight of the KL term (with use_encoder).")
+    lambda_feat: float = setting(10.0, "weight of the discriminator feature matching term.")
+    lambda_vgg: float = setting(10.0, "weight of the VGG perceptual term (with vgg_weights).")
+    lambda_l1: float = setting(0.0, "weight of an L1 term between output and photo (not in the paper; 0 = "
+                               "off). Without VGG weights it is the per-image reconstruction term that makes "
+                               "the style encoder carry colour and tone, so seeds and style images change "
+                               "the look.")
+    vgg_weights: str = setting("", "local VGG19 state dict (.pth) for the perceptual loss; empty = no VGG "
+                               "term.")
+    num_D: int = setting(2, "discriminator scales.")
+    n_layers_D: int = setting(4, "conv blocks per discriminator scale.")
+    lr_g: float = setting(1e-4, "Adam learning rate of the generator (and the style encoder); SPADE's two "
+                          "time-scale rule gives the discriminator 4x.")
+    lr_d: float = setting(4e-4, "Adam learning rate of the discriminator.")
+    betas: tuple[float, float] = setting((0.0, 0.9), "Adam betas (beta1,beta2) of all networks (SPADE uses "
+                                         "0,0.9).")
 
     def __post_init__(self) -> None:
         check(isinstance(self.palette, str) and bool(self.palette.strip()), "palette", self.palette,
@@ -138,7 +140,7 @@ class SPADEConfig:
             palette = load_palette(self.palette)
             derived = palette.n_classes + (1 if self.contain_dont_care else 0)
             object.__setattr__(self, "label_nc", derived)
-        for name in ("label_nc", "ngf", "ndf", "spade_hidden", "z_dim", "num_D", "n_layers_D", "lr_g", "lr_d"):
+        for name in ("label_nc", "ngf", "ndf", "spade_hidden", "z_dim", "num_D", "n_layers_D"):
             check_positive(name, getattr(self, name))
         if self.contain_dont_care:
             check(self.label_nc >= 2, "label_nc", self.label_nc, "classes + 1 with contain_dont_care")
@@ -146,10 +148,8 @@ class SPADEConfig:
         check_choice("param_free_norm", self.param_free_norm, PARAM_FREE_NORMS)
         for name in ("lambda_kld", "lambda_feat", "lambda_vgg", "lambda_l1"):
             check_positive(name, getattr(self, name), allow_zero=True)
-        check(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas), "adam_betas",
-              self.adam_betas, "two values in [0, 1)")
+        check_optimizer(self)
         object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
-        object.__setattr__(self, "adam_betas", tuple(float(b) for b in self.adam_betas))
         check_image_size(self.image_size, self.num_upsampling_layers)
 
     @property
@@ -234,8 +234,6 @@ class SPADETrainer(Trainer):
         if tuple(train.size) != config.image_size:
             raise ConfigError(f"model image_size {config.image_size} differs from --size {train.size}",
                               value=config.image_size)
-        refuse_shared_adam_flags(train, "spade takes --lr-g, --lr-d and --adam-betas (two time-scale rule); "
-                                        "--lr/--beta1/--beta2 are for the other translation families")
         self.palette = load_palette(config.palette)
         if self.palette.n_classes != config.n_classes:
             raise ConfigError(f"palette {self.palette.name!r} has {self.palette.n_classes} classes but label_nc "
@@ -255,8 +253,8 @@ class SPADETrainer(Trainer):
             self.E_fwd = prepare_module(self.E, device, train)
         self.G_fwd = prepare_module(self.G, device, train)
         self.D_fwd = prepare_module(self.D, device, train)
-        self.optimizers = {"G": make_adam(generator_params, config.lr_g, config.adam_betas, device),
-                           "D": make_adam(self.D.parameters(), config.lr_d, config.adam_betas, device)}
+        self.optimizers = {"G": make_adam(generator_params, config.lr_g, config.betas, device),
+                           "D": make_adam(self.D.parameters(), config.lr_d, config.betas, device)}
         self.base_lrs = {"G": config.lr_g, "D": config.lr_d}
         self.vgg: VGGPerceptualLoss | None = None
         if config.vgg_weights and config.lambda_vgg > 0:
@@ -333,7 +331,7 @@ class SPADETrainer(Trainer):
         with inference_mode(nets[-1]), inference_mode(self.G, batch_stats=False):
             z = self.E(photo)[0] if cfg.use_encoder else None
             fake = self.G(label, z).float()
-        colored = [to_unit_range(torch.from_numpy(index_to_color(m.cpu().numpy().astype(np.uint8), self.palette))
+        colored = [to_minus_one_one(torch.from_numpy(index_to_color(m.cpu().numpy().astype(np.uint8), self.palette))
                                  .permute(2, 0, 1)) for m in labels]
         return image_grid([[c, f, p] for c, f, p in zip(colored, fake.cpu(), photo.cpu(), strict=True)])
 
@@ -549,7 +547,7 @@ class SPADE(Family):
             photo, labels, edges = split_item(torch.stack([dataset[i] for i in
                                                            range(start, min(len(dataset), start + 4))]))
             output = session.translate_tensor(label_input(labels, config, session.generator.dont_care, edges), seed=0)
-            colours = torch.stack([to_unit_range(torch.from_numpy(index_to_color(ids.numpy().astype(np.uint8),
+            colours = torch.stack([to_minus_one_one(torch.from_numpy(index_to_color(ids.numpy().astype(np.uint8),
                                                                                  palette)).permute(2, 0, 1))
                                    for ids in labels.cpu()])
             yield EvalBatch(output.cpu(), photo, colours)
@@ -610,5 +608,5 @@ def _style_tensor(style: Any, device: torch.device) -> torch.Tensor:
     if style.ndim == 3:
         style = style[None]
     if style.dtype == torch.uint8:
-        style = to_unit_range(style)
+        style = to_minus_one_one(style)
     return style.to(device).float()

@@ -30,7 +30,7 @@ import torch
 from engine.core.config import DataConfig
 from engine.core.errors import DatasetError, ImageError, LabelError
 from engine.core.imageio import list_images, read_image
-from engine.data.augment import to_unit_range
+from engine.data.augment import to_minus_one_one
 from engine.data.datasets import (
     DecodedItems,
     default_load_size,
@@ -324,7 +324,7 @@ class LabelAugment:
 
 def split_item(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """uint8 (B, 4|5, H, W) -> photo in [-1, 1], label ids (long), edges (float) or None."""
-    photo = to_unit_range(batch[:, :3])
+    photo = to_minus_one_one(batch[:, :3])
     labels = batch[:, 3].long()
     edges = batch[:, 4:5].float() if batch.shape[1] > 4 else None
     return photo, labels, edges

@@ -21,16 +21,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.core.config import DataConfig, TrainConfig, check, check_positive, replace
+from engine.core.config import (
+    DataConfig,
+    TrainConfig,
+    check,
+    check_optimizer,
+    check_positive,
+    replace,
+    setting,
+)
 from engine.core.errors import ConfigError, DatasetError, ImageError
 from engine.core.imageio import list_images, read_image
 from engine.core.registry import register_family
-from engine.data.augment import to_unit_range
+from engine.data.augment import to_minus_one_one
 from engine.data.datasets import DecodedItems, EpochSampler, resize_rgb, split_folder
 from engine.families.base import Family
 from engine.infer.eval_batch import EvalBatch
 from engine.infer.mode import inference_mode
-from engine.train.common import autocast, image_grid, make_adam, prepare_module, refuse_shared_adam_flags
+from engine.train.common import autocast, image_grid, make_adam, prepare_module
 from engine.train.trainer import Trainer, set_requires_grad
 from models.stylegan2 import (
     NOISE_MODES,
@@ -52,62 +60,50 @@ SAMPLE_PSIS = (1.0, 0.7)
 class StyleGAN2Config:
     """Networks, regularisation and optimiser of StyleGAN2.
 
-    Args:
-        resolution: image size (square, 32, 64, 128 or 256); taken from the training --size.
-        z_dim: size of the input latent z.
-        w_dim: size of the intermediate latent w.
-        mapping_layers: depth of the mapping MLP.
-        mapping_lr_mul: learning-rate multiplier of the mapping network (0.01 in the paper).
-        channel_base, channel_max: channels at resolution r are min(channel_base / r, channel_max),
-            in both networks.
-        mbstd_group: group size of the discriminator's minibatch standard deviation layer.
-        r1_gamma: weight of the R1 penalty on real images (0 disables it).
-        r1_interval: apply R1 every this many steps (lazy regularisation, scaled by the interval).
-        pl_weight: weight of path length regularisation (0 disables it).
-        pl_interval: apply path length regularisation every this many steps.
-        pl_batch_shrink: path length regularisation runs on batch_size / this many samples.
-        pl_decay: update rate of the running mean path length.
-        style_mixing_prob: probability that a training batch mixes two latents at a random layer.
-        ema_kimg: half-life of the generator average G_ema in thousands of images.
-        ema_rampup: the half-life is at most this fraction of the images seen so far (0 disables the ramp).
-        diffaug: comma-separated differentiable augmentations for D inputs (colour, translation, cutout),
-            or none.
-        learning_rate: Adam learning rate of both networks (StyleGAN2 uses 0.0025; --lr is for other families).
-        adam_betas: Adam betas of both networks (StyleGAN2 uses 0,0.99).
+    Field help lives with each field (``metadata["help"]``, see :func:`setting`).
     """
 
-    resolution: int = 64
-    z_dim: int = 512
-    w_dim: int = 512
-    mapping_layers: int = 8
-    mapping_lr_mul: float = 0.01
-    channel_base: int = 16384
-    channel_max: int = 512
-    mbstd_group: int = 4
-    r1_gamma: float = 1.0
-    r1_interval: int = 16
-    pl_weight: float = 2.0
-    pl_interval: int = 4
-    pl_batch_shrink: int = 2
-    pl_decay: float = 0.01
-    style_mixing_prob: float = 0.9
-    ema_kimg: float = 10.0
-    ema_rampup: float = 0.05
-    diffaug: str = "colour,translation,cutout"
-    learning_rate: float = 0.0025
-    adam_betas: tuple[float, float] = (0.0, 0.99)
+    resolution: int = setting(64, "image size (square, 32, 64, 128 or 256): the training --size, which sets "
+                              "the networks' depth.", follows_size=True)
+    z_dim: int = setting(512, "size of the input latent z.")
+    w_dim: int = setting(512, "size of the intermediate latent w.")
+    mapping_layers: int = setting(8, "depth of the mapping MLP.")
+    mapping_lr_mul: float = setting(0.01, "learning-rate multiplier of the mapping network (0.01 in the "
+                                    "paper).")
+    channel_base: int = setting(16384, "channels at resolution r are min(channel_base / r, channel_max), in "
+                                "both networks.")
+    channel_max: int = setting(512, "the most channels a layer of either network has (see channel_base).")
+    mbstd_group: int = setting(4, "group size of the discriminator's minibatch standard deviation layer.")
+    r1_gamma: float = setting(1.0, "weight of the R1 penalty on real images (0 disables it).")
+    r1_interval: int = setting(16, "apply R1 every this many steps (lazy regularisation, scaled by the "
+                               "interval).")
+    pl_weight: float = setting(2.0, "weight of path length regularisation (0 disables it).")
+    pl_interval: int = setting(4, "apply path length regularisation every this many steps.")
+    pl_batch_shrink: int = setting(2, "path length regularisation runs on batch_size / this many samples.")
+    pl_decay: float = setting(0.01, "update rate of the running mean path length.")
+    style_mixing_prob: float = setting(0.9, "probability that a training batch mixes two latents at a random "
+                                       "layer.")
+    ema_kimg: float = setting(10.0, "half-life of the generator average G_ema in thousands of images.")
+    ema_rampup: float = setting(0.05, "the half-life is at most this fraction of the images seen so far (0 "
+                                "disables the ramp).")
+    diffaug: str = setting("colour,translation,cutout", "comma-separated differentiable augmentations for D "
+                           "inputs (colour, translation, cutout), or none.")
+    lr_g: float = setting(0.0025, "Adam learning rate of the generator (StyleGAN2 uses 0.0025 for both "
+                          "networks).")
+    lr_d: float = setting(0.0025, "Adam learning rate of the discriminator.")
+    betas: tuple[float, float] = setting((0.0, 0.99), "Adam betas (beta1,beta2) of both networks (StyleGAN2 "
+                                         "uses 0,0.99).")
 
     def __post_init__(self) -> None:
         check(self.resolution in RESOLUTIONS, "resolution", self.resolution, "one of 32, 64, 128, 256")
         for name in ("z_dim", "w_dim", "mapping_layers", "mapping_lr_mul", "channel_base", "channel_max",
-                     "mbstd_group", "r1_interval", "pl_interval", "pl_batch_shrink", "ema_kimg", "learning_rate"):
+                     "mbstd_group", "r1_interval", "pl_interval", "pl_batch_shrink", "ema_kimg"):
             check_positive(name, getattr(self, name))
         for name in ("r1_gamma", "pl_weight", "ema_rampup"):
             check_positive(name, getattr(self, name), allow_zero=True)
         check(0 <= self.pl_decay <= 1, "pl_decay", self.pl_decay, "a number in [0, 1]")
         check(0 <= self.style_mixing_prob <= 1, "style_mixing_prob", self.style_mixing_prob, "a number in [0, 1]")
-        check(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas), "adam_betas",
-              self.adam_betas, "two values in [0, 1)")
+        check_optimizer(self)
         unknown = [op for op in parse_diffaug(self.diffaug) if op not in DIFFAUG_OPS]
         check(not unknown, "diffaug", self.diffaug, "a comma-separated subset of " + ", ".join(DIFFAUG_OPS)
               + " (or none)")
@@ -239,8 +235,6 @@ class StyleGAN2Trainer(Trainer):
         if check_resolution(train.size) != config.resolution:
             raise ConfigError(f"model resolution {config.resolution} differs from --size {train.size[0]}",
                               value=config.resolution)
-        refuse_shared_adam_flags(train, "stylegan2 takes --learning-rate and --adam-betas; --lr/--beta1/--beta2 "
-                                        "are for the translation families")
         self.dataset = FolderImages(data.path, data, config.resolution)
         self.sampler = EpochSampler(len(self.dataset), train.seed)
         self.latent_generator = torch.Generator().manual_seed(train.seed + 2)
@@ -262,9 +256,10 @@ class StyleGAN2Trainer(Trainer):
         for name, net, interval, active in (("G", self.G, config.pl_interval, config.pl_weight > 0),
                                             ("D", self.D, config.r1_interval, config.r1_gamma > 0)):
             ratio = interval / (interval + 1) if active else 1.0
-            betas = (config.adam_betas[0] ** ratio, config.adam_betas[1] ** ratio)
-            self.optimizers[name] = make_adam(net.parameters(), config.learning_rate * ratio, betas, device)
-            self.base_lrs[name] = config.learning_rate * ratio
+            lr = {"G": config.lr_g, "D": config.lr_d}[name]
+            betas = (config.betas[0] ** ratio, config.betas[1] ** ratio)
+            self.optimizers[name] = make_adam(net.parameters(), lr * ratio, betas, device)
+            self.base_lrs[name] = lr * ratio
         self.step = 0
         self.pl_mean = torch.zeros((), device=device)
         fixed = torch.Generator().manual_seed(12345)
@@ -277,7 +272,7 @@ class StyleGAN2Trainer(Trainer):
         if self.data.flip:
             flips = torch.rand(len(indices), generator=self.augment_generator) < 0.5
             batch = torch.where(flips.view(-1, 1, 1, 1), batch.flip(-1), batch)
-        return to_unit_range(batch.to(self.device, non_blocking=True))
+        return to_minus_one_one(batch.to(self.device, non_blocking=True))
 
     @property
     def kimg(self) -> float:
@@ -467,7 +462,7 @@ class StyleGAN2(Family):
                 z = torch.stack([torch.randn(z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
                 outputs = session.translate_tensor(z).cpu()
             if start < count_real:
-                targets = to_unit_range(torch.stack([reals[i] for i in range(start, min(count_real, start + batch))]))
+                targets = to_minus_one_one(torch.stack([reals[i] for i in range(start, min(count_real, start + batch))]))
             yield EvalBatch(outputs, targets, group="", paired=False)
 
     @classmethod

@@ -42,7 +42,7 @@ from engine.core.config import from_dict, to_dict
 from engine.core.device import resolve_device
 from engine.core.errors import CheckpointError, ConfigError, ProjectError, StorageError
 from engine.core.imageio import atomic_write_bytes
-from engine.data.augment import from_unit_range, to_unit_range
+from engine.data.augment import from_minus_one_one, to_minus_one_one
 from engine.families.stylegan2.family import StyleGAN2, StyleGAN2Config, square_resize
 from engine.infer.inference import ModelCard, card_from_meta
 from models.stylegan2 import NOISE_MODES, Generator
@@ -454,7 +454,7 @@ class LatentSession:
             for start in range(0, ws.shape[0], batch_size):
                 chunk = ws[start: start + batch_size].to(self.device).float()
                 images = self.generator.synthesis(chunk, "const" if noise is not None else noise_mode)
-                outs.append(from_unit_range(images).permute(0, 2, 3, 1).cpu().numpy())
+                outs.append(from_minus_one_one(images).permute(0, 2, 3, 1).cpu().numpy())
         return np.concatenate(outs)
 
     def generate(self, seeds: Sequence[int], psi: float = 1.0, cutoff: int | None = None,
@@ -611,7 +611,7 @@ class LatentSession:
         if steps < 1:
             raise ConfigError("projection needs at least one step", value=steps)
         res = self.resolution
-        target = to_unit_range(torch.from_numpy(square_resize(image, res)).permute(2, 0, 1)[None]).to(self.device)
+        target = to_minus_one_one(torch.from_numpy(square_resize(image, res)).permute(2, 0, 1)[None]).to(self.device)
         if perceptual is not None:
             perceptual = perceptual.to(self.device)
             with torch.no_grad():
@@ -677,8 +677,8 @@ class LatentSession:
 
     def reconstruction_loss(self, image: np.ndarray, latent: Latent) -> float:
         """MSE + (1 - multi-scale SSIM) between ``image`` (resized) and the latent's rendering."""
-        target = to_unit_range(torch.from_numpy(square_resize(image, self.resolution)).permute(2, 0, 1)[None])
-        rendered = to_unit_range(torch.from_numpy(self.synthesize(latent.ws, noise=latent.noise)).permute(0, 3, 1, 2))
+        target = to_minus_one_one(torch.from_numpy(square_resize(image, self.resolution)).permute(2, 0, 1)[None])
+        rendered = to_minus_one_one(torch.from_numpy(self.synthesize(latent.ws, noise=latent.noise)).permute(0, 3, 1, 2))
         return float(F.mse_loss(rendered, target) + _ms_ssim_loss(rendered, target))
 
     # --- helpers -------------------------------------------------------------------------------------------------
