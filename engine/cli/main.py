@@ -370,11 +370,13 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.core.imageio import read_image, write_image
-    from engine.infer.inference import InferenceSession
+    from engine.infer.loading import open_model
+    from engine.infer.sessions import Translator
 
     _refuse_latent_checkpoint(args.checkpoint)
     files = _collect_inputs(args.inputs)
-    session = InferenceSession.from_checkpoint(args.checkpoint, device=args.device, backend=args.backend)
+    session = open_model(args.checkpoint, device=args.device, backend=args.backend)
+    assert isinstance(session, Translator)  # latent families were refused above
     if args.backend != "torch":
         print(f"ganvas: {session.backend_note}", file=sys.stderr)
     out = Path(args.out)
