@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None, settings_file: str = "/tmp/ganvas-bench-
         print("engine did not load", file=sys.stderr)
         return 1
     engine_after = time.perf_counter() - started
-    session = window.engine.inference.InferenceSession.untrained(
+    session = window.engine.untrained_model(
         "pix2pix", size=(256, 256), device="cpu", depth=8, ngf=options.ngf, ndf=32)
     print(session.use_backend(options.backend))
     window.set_session(session)

@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QKeySequence, QPainter, QPalette, QPixmap, QShortcut
@@ -23,6 +22,9 @@ from PySide6.QtWidgets import (
 
 from desktop.canvas_tools import BLACK, DEFAULT_PALETTE, WHITE, Palette, Rgb
 
+if TYPE_CHECKING:
+    from engine.api import Engine
+
 SWATCH = 18
 
 
@@ -35,7 +37,7 @@ def palette_name_of(card: Any) -> str | None:
     return None
 
 
-def palette_for_model(module: ModuleType | None, name: str) -> Palette | None:
+def palette_for_model(module: Engine | None, name: str) -> Palette | None:
     """Load the engine palette ``name`` as a canvas Palette; None when unavailable or malformed.
 
     Accepts an engine object with ``classes`` (or ``names``), ``colors`` and ``background`` attributes, found
