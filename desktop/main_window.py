@@ -596,8 +596,8 @@ class MainWindow(QMainWindow):
         card = getattr(self.session, "card", None)
         height, width = card.size if card is not None else UNTRAINED_SIZE
         presets = [(f"Model's native size ({width} x {height})", (width, height))]
-        family = getattr(self.session, "family", None)
-        if family is not None and not getattr(family, "resize_to_native", True):
+        info = self.engine.family(card.family) if self.engine is not None and card is not None else None
+        if isinstance(self.session, Translator) and info is not None and info.keeps_input_size:
             for w, h in ((512, 512), (768, 512), (512, 768), (1024, 1024)):
                 if (w, h) != (width, height):
                     shape = "square" if w == h else ("landscape" if w > h else "portrait")
