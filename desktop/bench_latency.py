@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None, settings_file: str = "/tmp/ganvas-bench-
         print("engine did not load", file=sys.stderr)
         return 1
     engine_after = time.perf_counter() - started
-    sessions = window.engine.inference.InferenceSession
-    session = (sessions.from_checkpoint(options.model, device="cpu") if options.model else
-               sessions.untrained("pix2pix", size=(256, 256), device="cpu", depth=8, ngf=options.ngf, ndf=32))
+    session = (window.engine.open_model(options.model, device="cpu") if options.model else
+               window.engine.untrained_model("pix2pix", size=(256, 256), device="cpu", depth=8, ngf=options.ngf,
+                                             ndf=32))
     print(session.use_backend(options.backend))
     window.set_session(session)
     window.canvas.fit_to_view()

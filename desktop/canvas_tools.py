@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QUndoCommand, QUndoStack
 
-from engine.data.palette import Palette
+from engine.api import Palette
 
 Rgb = tuple[int, int, int]
 

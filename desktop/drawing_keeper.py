@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from desktop.canvas_tools import Palette, Rgb, is_blank, pack_rgb, quantize_to_palette
+
+if TYPE_CHECKING:
+    from engine.api import Engine
 
 MODE_NAMES = {"label": "a label map", "edges": "edges", "sketch": "a sketch", "photo": "a photo"}
 
@@ -43,7 +46,7 @@ def fits_palette(pixels: np.ndarray, palette: Palette) -> bool:
 
 
 def adapt_drawing(before: Drawing, mode: str, background: Rgb, palette: Palette,
-                  canvas_input: ModuleType | None, ask: Callable[[str], bool]) -> np.ndarray:
+                  canvas_input: Engine | None, ask: Callable[[str], bool]) -> np.ndarray:
     """The drawing ``before`` made into one for a canvas drawing ``mode`` (see the module docstring).
 
     ``ask(question)`` returns True to convert, False for a blank page.

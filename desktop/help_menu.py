@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.core.run_log import checkpoint_header
+from engine.api import checkpoint_header
 
 if TYPE_CHECKING:
     from desktop.main_window import MainWindow

@@ -9,13 +9,12 @@ dropped); the panel emits :attr:`LatentPanel.image_ready` with each image to sho
 loaded, gives the output view the whole central area (a StyleGAN2 model has no drawn input, so the canvas,
 the drawing tools and the Style and Palette docks are put away, and come back with the next image model).
 
-Everything model-related goes through ``engine.families.stylegan2.latent`` (imported in the thread that loads the model), so this
+Everything model-related goes through ``engine.api`` (models load in a background thread), so this
 module never imports torch.
 """
 
 from __future__ import annotations
 
-import importlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,8 @@ from desktop.engine_loader import BackgroundCall, error_message
 from desktop.files import IMAGE_FILTER
 from desktop.latent_worker import LatestWorker, StoppableJob, WorkResult
 from desktop.wheel_scroll import scroll_with_wheel
+from engine import api
+from engine.api import LatentExplorer
 
 if TYPE_CHECKING:
     from desktop.main_window import MainWindow
@@ -70,27 +71,28 @@ DEFAULT_PROJECTION_STEPS = 200
 
 
 def is_latent_session(session: Any) -> bool:
-    """A ``engine.families.stylegan2.latent.LatentSession`` (seen by its API, without importing the engine)."""
-    return session is not None and all(hasattr(session, name) for name in ("synthesize", "w_from_seed", "num_ws"))
+    """A latent explorer (a StyleGAN2 model), as its family opened it."""
+    return isinstance(session, LatentExplorer)
 
 
-def build_latent_session(source: ModelSource, device: str) -> Any | None:
-    """In a background thread: a ``LatentSession`` when ``source`` is a latent-family model, else None.
+def build_latent_session(source: ModelSource, device: str) -> LatentExplorer | None:
+    """In a background thread: the session of ``source`` when it is a latent-family model, else None.
 
     Untrained sources are judged by their family, files by their header (read without loading weights).
     """
     if source.untrained:
-        family = importlib.import_module("engine.core.registry").get_family(source.family)
-        if family.input_kind != "latent":
+        if api.family_info(source.family).input_kind != "latent":
             return None
-        return importlib.import_module("engine.families.stylegan2.latent").LatentSession.untrained(device=device, **source.config)
-    try:
-        card = importlib.import_module("engine.infer.inference").model_card(source.path)
-    except Exception:  # not a readable checkpoint: the usual loader reports it in its own words
-        return None
-    if card.input_kind != "latent":
-        return None
-    return importlib.import_module("engine.families.stylegan2.latent").LatentSession.from_checkpoint(source.path, device)
+        session = api.untrained_model(source.family, device=device, **source.config)
+    else:
+        try:
+            card = api.model_card(source.path)
+        except Exception:  # not a readable checkpoint: the usual loader reports it in its own words
+            return None
+        if card.input_kind != "latent":
+            return None
+        session = api.open_model(source.path, device)
+    return session if isinstance(session, LatentExplorer) else None
 
 
 def latent_card_lines(session: Any) -> list[str]:
@@ -333,8 +335,6 @@ class LatentPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session: Any = None
-        self._latent: Any = None  # the engine.families.stylegan2.latent module, once a latent model is loaded
-        self._imageio: Any = None  # engine.core.imageio
         self._base: Any = None  # a Latent (projected or loaded) the edits start from; None: the seed
         self._base_name = ""
         # where file dialogs start, given a suggested file name (the window's: the project's folder once saved)
@@ -552,7 +552,7 @@ class LatentPanel(QWidget):
         return group
 
     # --- session ----------------------------------------------------------------------------------
-    def set_session(self, session: Any, imageio: Any = None) -> None:
+    def set_session(self, session: Any) -> None:
         """Edit ``session`` (a LatentSession; None disables the panel). Directions are computed once for it."""
         self.stop_playback()
         self.cancel_projection()
@@ -569,15 +569,13 @@ class LatentPanel(QWidget):
             self.base_label.setText("Load a StyleGAN2 model to edit its latents.")
             self.directions_status.setText("")
             return
-        self._latent = importlib.import_module("engine.families.stylegan2.latent")  # already imported by the loading thread
-        self._imageio = imageio or importlib.import_module("engine.core.imageio")
         num_ws = session.num_ws
         self.cutoff_box.blockSignals(True)
         self.cutoff_box.setRange(1, num_ws)
         self.cutoff_box.setValue(num_ws)
         self.cutoff_box.blockSignals(False)
-        groups = self._latent.layer_groups(num_ws)
-        resolutions = [self._latent.layer_resolution(i, num_ws) for i in range(num_ws)]
+        groups = api.layer_groups(num_ws)
+        resolutions = [api.layer_resolution(i, num_ws) for i in range(num_ws)]
         self.edit_layers.set_layers(num_ws, 0, num_ws - 1, groups, resolutions)
         self.mix_layers.set_layers(num_ws, num_ws // 2, num_ws - 1, groups, resolutions)
         self.reset_edits(render=False)
@@ -827,7 +825,7 @@ class LatentPanel(QWidget):
         if Path(path).suffix.lower() not in (".gif", ".mp4"):
             path += ".mp4" if "mp4" in chosen else ".gif"
         frames = self.frames if self.frames and self._frames_key == self._interpolation_key() else None
-        write = self._latent.write_animation
+        write = api.write_animation
 
         def export() -> str:
             return str(write(path, frames if frames is not None else job(), fps=ANIMATION_FPS))
@@ -861,7 +859,7 @@ class LatentPanel(QWidget):
         if not path:
             return
         try:
-            image = self._imageio.read_image(path)
+            image = api.read_image(path)
         except Exception as exc:  # a GanvasError for unreadable images; anything else is shown the same way
             QMessageBox.critical(self, "Cannot open the photo", error_message(exc))
             return
@@ -877,7 +875,7 @@ class LatentPanel(QWidget):
 
         def run(should_stop: Callable[[], bool]) -> Any:
             # The weights load in the job's thread; a bad file fails the job with its name in the message.
-            perceptual = importlib.import_module("engine.infer.perceptual").load_lpips(backbone) if backbone else None
+            perceptual = api.load_lpips(backbone) if backbone else None
             return session.project(image, steps=steps, space=space, should_stop=should_stop, perceptual=perceptual)
 
         job = StoppableJob(run, "ganvas-latent-projection", self)
@@ -948,7 +946,7 @@ class LatentPanel(QWidget):
                       "strengths": list(state.strengths), "edit_layers": list(state.edit_layers),
                       "mix_seed": state.mix_seed, "mix_layers": list(state.mix_layers), "base": self._base_name}
         seed = state.seed if self.shown.base is None else None
-        return self._latent.Latent(self.shown.ws.clone(), "w+", seed, state.psi, self.shown.noise, provenance)
+        return api.new_latent(self.shown.ws.clone(), "w+", seed, state.psi, self.shown.noise, provenance)
 
     def save_latent(self, path: str | None = None) -> Path | None:
         latent = self.current_latent()
@@ -962,7 +960,7 @@ class LatentPanel(QWidget):
                 return None
         path = path if Path(path).suffix else path + ".npz"
         try:
-            written = self._latent.save_latent(path, latent)
+            written = api.save_latent(path, latent)
         except Exception as exc:  # GanvasError (wrong suffix, disk full): a message, not a crash
             QMessageBox.critical(self, "Cannot save the latent", error_message(exc))
             return None
@@ -977,7 +975,7 @@ class LatentPanel(QWidget):
             if not path:
                 return False
         try:
-            latent = self._latent.load_latent(path, self.session.num_ws, self.session.w_dim)
+            latent = api.load_latent(path, self.session.num_ws, self.session.w_dim)
         except Exception as exc:  # CheckpointError: not a latent, or one of another generator
             QMessageBox.critical(self, "Cannot load the latent", error_message(exc))
             return False
@@ -996,7 +994,7 @@ class LatentPanel(QWidget):
                 return None
         path = path if Path(path).suffix else path + ".png"
         try:
-            self._imageio.write_image(path, image)
+            api.write_image(path, image)
         except Exception as exc:  # GanvasError: a message, not a crash
             QMessageBox.critical(self, "Cannot save the image", error_message(exc))
             return None
@@ -1068,7 +1066,7 @@ class LatentEditor(QObject):
         window.output_view.set_message("Generating...")
         self._fit_output(session.resolution)
         self._set_output_actions(False)
-        self.panel.set_session(session, window.engine.imageio if window.engine else None)
+        self.panel.set_session(session)
 
     def deactivate(self) -> None:
         """Back to drawing: the canvas, tools and docks return; the editor forgets its model."""

@@ -10,7 +10,7 @@ import sys
 
 def main() -> int:
     if len(sys.argv) > 1:
-        from engine.cli.main import main as cli_main
+        from engine.api import run_cli as cli_main
 
         return cli_main(sys.argv[1:])
     from desktop.app import main as app_main

@@ -3,7 +3,7 @@
 Public names other GUI parts plug into:
 
 * :meth:`MainWindow.add_dock` adds a dock (remembered in the layout, listed in the View menu).
-* :attr:`MainWindow.engine_ready` fires with the :class:`~desktop.engine_loader.EngineApi` once the engine
+* :attr:`MainWindow.engine_ready` fires with the :class:`~engine.api.Engine` once the engine
   is imported; :attr:`MainWindow.session_changed` fires with each newly loaded session.
 * :meth:`MainWindow.load_model` loads a :class:`~desktop.model_panel.ModelSource` off the UI thread;
   :meth:`MainWindow.set_session` installs a session directly.
@@ -37,7 +37,6 @@ from desktop.drawing_keeper import Drawing, adapt_drawing
 from desktop.engine_loader import (
     KNOWN_OPTIONS,
     BackgroundCall,
-    EngineApi,
     EngineLoader,
     error_message,
 )
@@ -46,7 +45,7 @@ from desktop.files import IMAGE_FILTER, dropped_image
 from desktop.help_menu import add_help_menu
 from desktop.import_dialogs import ask_half, show_unknown_colours, unknown_colours_html
 from desktop.inference_worker import InferenceResult, InferenceWorker
-from desktop.latent_panel import LatentEditor, build_latent_session, is_latent_session
+from desktop.latent_panel import LatentEditor
 from desktop.model_panel import (
     UNTRAINED_SIZE,
     ModelPanel,
@@ -62,15 +61,13 @@ from desktop.projects import ProjectController
 from desktop.style_panel import StylePanel
 from desktop.training.runs_list import runs_folder
 from desktop.window_actions import build_menus, build_tool_bar
-from engine.core.errors import GanvasError
+from engine.api import Engine, GanvasError, LatentExplorer, Translator, classify_drawing
 
 MAX_RECENT = 8
 
 
 def label_half(rgb: Any) -> str:
     """``left`` or ``right``: the half of an A|B pair that reads as a label map (``""`` when neither does)."""
-    from engine.data.dataset_check import classify_drawing
-
     width = rgb.shape[1] // 2
     kinds = [classify_drawing(part)[0] for part in (rgb[:, :width], rgb[:, width:])]
     return "left" if kinds == ["label", "photo"] else "right" if kinds == ["photo", "label"] else ""
@@ -89,7 +86,7 @@ class MainWindow(QMainWindow):
         recovery_dir: folder of the autosave file (default: under the app data folder).
     """
 
-    engine_ready = Signal(object)  # EngineApi
+    engine_ready = Signal(object)  # Engine
     session_changed = Signal(object)  # InferenceSession
 
     def __init__(self, settings: QSettings | None = None, loader: EngineLoader | None = None,
@@ -101,7 +98,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope,
                                               "Ganvas", "Ganvas")
         self.preferences = Preferences(self.settings)
-        self.engine: EngineApi | None = None
+        self.engine: Engine | None = None
         self.session: Any = None
         self._autoload = autoload
         self._shown_id = 0
@@ -258,7 +255,7 @@ class MainWindow(QMainWindow):
         if not ready:
             self.statusBar().showMessage("Loading engine...")
 
-    def on_engine_ready(self, api: EngineApi) -> None:
+    def on_engine_ready(self, api: Engine) -> None:
         """The engine is imported: enable model controls, list families, load a first model."""
         self.engine = api
         self._set_engine_ready(True)
@@ -293,15 +290,11 @@ class MainWindow(QMainWindow):
         """Load ``source`` in a background thread; a failure shows a message and keeps the current model."""
         if self.engine is None or self._loading is not None:
             return
-        inference, device, backend = self.engine.inference, self.preferences.device, self.preferences.backend
-        def build() -> Any:
-            latent = build_latent_session(source, device)  # None unless a latent (StyleGAN2) model
-            if latent is not None:
-                return latent
+        engine, device, backend = self.engine, self.preferences.device, self.preferences.backend
+        def build() -> Any:  # a Translator or a LatentExplorer, as the model's family opens it
             if source.untrained:
-                return inference.InferenceSession.untrained(source.family, size=UNTRAINED_SIZE, device=device,
-                                                            **source.config)
-            return inference.InferenceSession.from_checkpoint(source.path, device, backend=backend)
+                return engine.untrained_model(source.family, size=UNTRAINED_SIZE, device=device, **source.config)
+            return engine.open_model(source.path, device, backend=backend)
         self._loading = BackgroundCall(build, "ganvas-load-model", self)
         self._loading.setProperty("source_key", source.key())
         self._loading.done.connect(self._on_model_loaded)
@@ -339,7 +332,7 @@ class MainWindow(QMainWindow):
     def set_session(self, session: Any) -> None:
         """Use ``session`` for live output; the canvas takes the model's input kind and size."""
         self.session = session
-        if is_latent_session(session):  # generated from latents: the latent editor takes over
+        if isinstance(session, LatentExplorer):  # generated from latents: the latent editor takes over
             self.worker.set_session(None)
             self._shown_id = self.worker.last_request_id
             self.latent_editor.activate(session)
@@ -366,10 +359,9 @@ class MainWindow(QMainWindow):
     def _options_of(self, card: Any) -> tuple[str, ...]:
         """The Style dock controls the loaded model takes (e.g. SPADE's style image and seed only with its
         encoder)."""
-        family_cls = getattr(self.session, "family", None)  # latent sessions have none: the editor is their UI
-        if family_cls is None:
+        if not isinstance(self.session, Translator):  # latent sessions: the editor is their UI
             return ()
-        return tuple(o for o in family_cls.model_options(card.config) if o in KNOWN_OPTIONS)
+        return tuple(o for o in self.session.options if o in KNOWN_OPTIONS)
 
     def _configure_canvas(self, card: Any) -> None:
         """Label models draw label maps in their palette; image models in the mode they were trained for
@@ -411,7 +403,7 @@ class MainWindow(QMainWindow):
         """The drawing ``before`` made for the canvas as it is now (``before.pixels`` itself when unchanged)."""
         canvas = self.canvas
         pixels = adapt_drawing(before, canvas.mode, canvas.background_color, canvas.label_palette,
-                               self.engine.canvas_input if self.engine else None, self.ask_convert)
+                               self.engine, self.ask_convert)
         return before.pixels if np.array_equal(pixels, before.pixels) else pixels
 
     def ask_convert(self, question: str) -> bool:
@@ -427,7 +419,7 @@ class MainWindow(QMainWindow):
             getattr(card, "draw_as", "") == "label"
 
     def _use_palette(self, name: str) -> None:
-        palette = palette_for_model(self.engine.palette if self.engine else None, name)
+        palette = palette_for_model(self.engine, name)
         if palette is not None:
             self.canvas.set_palette(palette)
             self.palette_panel.set_palette(palette)
@@ -518,8 +510,8 @@ class MainWindow(QMainWindow):
         path = path if Path(path).suffix else path + ".png"
         guide = self.canvas.to_numpy() if self.canvas.mode in ("label", "edges") else None
         try:
-            array = self.engine.inference.upscale(array, guide, self.EXPORT_FILTERS.get(chosen, 1))
-            self.engine.imageio.write_image(path, array)
+            array = self.engine.upscale(array, guide, self.EXPORT_FILTERS.get(chosen, 1))
+            self.engine.write_image(path, array)
         except GanvasError as exc:
             QMessageBox.critical(self, "Cannot save", str(exc))
             return
@@ -558,7 +550,7 @@ class MainWindow(QMainWindow):
 
     def set_style_image_file(self, path: str | Path) -> bool:
         try:
-            rgb = self.engine.imageio.read_image(path)
+            rgb = self.engine.read_image(path)
         except (GanvasError, ValueError) as exc:
             QMessageBox.critical(self, "Cannot open style image", str(exc))
             return False
@@ -574,14 +566,14 @@ class MainWindow(QMainWindow):
             return False
         palette = self.canvas.label_palette
         try:
-            rgb = self.engine.imageio.read_image(path)
+            rgb = self.engine.read_image(path)
             if self.canvas.mode == "label" and rgb.shape[1] == 2 * rgb.shape[0]:
                 half = self.ask_half(Path(path).name, label_half(rgb))
                 if half is None:
                     return False
                 width = rgb.shape[1] // 2
                 rgb = {"left": rgb[:, :width], "right": rgb[:, width:], "whole": rgb}[half]
-            prepared = self.engine.canvas_input.prepare_canvas_image(
+            prepared = self.engine.prepare_canvas_image(
                 rgb, self.canvas.mode, [tuple(c) for c in palette.colors], self._palette_name(),
                 palette_names=list(palette.names))
             self.canvas.load_image(prepared.image)
@@ -604,8 +596,8 @@ class MainWindow(QMainWindow):
         card = getattr(self.session, "card", None)
         height, width = card.size if card is not None else UNTRAINED_SIZE
         presets = [(f"Model's native size ({width} x {height})", (width, height))]
-        family = getattr(self.session, "family", None)
-        if family is not None and not getattr(family, "resize_to_native", True):
+        info = self.engine.family(card.family) if self.engine is not None and card is not None else None
+        if isinstance(self.session, Translator) and info is not None and info.keeps_input_size:
             for w, h in ((512, 512), (768, 512), (512, 768), (1024, 1024)):
                 if (w, h) != (width, height):
                     shape = "square" if w == h else ("landscape" if w > h else "portrait")
@@ -634,7 +626,7 @@ class MainWindow(QMainWindow):
                                               "PNG images (*.png)")
         if path:
             try:
-                self.engine.imageio.write_image(path if Path(path).suffix else path + ".png", self.canvas.to_numpy())
+                self.engine.write_image(path if Path(path).suffix else path + ".png", self.canvas.to_numpy())
             except GanvasError as exc:
                 QMessageBox.critical(self, "Cannot save", str(exc))
 

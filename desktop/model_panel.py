@@ -29,19 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.core.run_log import checkpoint_header
+from engine.api import checkpoint_header
 
 CHECKPOINT_SUFFIX = ".safetensors"
 UNTRAINED_SIZE = (256, 256)
-# Small networks so untrained models answer quickly on a CPU; unknown families use their defaults.
-UNTRAINED_CONFIGS: dict[str, dict[str, Any]] = {
-    "pix2pix": {"ngf": 16, "ndf": 16},
-    "cyclegan": {"ngf": 16, "ndf": 16, "n_blocks": 6},
-    "spade": {"ngf": 16},
-    # a 64x64 generator small enough to answer in a fraction of a second on a CPU, to try the latent editor
-    "stylegan2": {"resolution": 64, "z_dim": 128, "w_dim": 128, "mapping_layers": 4, "channel_base": 2048,
-                  "channel_max": 64},
-}
 BUNDLED_GROUP = "Bundled models"
 UNTRAINED_GROUP = "Untrained (for testing controls)"
 DRAW_MODES = [("label map (palette)", "label"), ("edges", "edges"), ("sketch", "sketch"),
@@ -55,7 +46,7 @@ class ModelSource:
     label: str
     path: str | None = None
     family: str | None = None  # set for untrained networks
-    config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # untrained: empty for the family's small network
 
     @property
     def untrained(self) -> bool:
@@ -76,13 +67,11 @@ class ModelSource:
 
 
 def untrained_source(family: str) -> ModelSource:
-    return ModelSource(f"Untrained {family} (random weights)", family=family,
-                       config=dict(UNTRAINED_CONFIGS.get(family, {})))
+    return ModelSource(f"Untrained {family} (random weights)", family=family)
 
 
 def _untrained_tip(source: ModelSource) -> str:
-    size = source.config.get("resolution", UNTRAINED_SIZE[0])
-    return f"an untrained {source.family} network at {size}x{size}"
+    return f"a small untrained {source.family} network (the family's untrained_config), quick on a CPU"
 
 
 def bundled_checkpoints() -> list[Path]:

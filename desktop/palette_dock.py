@@ -6,8 +6,7 @@ the canvas draws in too); it returns None when the engine has no such palette.
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QKeySequence, QPainter, QPalette, QPixmap, QShortcut
@@ -22,7 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.canvas_tools import BLACK, DEFAULT_PALETTE, WHITE, Palette, Rgb
-from engine.core.errors import GanvasError
+from engine.api import GanvasError
+
+if TYPE_CHECKING:
+    from engine.api import Engine
 
 SWATCH = 18
 
@@ -36,13 +38,13 @@ def palette_name_of(card: Any) -> str | None:
     return None
 
 
-def palette_for_model(module: ModuleType | None, name: str) -> Palette | None:
-    """The engine palette ``name`` (``module`` is ``engine.data.palette``); None when the engine is not loaded or
-    the palette is unknown or malformed (the canvas then stays on its palette)."""
-    if module is None:
+def palette_for_model(engine: Engine | None, name: str) -> Palette | None:
+    """The engine palette ``name``; None when the engine is not loaded or the palette is unknown or malformed
+    (the canvas then stays on its palette)."""
+    if engine is None:
         return None
     try:
-        return module.Palette.load(name)
+        return engine.load_palette(name)
     except GanvasError:
         return None
 

@@ -26,8 +26,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from desktop.file_watch import FileWatch
 from desktop.model_panel import ModelSource, bundled_checkpoints, checkpoint_label
 from desktop.palette_dock import palette_for_model, palette_name_of
-from engine.core.errors import GanvasError
-from engine.core.project import PROJECT_SUFFIX, ModelReference, Project, load_project, save_project
+from engine.api import PROJECT_SUFFIX, GanvasError, ModelReference, Project, load_project, save_project
 
 if TYPE_CHECKING:
     from desktop.main_window import MainWindow
@@ -299,7 +298,7 @@ class ProjectController(QObject):
         window, canvas = self.window, self.window.canvas
         with _Quiet(self):
             engine = window.engine
-            palette = palette_for_model(engine.palette, project.palette) if engine and project.palette else None
+            palette = palette_for_model(engine, project.palette) if engine and project.palette else None
             if palette is not None:
                 canvas.set_palette(palette)
                 window.palette_panel.set_palette(palette)

@@ -39,9 +39,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.training.run_controller import PROJECT_ROOT
-from engine.core.config import (
+from engine.api import (
     OPTIMIZER_FIELDS,
     DataConfig,
+    GanvasError,
     TrainConfig,
     field_help,
     from_dict,
@@ -49,7 +50,6 @@ from engine.core.config import (
     size_fields,
     to_dict,
 )
-from engine.core.errors import GanvasError
 
 CPU_DEFAULTS = {"ngf": 32, "ndf": 32}
 CPU_SIZE, GPU_SIZE = 128, 256
@@ -345,9 +345,9 @@ class ConfigForm(QWidget):
 
     # --- family and values ----------------------------------------------------------------------------
     def set_family(self, name: str) -> None:
-        from engine.core.registry import get_family
+        from engine.api import family_configs
 
-        self.family_name, self.family, self.edited = name, get_family(name), {}
+        self.family_name, self.family, self.edited = name, family_configs(name), {}
         self.family_combo.setCurrentText(name)
         while self.model_layout.rowCount():
             self.model_layout.removeRow(0)
@@ -491,9 +491,9 @@ class ConfigForm(QWidget):
         spec = {"family": self.family_name, "model_config": to_dict(self._model_config()),
                 "train_config": to_dict(train), "data_config": to_dict(data)}
         if self.init is not None:
-            from engine.train.finetune import SPEC_KEY
+            from engine.api import init_spec_key
 
-            spec[SPEC_KEY] = str(self.init.path)
+            spec[init_spec_key()] = str(self.init.path)
         return spec
 
     def nproc(self) -> int:

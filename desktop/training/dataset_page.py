@@ -36,16 +36,18 @@ from desktop.output_view import qimage_from_array
 from desktop.training.config_form import KIND_NAMES
 from desktop.training.label_maps_tab import LabelMapsTab
 from desktop.training.run_page import ImageLabel
-from engine.core.errors import GanvasError
-from engine.core.imageio import list_images, read_image
-from engine.data.dataset_builder import (
+from engine.api import (
     CANNY_DEFAULTS,
     XDOG_DEFAULTS,
+    DatasetReport,
+    GanvasError,
     build_pairs,
     center_square,
+    check_dataset,
+    list_images,
     make_drawing,
+    read_image,
 )
-from engine.data.dataset_check import DatasetReport, check_dataset
 
 THUMB = 96
 PREVIEW_SIZE = 256

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.model_panel import user_checkpoints, user_source
-from engine.core.run_log import checkpoint_header
+from engine.api import checkpoint_header
 
 BUNDLED_GROUP = "Bundled models"
 USER_GROUP = "Your runs and models"
@@ -29,7 +29,7 @@ USER_GROUP = "Your runs and models"
 
 def bundled_models() -> list[Any]:
     """The bundled models as the engine reads them (title, family, path, or the error of a damaged file)."""
-    from engine.core.bundled import list_bundled
+    from engine.api import list_bundled
 
     return list_bundled()
 

@@ -7,9 +7,7 @@ Extraction and conversion run in a background thread (:class:`~desktop.engine_lo
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -42,18 +40,13 @@ from PySide6.QtWidgets import (
 from desktop.engine_loader import BackgroundCall, error_message
 from desktop.output_view import qimage_from_array
 from desktop.training.run_page import ImageLabel
-from engine.core.errors import ConfigError, GanvasError
-from engine.core.imageio import list_images, read_image
-from engine.data.palette import Palette, PaletteClass, list_palettes
+from engine import api
+from engine.api import ConfigError, GanvasError, Palette, PaletteClass, list_images, list_palettes, read_image
 
 PREVIEW_MAX = 512  # longest side of the preview sample, so snapping on each edit stays instant
 HALVES = {"whole image": None, "left half": "left", "right half": "right"}
 SPLIT_NAMES = {"train", "val", "test", "labels", "label", "masks"}  # folder names that say little about the data
 COLUMNS = ("id", "name", "colour", "background")
-
-
-def _labels() -> ModuleType:
-    return importlib.import_module("engine.data.labels")
 
 
 def _take_half(image: np.ndarray, half: str | None) -> np.ndarray:
@@ -234,8 +227,8 @@ class LabelMapsTab(QWidget):
         if name.lower() in SPLIT_NAMES and Path(folder).parent.name:
             name = Path(folder).parent.name
         self.result_label.setText(f"Extracting the palette of {folder}...")
-        self._start(lambda: _labels().extract_palette(folder, max_colors=max_colors, aligned_half=half,
-                                                      name=name or "extracted"),
+        self._start(lambda: api.extract_palette(folder, max_colors=max_colors, aligned_half=half,
+                                                name=name or "extracted"),
                     "ganvas-extract-palette", self._on_extracted)
 
     def _on_extracted(self, palette: Palette) -> None:
@@ -376,9 +369,8 @@ class LabelMapsTab(QWidget):
     def update_preview(self) -> None:
         if self.sample is None or self.palette is None:
             return
-        labels = _labels()
-        index, report = labels.snap_to_palette(self.sample, self.palette, strict=False, path=self.sample_path)
-        snapped = labels.index_to_color(index, self.palette)
+        index, report = api.snap_to_palette(self.sample, self.palette, path=self.sample_path)
+        snapped = api.index_to_color(index, self.palette)
         self.snapped_view.set_image(QPixmap.fromImage(qimage_from_array(np.ascontiguousarray(snapped))))
         name = self.sample_path.name if self.sample_path is not None else "sample"
         if report.ok:
@@ -401,7 +393,7 @@ class LabelMapsTab(QWidget):
         self.result_label.setText(f"Converting {src} to index maps...")
         self.convert_progress.setRange(0, 0)  # the engine reports no per-file progress: a busy bar
         self.convert_progress.show()
-        self._start(lambda: _labels().convert_color_maps(src, dst, palette, strict=False, aligned_half=half),
+        self._start(lambda: api.convert_color_maps(src, dst, palette, strict=False, aligned_half=half),
                     "ganvas-convert-labels", self._on_converted)
 
     def _on_converted(self, report: Any) -> None:

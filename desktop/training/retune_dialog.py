@@ -22,25 +22,22 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.training.config_form import changed_signal, editor_value, make_editor, plain_label
-from engine.core.config import field_help
-from engine.core.errors import GanvasError
+from engine.api import GanvasError, field_help
 
 
 class RetuneDialog(QDialog):
     """Edit the total steps and the retunable fields of ``run_dir``; read :meth:`steps` and :meth:`changes`."""
 
     def __init__(self, run_dir: str | Path, parent: QWidget | None = None) -> None:
-        from engine.core.checkpoint import read_metadata
-        from engine.core.registry import get_family
-        from engine.train.training import RunSpec, describe_retune
+        from engine.api import describe_retune, family_configs, read_checkpoint_metadata, run_spec_from_json
 
         super().__init__(parent)
         self.setWindowTitle("Resume with changes")
         self.setMinimumWidth(460)
-        self.meta = read_metadata(Path(run_dir) / "latest.safetensors")
-        self.spec = RunSpec.from_json(self.meta)
+        self.meta = read_checkpoint_metadata(Path(run_dir) / "latest.safetensors")
+        self.spec = run_spec_from_json(self.meta)
         self.step = int(self.meta["step"])
-        family = get_family(self.spec.family)
+        family = family_configs(self.spec.family)
         docs, hints = field_help(family.config_cls), typing.get_type_hints(family.config_cls)
         self.steps_box = QSpinBox()
         self.steps_box.setRange(self.step + 1, 10**9)
@@ -85,10 +82,10 @@ class RetuneDialog(QDialog):
         return {name: value for name, value in values.items() if value != getattr(self.spec.model, name)}
 
     def _validate(self, *_: Any) -> bool:
-        from engine.train.training import RunSpec
+        from engine.api import run_spec_from_json
 
         try:
-            RunSpec.from_json(self.meta).retune(self.step, self.changes())
+            run_spec_from_json(self.meta).retune(self.step, self.changes())
             problem = ""
         except (GanvasError, ValueError, TypeError) as exc:
             problem = str(exc)

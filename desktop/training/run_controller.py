@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 from PySide6.QtWidgets import QApplication
 
-from engine.train.train_process import command
+from engine.api import training_command as command
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STDERR_LINES = 30

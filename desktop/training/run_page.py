@@ -33,9 +33,9 @@ from desktop.model_panel import ModelSource
 from desktop.training.config_form import format_duration
 from desktop.training.retune_dialog import RetuneDialog
 from desktop.training.run_controller import RunController
-from engine.core.errors import GanvasError
-from engine.core.run_log import (
+from engine.api import (
     SAMPLE_NAME,
+    GanvasError,
     bucket_means,
     latest_sample_path,
     read_log,

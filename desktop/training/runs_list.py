@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.core.run_log import CONFIG_FILE, disk_usage, read_run_config
+from engine.api import CONFIG_FILE, disk_usage, read_run_config
 
 SETTINGS_KEY = "training/runs_folder"
 DEFAULT_RUNS = Path.home() / "Ganvas" / "runs"

@@ -31,22 +31,16 @@ from desktop.training.init_dialog import InitSourceDialog
 from desktop.training.run_controller import RunController
 from desktop.training.run_page import RunPage
 from desktop.training.runs_list import RunsList, runs_folder
-from engine.core.errors import GanvasError
+from engine import api
+from engine.api import GanvasError
 
 
 def gpu_count() -> int:
-    from engine.core.device import cuda_device_count
-
-    return cuda_device_count()
+    return api.cuda_device_count()
 
 
 def cuda_available() -> bool:
-    from engine.core.device import resolve_device
-
-    try:
-        return resolve_device("auto").type == "cuda"
-    except GanvasError:
-        return False
+    return api.cuda_available()
 
 
 class TrainingWindow(QMainWindow):
@@ -63,11 +57,9 @@ class TrainingWindow(QMainWindow):
         self.setWindowFlag(Qt.WindowType.Window)
         self.setWindowTitle("Ganvas - Training")
         self.settings = settings
-        from engine.core.registry import list_families
-
         self.controller = RunController(self)
         self.dataset_page = DatasetPage()
-        self.form = ConfigForm(list_families(), cuda_available() if has_cuda is None else has_cuda,
+        self.form = ConfigForm(api.family_names(), cuda_available() if has_cuda is None else has_cuda,
                                gpu_count=gpu_count() if gpus is None else gpus)
         self.run_page = RunPage(self.controller, load_model)
         self.runs = RunsList(settings, busy_run=lambda: self.controller.run_dir if self.controller.running else None)
@@ -139,10 +131,8 @@ class TrainingWindow(QMainWindow):
     def use_init(self, source: str) -> bool:
         """Start the next run from ``source`` (file, run folder or bundled name) when it can start one; a damaged
         file or one that is no Ganvas model is refused with the reason."""
-        from engine.train.finetune import inspect_source
-
         try:
-            info = inspect_source(source)
+            info = api.inspect_init_source(source)
         except (GanvasError, OSError) as exc:
             QMessageBox.warning(self, "Cannot start from this model", str(exc))
             return False

@@ -377,7 +377,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
     from engine.core.imageio import read_image, write_image
     from engine.infer.backends import INT8, INT8_CALIBRATION_LIMIT
-    from engine.infer.inference import InferenceSession
+    from engine.infer.loading import open_model
+    from engine.infer.sessions import Translator
 
     def load(path: Path) -> Any:
         image = read_image(path)
@@ -389,8 +390,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     _refuse_latent_checkpoint(args.checkpoint)
     files = _collect_inputs(args.inputs)
     int8 = args.backend == INT8
-    session = InferenceSession.from_checkpoint(args.checkpoint, device=args.device,
-                                               backend="torch" if int8 else args.backend)
+    session = open_model(args.checkpoint, device=args.device, backend="torch" if int8 else args.backend)
+    assert isinstance(session, Translator)  # latent families were refused above
     if int8:  # calibrated on the inputs themselves
         session.use_backend(INT8, calibration=[load(path) for path in files[:INT8_CALIBRATION_LIMIT]])
     if args.backend != "torch":

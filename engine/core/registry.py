@@ -39,6 +39,12 @@ def register_family(name: str) -> Callable[[T], T]:
     return decorator
 
 
+def unregister_family(name: str) -> None:
+    """Forget a family registered from outside :mod:`engine.families` (a plug-in under test); unknown names are
+    ignored. Importing its package again does not register it again (Python imports a module once)."""
+    _FAMILIES.pop(name, None)
+
+
 def _load_builtins() -> None:
     """Import every module of :mod:`engine.families`; each registers its family on import.
 

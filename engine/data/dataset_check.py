@@ -23,13 +23,9 @@ import numpy as np
 from engine.core.errors import DatasetError, GanvasError, ImageError, StorageError
 from engine.core.imageio import atomic_write_bytes, list_images, read_image
 
-LAYOUT_FAMILIES = {  # which families train on which layout
-    "aligned": ("pix2pix",),
-    "paired": ("pix2pix", "cyclegan"),
-    "unaligned": ("cyclegan",),
-    "labels+images": ("spade",),
-    "images": ("stylegan2",),
-}
+# The layouts check_dataset tells apart; families declare which they train on (``Family.layouts``). Aligned pairs
+# whose one half is a colour label map are also "aligned+labels".
+CHECKED_LAYOUTS = ("aligned", "aligned+labels", "paired", "unaligned", "labels+images", "images")
 LABEL_DIRS, IMAGE_DIRS = ("labels", "label"), ("images", "image", "img")
 MIN_RECOMMENDED = 10
 SMALL_SET = 100  # fewer training images than this: a note that the model will mostly memorise them
@@ -173,17 +169,20 @@ def _parts(folder: Path) -> tuple[str, dict[str, Path]]:
 
 
 def _families(layout: str, sides: dict[str, str]) -> tuple[str, ...]:
-    """Registered families that train on ``layout``; SPADE also on aligned pairs with a label-map half."""
-    names = LAYOUT_FAMILIES.get(layout, ())
-    if layout == "aligned" and "label" in sides.values():
-        names = (*names, "spade")
-    try:
-        from engine.core.registry import list_families
+    """Registered families that train on ``layout`` (their ``layouts``; aligned pairs with a label-map half also
+    count as ``aligned+labels``), the best fit first: the layout itself before the label variant, then the family
+    that lists it earlier, then by name."""
+    from engine.core.registry import get_family, list_families
 
-        known = set(list_families())
-    except Exception:  # the registry cannot load (e.g. no torch): report the table as is
-        known = None
-    return tuple(f for f in names if known is None or f in known)
+    tags = (layout, "aligned+labels") if layout == "aligned" and "label" in sides.values() else (layout,)
+    ranked = []
+    for name in list_families():
+        declared = get_family(name).layouts
+        for rank, tag in enumerate(tags):
+            if tag in declared:
+                ranked.append((rank, declared.index(tag), name))
+                break
+    return tuple(name for *_, name in sorted(ranked))
 
 
 def check_dataset(folder: str | Path, decode_limit: int = 2000,

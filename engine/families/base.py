@@ -1,11 +1,17 @@
-"""What every model family provides to the shared training loop, the CLI and the GUI."""
+"""What every model family provides to the shared training loop, the CLI and the GUI.
+
+A family is a config class, :meth:`Family.build_generator`, :meth:`Family.make_trainer` and
+:meth:`Family.open_session` (a :class:`~engine.infer.sessions.Translator` or a
+:class:`~engine.infer.sessions.LatentExplorer`), plus what it declares about itself (:meth:`Family.info`: dataset
+layouts, a small untrained config, inference options, canvas hints). The hooks sessions, previews, compiled
+backends and evaluation call are grouped in small classes a family overrides where it differs.
+"""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -14,31 +20,30 @@ from torch import nn
 
 from engine.core.config import DataConfig, TrainConfig
 from engine.core.errors import ConfigError
+from engine.core.family_spec import FamilyInfo, InferenceOption
 from engine.infer.eval_batch import EvalBatch
+from engine.infer.inference import InferenceSession
+from engine.infer.loading import LoadedNetwork
 from engine.train.trainer import Trainer
 
+if TYPE_CHECKING:
+    from engine.infer.sessions import ModelSession
 
-class Family:
-    """A registered model family: its config class, how to build its networks and its trainer.
 
-    Subclasses set ``config_cls`` (a frozen dataclass), ``input_kind`` (what the canvas draws: ``image``,
-    ``labels`` or ``latent``) and implement :meth:`build_generator` and :meth:`make_trainer`.
-    """
+class InferenceHooks:
+    """How a session turns inputs into outputs with the family's inference network."""
 
     name: ClassVar[str]
     config_cls: ClassVar[type]
-    input_kind: ClassVar[str] = "image"
-    description: ClassVar[str] = ""
     generator_key: ClassVar[str] = "G"
     resize_to_native: ClassVar[bool] = True  # inference resizes inputs to the training size
-    default_canvas_mode: ClassVar[str] = "edges"  # what the app's canvas draws for image-input models
     inference_batch_stats: ClassVar[bool] = True  # batch norm at inference: the input's statistics (else running)
-    paired_metrics: ClassVar[bool] = True  # evaluate() compares outputs with targets (False: noise -> images)
-    preview_guided: ClassVar[bool] = True  # previews upsample following the input's edges (it must be an image)
-    # Config fields a resumed run may change (loss weights and the like, never shapes): see check_retune.
-    retunable: ClassVar[tuple[str, ...]] = ()
+    inference_options: ClassVar[tuple[InferenceOption, ...]] = ()  # keywords of infer(), declared
 
-    # --- inference (used by engine.infer.inference.InferenceSession) -------------------------------------------
+    @classmethod
+    def build_generator(cls, config: Any) -> nn.Module:
+        raise NotImplementedError
+
     @classmethod
     def inference_network(cls, config: Any) -> nn.Module:
         """The module an inference session holds (by default the generator)."""
@@ -63,17 +68,38 @@ class Family:
     @classmethod
     def infer(cls, network: nn.Module, batch: torch.Tensor, **options: Any) -> torch.Tensor:
         """Run the inference network on (B, C, H, W) in [-1, 1]; families add options (direction, style...)."""
-        if options:
-            raise ConfigError(f"{cls.name} takes no inference options (got {', '.join(options)})")
+        cls.check_options(options)
         return network(batch)
 
     @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """Refuse options the family does not declare in :attr:`inference_options`, and values outside a declared
+        option's choices."""
+        declared = {option.name: option for option in cls.inference_options}
+        unknown = [name for name in options if name not in declared]
+        if unknown:
+            takes = f"takes the options {', '.join(declared)}" if declared else "takes no inference options"
+            raise ConfigError(f"{cls.name} {takes} (got {', '.join(unknown)})")
+        for name, value in options.items():
+            choices = declared[name].choices
+            if choices and value not in choices:
+                raise ConfigError(f"invalid {name} {value!r}: expected {' or '.join(map(str, choices))}", value=value)
+
+    @classmethod
     def model_options(cls, model_config: dict[str, Any]) -> tuple[str, ...]:
-        """The inference options (keywords of :meth:`infer`) a model with this config takes; by default the
-        named keyword parameters of :meth:`infer`."""
-        parameters = inspect.signature(cls.infer).parameters.values()
-        return tuple(p.name for p in parameters if p.name not in ("network", "batch")
-                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        """The inference options a model with this config takes; by default all of :attr:`inference_options`."""
+        return tuple(option.name for option in cls.inference_options)
+
+    @classmethod
+    def example_input(cls, config: Any, size: tuple[int, int], batch_size: int = 1) -> torch.Tensor:
+        """A random generator input of the given size (for benchmarks, backends and tests)."""
+        return torch.rand(batch_size, getattr(config, "in_channels", 3), *size) * 2 - 1
+
+
+class PreviewHooks:
+    """Live previews: a coarse pass on a smaller input while the user draws."""
+
+    preview_guided: ClassVar[bool] = True  # previews upsample following the input's edges (it must be an image)
 
     @classmethod
     def preview_multiple(cls, network: nn.Module) -> int:
@@ -95,34 +121,43 @@ class Family:
         ``state`` persists between the previews of one session; a family may keep slowly changing features
         there and reuse them unless ``refresh`` is set.
         """
-        return cls.infer(network, batch, **options)
+        return cls.infer(network, batch, **options)  # type: ignore[attr-defined]
 
-    # --- compiled backends and ONNX export (engine.infer.graphs, engine.infer.backends, engine.infer.export) ---------------
+
+class ExportHooks:
+    """Compiled backends and ONNX export (engine.infer.graphs, engine.infer.backends, engine.infer.export)."""
+
     @classmethod
     def export_graphs(cls, network: nn.Module, card: Any) -> list[Any]:
-        """The inference network as :class:`~engine.infer.graphs.ExportGraph` s computing what :meth:`infer` does.
+        """The inference network as :class:`~engine.infer.graphs.ExportGraph` s computing what ``infer`` does.
 
         By default one graph ``generator``: image (B, C, H, W) in [-1, 1] -> image, with batch, height and width
-        dynamic; batch norm follows :attr:`inference_batch_stats`.
+        dynamic; batch norm follows ``inference_batch_stats``.
         """
         from engine.core.config import from_dict
         from engine.infer.graphs import ExportGraph, inference_copy
 
-        example = cls.example_input(from_dict(cls.config_cls, card.config), card.size, batch_size=2)
+        family: Any = cls
+        example = family.example_input(from_dict(family.config_cls, card.config), card.size, batch_size=2)
         stride = getattr(network, "stride", 1)
         notes = {"input": "image (B, C, H, W) in [-1, 1]" + (f"; H and W multiples of {stride}" if stride > 1 else ""),
                  "output": "image (B, C, H, W) in [-1, 1]"}
-        return [ExportGraph("generator", inference_copy(network, cls.inference_batch_stats), (example,), ("input",),
-                            ("output",), {"input": (0, 2, 3)}, notes)]
+        return [ExportGraph("generator", inference_copy(network, family.inference_batch_stats), (example,),
+                            ("input",), ("output",), {"input": (0, 2, 3)}, notes)]
 
     @classmethod
     def infer_graphs(cls, run: Any, network: nn.Module, batch: torch.Tensor, **options: Any) -> torch.Tensor:
-        """What :meth:`infer` computes, through the compiled graphs of :meth:`export_graphs`:
+        """What ``infer`` computes, through the compiled graphs of :meth:`export_graphs`:
         ``run(name, *inputs)`` runs graph ``name``. Raises :class:`~engine.infer.graphs.GraphsUnsupported` for an
         option the graphs cannot express (the session then runs torch for that call)."""
-        if options:
-            raise ConfigError(f"{cls.name} takes no inference options (got {', '.join(options)})")
+        cls.check_options(options)  # type: ignore[attr-defined]
         return run("generator", batch)
+
+
+class EvaluationHooks:
+    """``ganvas evaluate``: where a split lies, paired metrics, and the images FID/KID/LPIPS compare."""
+
+    paired_metrics: ClassVar[bool] = True  # evaluate() compares outputs with targets (False: noise -> images)
 
     @classmethod
     def resolve_split(cls, data_path: str | Path, split: str) -> Any:
@@ -147,10 +182,31 @@ class Family:
 
         yield from paired_batches(session, data, split_dir, limit)
 
-    @classmethod
-    def build_generator(cls, config: Any) -> nn.Module:
-        raise NotImplementedError
 
+class Family(InferenceHooks, PreviewHooks, ExportHooks, EvaluationHooks):
+    """A registered model family: its config class, how to build its networks, its trainer and its sessions.
+
+    Subclasses set ``config_cls`` (a frozen dataclass) and what they declare (``input_kind``, ``layouts``,
+    ``untrained_config``, ``inference_options``, ``default_canvas_mode``), and implement :meth:`build_generator`,
+    :meth:`make_trainer` and :meth:`write_synthetic_dataset`; image-to-image families keep the default
+    :meth:`open_session`.
+    """
+
+    description: ClassVar[str] = ""
+    input_kind: ClassVar[str] = "image"  # what the app's canvas draws: image, labels or latent
+    default_canvas_mode: ClassVar[str] = "edges"  # what the app's canvas draws for image-input models
+    layouts: ClassVar[tuple[str, ...]] = ()  # dataset layouts it trains on (engine.data.dataset_check)
+    untrained_config: ClassVar[dict[str, Any]] = {}  # a small network, quick on a CPU, to try the controls
+    # Config fields a resumed run may change (loss weights and the like, never shapes): see check_retune.
+    retunable: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def info(cls) -> FamilyInfo:
+        """What the family declares, as plain data."""
+        return FamilyInfo(cls.name, cls.description, cls.input_kind, cls.default_canvas_mode,
+                          not cls.resize_to_native, cls.layouts, dict(cls.untrained_config), cls.inference_options)
+
+    # --- training --------------------------------------------------------------------------------------------
     @classmethod
     def make_trainer(cls, config: Any, train: TrainConfig, data: DataConfig, device: torch.device) -> Trainer:
         raise NotImplementedError
@@ -166,11 +222,18 @@ class Family:
         only in :attr:`retunable` fields); by default every such change is allowed."""
 
     @classmethod
-    def example_input(cls, config: Any, size: tuple[int, int], batch_size: int = 1) -> torch.Tensor:
-        """A random generator input of the given size (for benchmarks and tests)."""
-        return torch.rand(batch_size, getattr(config, "in_channels", 3), *size) * 2 - 1
-
-    @classmethod
     def write_synthetic_dataset(cls, folder: Path, size: tuple[int, int], count: int = 8) -> Path:
         """Write a small random dataset in this family's layout (for benchmarks); returns the data path."""
         raise NotImplementedError
+
+    # --- sessions --------------------------------------------------------------------------------------------
+    @classmethod
+    def native_size(cls, config: Any) -> tuple[int, int] | None:
+        """The input size a config fixes by itself (None: the size the model was trained at)."""
+        return None
+
+    @classmethod
+    def open_session(cls, loaded: LoadedNetwork, device: str = "auto", backend: str = "torch") -> ModelSession:
+        """The session of a loaded network (:mod:`engine.infer.loading`): by default an image-to-image
+        :class:`~engine.infer.inference.InferenceSession` (a :class:`~engine.infer.sessions.Translator`)."""
+        return InferenceSession.from_network(loaded, device, backend)

@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,85 +15,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.core.checkpoint import load_weights
-from engine.core.config import from_dict
 from engine.core.device import resolve_device
-from engine.core.errors import CheckpointError, ConfigError
+from engine.core.errors import ConfigError
 from engine.core.registry import get_family
 from engine.data.augment import from_minus_one_one
 from engine.infer.guided_upsample import guided_upsample
+from engine.infer.loading import (
+    LoadedNetwork,
+    ModelCard,
+    card_from_meta,
+    load_network,
+    model_card,
+    untrained_network,
+)
 from engine.infer.mode import inference_mode
 
+__all__ = ["EXPORT_SCALES", "InferenceSession", "ModelCard", "card_from_meta", "model_card", "upscale"]
+
 _log = logging.getLogger("ganvas")
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """What the model panel and ``ganvas info`` show about a checkpoint."""
-
-    family: str
-    input_kind: str
-    size: tuple[int, int]
-    step: int
-    config: dict[str, Any]
-    dataset: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    trained: bool = True
-    path: str | None = None
-    title: str = ""  # a bundled model's name for people (its card's title)
-    draw_as: str = ""  # what the canvas draws for it: the card's draw_mode or DataConfig.draw_as; "" = the family's
-    sample: str = ""  # a drawing in assets/samples the app opens this model on
-
-    def lines(self) -> list[str]:
-        out = [f"model:    {self.title}"] if self.title else []
-        out += [f"family:   {self.family}" + ("" if self.trained else "  (UNTRAINED: random weights)"),
-               f"input:    {self.input_kind}", f"size:     {self.size[0]}x{self.size[1]}", f"steps:    {self.step}"]
-        if self.draw_as:
-            out.append(f"draws:    {self.draw_as}")
-        if self.dataset:
-            out.append("data:     " + ", ".join(f"{k}={v}" for k, v in self.dataset.items()))
-        if self.metrics:
-            out.append("metrics:  " + ", ".join(f"{k}={v}" for k, v in self.metrics.items()))
-        out.append("config:   " + ", ".join(f"{k}={v}" for k, v in self.config.items()))
-        return out
-
-
-def model_card(path: str | Path) -> ModelCard:
-    """Read a checkpoint's card from its header only."""
-    from engine.infer.importing import open_metadata
-
-    meta = open_metadata(path)
-    return card_from_meta(meta, str(path))
-
-
-def card_from_meta(meta: dict[str, Any], path: str | None) -> ModelCard:
-    """The card of a checkpoint whose header is ``meta``."""
-    family = get_family(meta["family"])
-    size = tuple(meta.get("train_config", {}).get("size", (256, 256)))
-    card = meta.get("card") if isinstance(meta.get("card"), dict) else {}
-    trained = bool(meta.get("step", 0)) or "imported" in meta  # imported weights were trained elsewhere
-    return ModelCard(meta["family"], family.input_kind, size, int(meta.get("step", 0)), meta["model_config"],
-                     meta.get("dataset", {}), meta.get("metrics", {}), trained, path,
-                     str(card.get("title", "")),
-                     str(card.get("draw_mode") or (meta.get("data_config") or {}).get("draw_as", "")),
-                     str(card.get("sample", "")))
-
-
-def _check_weight_shapes(family: Any, config: Any, weights: dict[str, torch.Tensor], path: Path) -> None:
-    """Build the network without memory (the ``meta`` device) and compare its tensor shapes with ``weights``,
-    so a config that does not match the weights (a crafted huge ``ngf``) is refused before anything is allocated.
-    """
-    try:
-        with torch.device("meta"):
-            shapes = {k: tuple(v.shape) for k, v in family.inference_network(config).state_dict().items()}
-    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
-        raise CheckpointError(f"checkpoint config cannot build the {family.name} network ({exc})", path=path) \
-            from exc
-    for key, shape in shapes.items():
-        if key in weights and tuple(weights[key].shape) != shape:
-            raise CheckpointError(f"weights do not fit the {family.name} network built from the checkpoint's "
-                                  f"config ({key}: {tuple(weights[key].shape)} in the file, {shape} expected)",
-                                  path=path)
 
 
 class InferenceSession:
@@ -132,27 +70,18 @@ class InferenceSession:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", backend: str = "torch") -> InferenceSession:
-        """Rebuild the generator from the checkpoint's own config and load its weights; full passes run on
-        ``backend`` (see :meth:`use_backend`).
+        """Rebuild the network from the checkpoint's own config and load its weights
+        (:func:`engine.infer.loading.load_network`); full passes run on ``backend`` (see :meth:`use_backend`).
 
-        ``path`` may also be a run folder or ``.pth`` of the pix2pix/CycleGAN reference implementation, imported
-        in memory (:func:`engine.infer.importing.open_checkpoint`).
+        Any family's checkpoint opens here (StyleGAN2's translates latents to images); the app and the CLI's
+        ``translate`` open models through :func:`engine.infer.loading.open_model`, which asks the family.
         """
-        from engine.infer.importing import open_checkpoint
+        return cls.from_network(load_network(path), device, backend)
 
-        checkpoint = open_checkpoint(path)
-        family = get_family(checkpoint.family)
-        try:
-            config = from_dict(family.config_cls, checkpoint.meta["model_config"])
-        except ConfigError as exc:
-            raise CheckpointError(f"checkpoint config is invalid ({exc})", path=checkpoint.path) from exc
-        weights = family.inference_weights(checkpoint)
-        _check_weight_shapes(family, config, weights, checkpoint.path)
-        generator = family.inference_network(config)
-        load_weights(generator, weights, f"the {checkpoint.family} network", checkpoint.path)
-        batch_norm = checkpoint.meta.get("inference", {}).get("batch_norm")
-        session = cls(generator, card_from_meta(checkpoint.meta, str(checkpoint.path)), resolve_device(device),
-                      batch_stats=None if batch_norm is None else batch_norm == "input")
+    @classmethod
+    def from_network(cls, loaded: LoadedNetwork, device: str = "auto", backend: str = "torch") -> InferenceSession:
+        """A session around a loaded (or untrained) network: the default of ``Family.open_session``."""
+        session = cls(loaded.network, loaded.card, resolve_device(device), batch_stats=loaded.batch_stats)
         if backend != "torch":
             session.use_backend(backend)
         return session
@@ -161,15 +90,16 @@ class InferenceSession:
     def untrained(cls, family_name: str, size: tuple[int, int] = (256, 256), device: str = "auto",
                   **config: Any) -> InferenceSession:
         """A clearly labelled untrained model so every control can be exercised before training."""
-        family = get_family(family_name)
-        model_config = family.config_cls(**config)
-        card = ModelCard(family_name, family.input_kind, size, 0, vars(model_config), trained=False)
-        torch.manual_seed(0)
-        return cls(family.inference_network(model_config), card, resolve_device(device))
+        return cls.from_network(untrained_network(family_name, size, **config), device)
 
     @property
     def size(self) -> tuple[int, int]:
         return self.card.size
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The inference options (keywords of :meth:`translate`) this model takes."""
+        return tuple(self.family.model_options(self.card.config))
 
     # --- backends -------------------------------------------------------------------------------------------
     def export_graphs(self) -> list[Any]:

@@ -36,7 +36,7 @@ def test_first_launch_opens_on_the_bundled_facades_model_and_its_sample(qtbot, t
     card = window.session.card
     assert card.title == "Facades: label map -> photo" and card.draw_as == "label"
     assert window.canvas.mode == "label" and window.model_panel.draw_mode == "label"
-    drawing = api.imageio.read_image(sample_drawing("facade_labels.png"))
+    drawing = api.read_image(sample_drawing("facade_labels.png"))
     assert np.array_equal(window.canvas.to_numpy(), drawing)
     qtbot.waitUntil(lambda: window._shown_id == window.worker.last_request_id, timeout=30000)
     assert label_structure(drawing, window.output_view.output_array()) >= 0.25
@@ -46,7 +46,7 @@ def test_first_launch_opens_on_the_bundled_facades_model_and_its_sample(qtbot, t
     titles = [window.model_panel.tree.topLevelItem(0).child(i).text(0)
               for i in range(window.model_panel.tree.topLevelItem(0).childCount())]
     assert "Facades: label map -> photo" in titles
-    untrained = api.inference.InferenceSession.untrained("pix2pix", size=(256, 256), device="cpu", ngf=16, ndf=16)
+    untrained = api.untrained_model("pix2pix", size=(256, 256), device="cpu", ngf=16, ndf=16)
     assert label_structure(drawing, untrained.translate(drawing)) < 0.1  # the check tells noise from a photo
 
 
@@ -91,5 +91,5 @@ def test_every_bundled_model_opens_in_its_own_draw_mode(qtbot, tmp_path):
         if mode == "label":
             assert window.canvas.label_palette is not None
         if model.card.get("sample"):  # the cleared canvas shows the model's sample drawing
-            sample = api.imageio.read_image(sample_drawing(model.card["sample"]))
+            sample = api.read_image(sample_drawing(model.card["sample"]))
             qtbot.waitUntil(lambda s=sample: np.array_equal(window.canvas.to_numpy(), s), timeout=10000)

@@ -211,7 +211,7 @@ def test_export_at_4x_follows_the_drawing(window, qtbot, tmp_path, monkeypatch, 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG at 4x (*.png)"))
     window.save_output()
     output = window.output_view.output_array()
-    saved = engine_api.imageio.read_image(target)
+    saved = engine_api.read_image(target)
     assert saved.shape == (output.shape[0] * 4, output.shape[1] * 4, 3)
     assert np.abs(saved[::4, ::4].astype(int) - output.astype(int)).mean() < 12  # the same picture, enlarged
 

@@ -172,7 +172,7 @@ def test_save_output_writes_a_png(qtbot, settings, engine_api, tmp_path, monkeyp
     target = tmp_path / "out"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kw: (str(target), "PNG images (*.png)"))
     window.output_panel.save_button.click()
-    saved = engine_api.imageio.read_image(tmp_path / "out.png")
+    saved = engine_api.read_image(tmp_path / "out.png")
     assert np.array_equal(saved, window.output_view.output_array())
 
 

@@ -37,6 +37,7 @@ from engine.core.config import (
     setting,
 )
 from engine.core.errors import ConfigError
+from engine.core.family_spec import InferenceOption
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
 from engine.data.augment import PairedAugment, to_minus_one_one
@@ -290,6 +291,12 @@ class CycleGAN(Family):
     generator_key = "G_AB"
     resize_to_native = False  # fully convolutional: images keep their size (tiled when large)
     default_canvas_mode = "photo"  # the canvas holds a photo (imported, painted over in colour)
+    layouts = ("unaligned", "paired")
+    untrained_config = {"ngf": 16, "ndf": 16, "n_blocks": 6}
+    inference_options = (
+        InferenceOption("direction", "choice", "translate A -> B or B -> A", "AtoB", DIRECTIONS),
+        InferenceOption("tile", "int", "tile size in pixels for large images (0: automatic)", 0),
+    )
 
     @classmethod
     def build_generator(cls, config: CycleGANConfig) -> ResnetGenerator:
@@ -324,12 +331,7 @@ class CycleGAN(Family):
         than ``tile`` pixels in overlapping tiles (:func:`engine.families.cyclegan.tiling.translate_tiled`); ``tile`` = 0 tiles
         with 512-pixel tiles on the CPU above 1024x1024 pixels and runs whole otherwise.
         """
-        if options:
-            raise ConfigError(f"cyclegan takes the options direction and tile (got {', '.join(options)})")
-        if direction not in DIRECTIONS:
-            raise ConfigError(f"invalid direction {direction!r}: expected AtoB or BtoA", value=direction)
-        if int(tile) != tile or tile < 0:
-            raise ConfigError(f"invalid tile {tile!r}: expected 0 (auto) or a size in pixels", value=tile)
+        cls._check_options(direction, tile, options)
         generator = network["G_AB" if direction == "AtoB" else "G_BA"]
         height, width = batch.shape[-2:]
         if tile == 0 and batch.device.type == "cpu" and height * width > AUTO_TILE_ABOVE:
@@ -337,6 +339,12 @@ class CycleGAN(Family):
         if tile == 0:
             return pad_and_run(generator, batch, STRIDE)
         return translate_tiled(generator, batch, tile=tile, overlap=tile_overlap(tile), stride_multiple=STRIDE)
+
+    @classmethod
+    def _check_options(cls, direction: str, tile: int, options: dict[str, Any]) -> None:
+        cls.check_options({"direction": direction, **options})
+        if int(tile) != tile or tile < 0:
+            raise ConfigError(f"invalid tile {tile!r}: expected 0 (auto) or a size in pixels", value=tile)
 
     @classmethod
     def export_graphs(cls, network: nn.Module, card: Any) -> list[Any]:
@@ -358,12 +366,7 @@ class CycleGAN(Family):
     def infer_graphs(cls, run: Any, network: nn.Module, batch: torch.Tensor, direction: str = "AtoB",
                      tile: int = 0, **options: Any) -> torch.Tensor:
         """:meth:`infer` with the compiled generator of ``direction`` (padding and tiling as there)."""
-        if options:
-            raise ConfigError(f"cyclegan takes the options direction and tile (got {', '.join(options)})")
-        if direction not in DIRECTIONS:
-            raise ConfigError(f"invalid direction {direction!r}: expected AtoB or BtoA", value=direction)
-        if int(tile) != tile or tile < 0:
-            raise ConfigError(f"invalid tile {tile!r}: expected 0 (auto) or a size in pixels", value=tile)
+        cls._check_options(direction, tile, options)
 
         def generator(x: torch.Tensor) -> torch.Tensor:
             return run(direction, x)

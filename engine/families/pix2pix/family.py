@@ -168,6 +168,8 @@ class Pix2Pix(Family):
     config_cls = Pix2PixConfig
     input_kind = "image"
     description = "U-Net + PatchGAN conditional GAN for paired data (labels, edges or sketches -> photos)"
+    layouts = ("paired", "aligned")
+    untrained_config = {"ngf": 16, "ndf": 16}
 
     @classmethod
     def build_generator(cls, config: Pix2PixConfig) -> UNetGenerator:

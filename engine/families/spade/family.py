@@ -38,6 +38,7 @@ from engine.core.config import (
     setting,
 )
 from engine.core.errors import ConfigError, LabelError
+from engine.core.family_spec import InferenceOption
 from engine.core.imageio import write_image
 from engine.core.registry import register_family
 from engine.data.augment import to_minus_one_one
@@ -75,8 +76,6 @@ from models.spade import (
     multiscale_generator_loss,
     reparameterize,
 )
-
-INFER_OPTIONS = ("seed", "style")
 
 
 @functools.lru_cache(maxsize=16)
@@ -355,6 +354,12 @@ class SPADE(Family):
     preview_guided = False  # label ids are no image to follow
     inference_batch_stats = False  # batch norm (param_free_norm="batch") uses its running statistics
     description = "SPADE/GauGAN semantic image synthesis: colour label maps (palette classes) -> photos"
+    layouts = ("labels+images", "aligned+labels")
+    untrained_config = {"ngf": 16}
+    inference_options = (  # only with the style encoder (model_options)
+        InferenceOption("seed", "int", "the random style code (when no style image is given)", 0),
+        InferenceOption("style", "image", "take the style of this image (RGB) through the encoder"),
+    )
 
     @classmethod
     def build_generator(cls, config: SPADEConfig) -> SPADEGenerator:
@@ -414,7 +419,7 @@ class SPADE(Family):
     @classmethod
     def model_options(cls, model_config: dict[str, Any]) -> tuple[str, ...]:
         """A style image or a seed with the style encoder; nothing without it (the output is deterministic)."""
-        return INFER_OPTIONS if model_config.get("use_encoder") else ()
+        return super().model_options(model_config) if model_config.get("use_encoder") else ()
 
     @classmethod
     def infer(cls, network: SPADEInference, batch: torch.Tensor, **options: Any) -> torch.Tensor:
@@ -445,9 +450,7 @@ class SPADE(Family):
     @classmethod
     def _synthesise(cls, network: SPADEInference, batch: torch.Tensor, size: tuple[int, int] | None,
                     **options: Any) -> torch.Tensor:
-        unknown = sorted(set(options) - set(INFER_OPTIONS))
-        if unknown:
-            raise ConfigError(f"spade inference options are {', '.join(INFER_OPTIONS)} (got {', '.join(unknown)})")
+        cls.check_options(options)
         cfg = network.config
         device = next(network.G.parameters()).device
         label = _as_generator_input(batch.to(device), cfg, network.dont_care)
@@ -503,9 +506,7 @@ class SPADE(Family):
     @classmethod
     def infer_graphs(cls, run: Any, network: nn.Module, batch: torch.Tensor, **options: Any) -> torch.Tensor:
         """:meth:`infer` with the compiled generator (and encoder): labels and the code are prepared in torch."""
-        unknown = sorted(set(options) - set(INFER_OPTIONS))
-        if unknown:
-            raise ConfigError(f"spade inference options are {', '.join(INFER_OPTIONS)} (got {', '.join(unknown)})")
+        cls.check_options(options)
         cfg = network.config
         label = _as_generator_input(batch, cfg, network.dont_care)
         style, seed = options.get("style"), options.get("seed")

@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -31,12 +31,14 @@ from engine.core.config import (
     setting,
 )
 from engine.core.errors import ConfigError, DatasetError, ImageError
+from engine.core.family_spec import InferenceOption
 from engine.core.imageio import list_images, read_image
 from engine.core.registry import register_family
 from engine.data.augment import to_minus_one_one
 from engine.data.datasets import DecodedItems, EpochSampler, resize_rgb, split_folder
 from engine.families.base import Family
 from engine.infer.eval_batch import EvalBatch
+from engine.infer.loading import LoadedNetwork
 from engine.infer.mode import inference_mode
 from engine.train.common import autocast, image_grid, make_adam, prepare_module
 from engine.train.trainer import Trainer, set_requires_grad
@@ -49,6 +51,9 @@ from models.stylegan2 import (
     path_length_penalty,
     r1_penalty,
 )
+
+if TYPE_CHECKING:
+    from engine.families.stylegan2.latent import LatentSession
 
 RESOLUTIONS = (32, 64, 128, 256)
 DIFFAUG_OPS = ("colour", "translation", "cutout")
@@ -409,6 +414,16 @@ class StyleGAN2(Family):
     generator_key = "G_ema"
     paired_metrics = False  # generated from noise: compared with the training images by FID/KID only
     description = "StyleGAN2 on any image folder: random images, truncation, style mixing, latent editing"
+    layouts = ("images",)
+    # a 64x64 generator small enough to answer in a fraction of a second on a CPU, to try the latent editor
+    untrained_config = {"resolution": 64, "z_dim": 128, "w_dim": 128, "mapping_layers": 4, "channel_base": 2048,
+                        "channel_max": 64}
+    inference_options = (
+        InferenceOption("psi", "float", "truncation: 1 keeps the latent, 0 gives the average image", 1.0),
+        InferenceOption("cutoff", "int", "truncate the layers below this one (none: all)"),
+        InferenceOption("noise_mode", "choice", "per-layer noise: constant (repeatable), random or none", "const",
+                        NOISE_MODES),
+    )
     retunable = ("r1_gamma", "pl_weight", "style_mixing_prob", "ema_kimg", "diffaug")
 
     @classmethod
@@ -418,6 +433,18 @@ class StyleGAN2(Family):
         if config.mapping_lr_mul != 0.01:
             _set_mapping_lr_mul(generator, config.mapping_lr_mul)
         return generator
+
+    @classmethod
+    def native_size(cls, config: StyleGAN2Config) -> tuple[int, int]:
+        return config.resolution, config.resolution
+
+    @classmethod
+    def open_session(cls, loaded: LoadedNetwork, device: str = "auto", backend: str = "torch") -> LatentSession:
+        """A :class:`~engine.families.stylegan2.latent.LatentSession`: latents in, images out, and the latent tools
+        (the compiled backends serve ``ganvas export``/``bench``, not the editor)."""
+        from engine.families.stylegan2.latent import LatentSession  # latent.py builds on this module
+
+        return LatentSession.from_network(loaded, device)
 
     @classmethod
     def check_retune(cls, old: StyleGAN2Config, new: StyleGAN2Config) -> None:
@@ -431,15 +458,15 @@ class StyleGAN2(Family):
     @classmethod
     def infer(cls, network: Generator, batch: torch.Tensor, **options: Any) -> torch.Tensor:
         """Latents z (B, z_dim) -> images (B, 3, R, R); options ``psi``, ``cutoff``, ``noise_mode``."""
-        unknown = sorted(set(options) - {"psi", "cutoff", "noise_mode"})
-        if unknown:
-            raise ConfigError(f"stylegan2 inference options are psi, cutoff, noise_mode (got {', '.join(unknown)})")
-        noise_mode = options.get("noise_mode", "const")
-        if noise_mode not in NOISE_MODES:
-            raise ConfigError(f"noise_mode must be one of {', '.join(NOISE_MODES)}", value=noise_mode)
+        cls._check_latents(network, batch, options)
+        return network(batch, psi=float(options.get("psi", 1.0)), cutoff=options.get("cutoff"),
+                       noise_mode=options.get("noise_mode", "const"))
+
+    @classmethod
+    def _check_latents(cls, network: nn.Module, batch: torch.Tensor, options: dict[str, Any]) -> None:
+        cls.check_options(options)
         if batch.ndim != 2 or batch.shape[1] != network.z_dim:
             raise ConfigError(f"stylegan2 expects latents of shape (B, {network.z_dim}), got {tuple(batch.shape)}")
-        return network(batch, psi=float(options.get("psi", 1.0)), cutoff=options.get("cutoff"), noise_mode=noise_mode)
 
     @classmethod
     def resolve_split(cls, data_path: str | Path, split: str) -> Path:
@@ -490,11 +517,7 @@ class StyleGAN2(Family):
 
         if options.get("noise_mode", "const") != "const":
             raise GraphsUnsupported("the exported synthesis graph uses the constant noise only")
-        unknown = sorted(set(options) - {"psi", "cutoff", "noise_mode"})
-        if unknown:
-            raise ConfigError(f"stylegan2 inference options are psi, cutoff, noise_mode (got {', '.join(unknown)})")
-        if batch.ndim != 2 or batch.shape[1] != network.z_dim:
-            raise ConfigError(f"stylegan2 expects latents of shape (B, {network.z_dim}), got {tuple(batch.shape)}")
+        cls._check_latents(network, batch, options)
         cutoff = options.get("cutoff")
         ws = run("mapping", batch, torch.tensor([float(options.get("psi", 1.0))]),
                  torch.tensor([network.num_ws if cutoff is None else int(cutoff)], dtype=torch.int64))

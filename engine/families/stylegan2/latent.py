@@ -37,14 +37,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.core.checkpoint import load_checkpoint, load_weights
-from engine.core.config import from_dict, to_dict
+from engine.core.config import to_dict
 from engine.core.device import resolve_device
 from engine.core.errors import CheckpointError, ConfigError, ProjectError, StorageError
 from engine.core.imageio import atomic_write_bytes
 from engine.data.augment import from_minus_one_one, to_minus_one_one
 from engine.families.stylegan2.family import StyleGAN2, StyleGAN2Config, square_resize
-from engine.infer.inference import ModelCard, card_from_meta
+from engine.infer.loading import LoadedNetwork, ModelCard, load_network, untrained_network
 from models.stylegan2 import NOISE_MODES, Generator
 
 LATENT_FORMAT = "ganvas-latent"
@@ -356,31 +355,27 @@ class LatentSession:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> LatentSession:
-        """Rebuild ``G_ema`` from a StyleGAN2 checkpoint's own config and load its weights."""
-        checkpoint = load_checkpoint(path, prefixes=(f"net.{StyleGAN2.generator_key}.",))
-        if checkpoint.family != StyleGAN2.name:
-            raise CheckpointError(f"is a {checkpoint.family} checkpoint; latent tools need a stylegan2 one",
-                                  path=checkpoint.path)
-        try:
-            config = from_dict(StyleGAN2Config, checkpoint.meta["model_config"])
-        except ConfigError as exc:
-            raise CheckpointError(f"checkpoint config is invalid ({exc})", path=checkpoint.path) from exc
-        generator = StyleGAN2.build_generator(config)
-        load_weights(generator, StyleGAN2.inference_weights(checkpoint), "the stylegan2 network in its config",
-                     checkpoint.path)
-        meta = {k: checkpoint.meta.get(k) for k in ("family", "step", "dataset", "created")}
-        return cls(generator, config, device, meta, checkpoint.path,
-                   card_from_meta(checkpoint.meta, str(checkpoint.path)))
+        """Rebuild ``G_ema`` from a StyleGAN2 checkpoint's own config and load its weights (through
+        :func:`engine.infer.loading.load_network`, the one loading path)."""
+        loaded = load_network(path)
+        if loaded.card.family != StyleGAN2.name:
+            raise CheckpointError(f"is a {loaded.card.family} checkpoint; latent tools need a stylegan2 one",
+                                  path=loaded.path)
+        return cls.from_network(loaded, device)
+
+    @classmethod
+    def from_network(cls, loaded: LoadedNetwork, device: str = "auto") -> LatentSession:
+        """The session of a loaded (or untrained) StyleGAN2 generator: ``StyleGAN2.open_session``."""
+        meta = loaded.meta if loaded.meta.get("untrained") else \
+            {k: loaded.meta.get(k) for k in ("family", "step", "dataset", "created")}
+        return cls(loaded.network, loaded.config, device, meta, loaded.path, loaded.card)
 
     @classmethod
     def untrained(cls, config: StyleGAN2Config | None = None, device: str = "auto", seed: int = 0,
                   **fields: Any) -> LatentSession:
         """A randomly initialised generator (seeded), e.g. to try the tools before training."""
         config = config or StyleGAN2Config(**fields)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            generator = StyleGAN2.build_generator(config)
-        return cls(generator, config, device, {"family": StyleGAN2.name, "step": 0, "untrained": True})
+        return cls.from_network(untrained_network(StyleGAN2.name, config=config, seed=seed), device)
 
     # --- facts --------------------------------------------------------------------------------------------
     @property
