@@ -2,7 +2,7 @@
 
 :class:`LatentPanel` is the dock's content: seed, truncation, edit directions (PCA or SeFa), style mixing,
 interpolation playback and export, projection of a photo, and latent files. Every change renders off the UI
-thread through a :class:`~desktop.latent_worker.LatestWorker` (the latest request wins, stale results are
+thread through a :class:`~desktop.workers.LatestWorker` (the latest request wins, stale results are
 dropped); the panel emits :attr:`LatentPanel.image_ready` with each image to show.
 
 :class:`LatentEditor` wires the panel into the main window: it owns the dock and, while a latent model is
@@ -42,10 +42,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine_loader import BackgroundCall, error_message
 from desktop.files import IMAGE_FILTER
-from desktop.latent_worker import LatestWorker, StoppableJob, WorkResult
 from desktop.wheel_scroll import scroll_with_wheel
+from desktop.workers import LatestWorker, Worker, WorkResult, error_message
 
 if TYPE_CHECKING:
     from desktop.main_window import MainWindow
@@ -340,15 +339,15 @@ class LatentPanel(QWidget):
         # where file dialogs start, given a suggested file name (the window's: the project's folder once saved)
         self.start_folder: Callable[[str], str] = lambda name="": name
         self._directions: dict[str, Any] = {}
-        self._directions_call: BackgroundCall | None = None
+        self._directions_call: Worker | None = None
         self._shown_id = 0
         self.shown: Rendered | None = None  # the newest render shown
         self.frames: list[np.ndarray] = []
         self._frames_key: tuple | None = None
         self._frame_index = 0
-        self._frames_call: BackgroundCall | None = None
-        self._export_call: BackgroundCall | None = None
-        self.projection: StoppableJob | None = None
+        self._frames_call: Worker | None = None
+        self._export_call: Worker | None = None
+        self.projection: Worker | None = None
         self.last_projection_event: Any = None
         self.renders_done = 0
         self.worker = LatestWorker(self, name="ganvas-latent-render")
@@ -695,9 +694,9 @@ class LatentPanel(QWidget):
         def compute() -> tuple[Any, str, Any]:  # read from the file beside the checkpoint when it is there
             return session, method, session.saved_or_new_directions(method, k, samples=PCA_SAMPLES)
 
-        self._directions_call = BackgroundCall(compute, "ganvas-latent-directions", self)
-        self._directions_call.done.connect(self._on_directions)
-        self._directions_call.failed.connect(self._on_directions_failed)
+        self._directions_call = Worker.call(compute, "ganvas-latent-directions", self)
+        self._directions_call.returned.connect(self._on_directions)
+        self._directions_call.errored.connect(self._on_directions_failed)
         self._directions_call.start()
         self._show_directions_state()
         self.busy_changed.emit()
@@ -765,9 +764,9 @@ class LatentPanel(QWidget):
             self.play_button.setChecked(job is not None)
             return
         key = self._interpolation_key()
-        self._frames_call = BackgroundCall(lambda: (key, job()), "ganvas-latent-frames", self)
-        self._frames_call.done.connect(self._on_frames)
-        self._frames_call.failed.connect(self._on_frames_failed)
+        self._frames_call = Worker.call(lambda: (key, job()), "ganvas-latent-frames", self)
+        self._frames_call.returned.connect(self._on_frames)
+        self._frames_call.errored.connect(self._on_frames_failed)
         self._frames_call.start()
         self.play_button.setText("Preparing...")
         self.busy_changed.emit()
@@ -832,9 +831,9 @@ class LatentPanel(QWidget):
         def export() -> str:
             return str(write(path, frames if frames is not None else job(), fps=ANIMATION_FPS))
 
-        self._export_call = BackgroundCall(export, "ganvas-latent-export", self)
-        self._export_call.done.connect(self._on_exported)
-        self._export_call.failed.connect(self._on_export_failed)
+        self._export_call = Worker.call(export, "ganvas-latent-export", self)
+        self._export_call.returned.connect(self._on_exported)
+        self._export_call.errored.connect(self._on_export_failed)
         self._export_call.start()
         self.export_animation_button.setEnabled(False)
         self.message.emit(f"Writing {path}...")
@@ -867,7 +866,7 @@ class LatentPanel(QWidget):
             return
         self.start_projection(image, Path(path).name)
 
-    def start_projection(self, image: np.ndarray, name: str = "photo") -> StoppableJob | None:
+    def start_projection(self, image: np.ndarray, name: str = "photo") -> Worker | None:
         """Project ``image`` (RGB uint8) off the UI thread with the chosen steps and space."""
         if self.session is None or self.projection is not None:
             return None
@@ -880,11 +879,11 @@ class LatentPanel(QWidget):
             perceptual = importlib.import_module("engine.infer.perceptual").load_lpips(backbone) if backbone else None
             return session.project(image, steps=steps, space=space, should_stop=should_stop, perceptual=perceptual)
 
-        job = StoppableJob(run, "ganvas-latent-projection", self)
+        job = Worker.generator(run, "ganvas-latent-projection", self)
         job.setProperty("photo", name)
-        job.progress.connect(self._on_projection_progress)
-        job.finished.connect(self._on_projection_finished)
-        job.failed.connect(self._on_projection_failed)
+        job.yielded.connect(self._on_projection_progress)
+        job.returned.connect(self._on_projection_finished)
+        job.errored.connect(self._on_projection_failed)
         self.projection = job
         self.last_projection_event = None
         self.progress.setRange(0, steps)
@@ -899,7 +898,7 @@ class LatentPanel(QWidget):
     def cancel_projection(self) -> None:
         """Ask the projection to stop at its next step; its result is discarded."""
         if self.projection is not None:
-            self.projection.cancel()
+            self.projection.stop()
             self.cancel_button.setEnabled(False)
 
     def _on_projection_progress(self, event: Any) -> None:
@@ -918,17 +917,17 @@ class LatentPanel(QWidget):
         if event is None or event.latent is None:
             return
         name = job.property("photo")
-        if job.cancelled:
+        if job.should_stop():
             self.message.emit(f"Projection of {name} cancelled at step {event.step} of {event.total}")
             return
         self.message.emit(f"Projected {name} in {event.step} steps (loss {event.loss:.3f})")
         self._set_base(event.latent, f"projected {name}")
 
-    def _on_projection_failed(self, message: str) -> None:
+    def _on_projection_failed(self, exc: BaseException) -> None:
         if self.sender() is not self.projection:
             return
         self._end_projection()
-        QMessageBox.critical(self, "Projection failed", message)
+        QMessageBox.critical(self, "Projection failed", error_message(exc))
 
     def _end_projection(self) -> None:
         self.projection = None

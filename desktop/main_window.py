@@ -34,13 +34,7 @@ from PySide6.QtWidgets import (
 
 from desktop.canvas import CanvasWidget
 from desktop.drawing_keeper import Drawing, adapt_drawing
-from desktop.engine_loader import (
-    KNOWN_OPTIONS,
-    BackgroundCall,
-    EngineApi,
-    EngineLoader,
-    error_message,
-)
+from desktop.engine_loader import KNOWN_OPTIONS, EngineApi, EngineLoader
 from desktop.file_watch import FileWatch
 from desktop.files import IMAGE_FILTER, dropped_image
 from desktop.help_menu import add_help_menu
@@ -62,6 +56,7 @@ from desktop.projects import ProjectController
 from desktop.style_panel import StylePanel
 from desktop.training.runs_list import runs_folder
 from desktop.window_actions import build_menus, build_tool_bar
+from desktop.workers import Worker, error_message
 from engine.core.errors import GanvasError
 
 MAX_RECENT = 8
@@ -106,7 +101,7 @@ class MainWindow(QMainWindow):
         self._autoload = autoload
         self._shown_id = 0
         self.palette_name: str | None = None  # the named palette the canvas draws label maps in
-        self._loading: BackgroundCall | None = None
+        self._loading: Worker | None = None
         self.canvas = CanvasWidget(UNTRAINED_SIZE[1], UNTRAINED_SIZE[0], mode="edges")
         self.output_panel = OutputPanel()
         self.output_view = self.output_panel.view
@@ -302,10 +297,10 @@ class MainWindow(QMainWindow):
                 return inference.InferenceSession.untrained(source.family, size=UNTRAINED_SIZE, device=device,
                                                             **source.config)
             return inference.InferenceSession.from_checkpoint(source.path, device, backend=backend)
-        self._loading = BackgroundCall(build, "ganvas-load-model", self)
+        self._loading = Worker.call(build, "ganvas-load-model", self)
         self._loading.setProperty("source_key", source.key())
-        self._loading.done.connect(self._on_model_loaded)
-        self._loading.failed.connect(self._on_model_failed)
+        self._loading.returned.connect(self._on_model_loaded)
+        self._loading.errored.connect(self._on_model_failed)
         self.model_panel.set_busy(f"Loading {source.label}...")
         self.statusBar().showMessage(f"Loading {source.label}...")
         self._loading.start()
