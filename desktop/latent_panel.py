@@ -5,9 +5,10 @@ interpolation playback and export, projection of a photo, and latent files. Ever
 thread through a :class:`~desktop.workers.LatestWorker` (the latest request wins, stale results are
 dropped); the panel emits :attr:`LatentPanel.image_ready` with each image to show.
 
-:class:`LatentEditor` wires the panel into the main window: it owns the dock and, while a latent model is
-loaded, gives the output view the whole central area (a StyleGAN2 model has no drawn input, so the canvas,
-the drawing tools and the Style and Palette docks are put away, and come back with the next image model).
+:class:`LatentEditor` wires the panel to the shared :class:`~desktop.state.AppState` and the output view: it
+owns the dock and, while a latent model is loaded, shows the panel's images in the output (the window puts the
+canvas, the drawing tools and the Style and Palette docks away meanwhile: a StyleGAN2 model has no drawn
+input).
 
 Everything model-related goes through ``engine.families.stylegan2.latent`` (imported in the thread that loads the model), so this
 module never imports torch.
@@ -27,6 +28,7 @@ from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -47,8 +49,9 @@ from desktop.wheel_scroll import scroll_with_wheel
 from desktop.workers import LatestWorker, Worker, WorkResult, error_message
 
 if TYPE_CHECKING:
-    from desktop.main_window import MainWindow
     from desktop.model_panel import ModelSource
+    from desktop.output_view import OutputPanel
+    from desktop.state import AppState
 
 MAX_SEED = 2**31 - 1
 DIRECTION_COUNT = 5
@@ -1014,105 +1017,65 @@ class LatentPanel(QWidget):
 
 
 class LatentEditor(QObject):
-    """The latent editor dock and the window's look while a latent model is loaded.
+    """The latent editor dock, and the output view while a latent model is loaded.
 
-    A StyleGAN2 model generates from a latent, not from a drawing, so while one is loaded the canvas column,
-    the drawing tool bar and the Style and Palette docks are put away and the output view fills the centre,
-    fitted to its size (drawing would change nothing, and an empty canvas beside the image would only
-    suggest it does). The next image model brings them back.
+    A StyleGAN2 model generates from a latent, not from a drawing: while one is loaded the window puts the
+    canvas, the drawing tools and the Style and Palette docks away, and the editor shows its images in the
+    output view through the shared state, fitted to the view (drawing would change nothing, and an empty canvas
+    beside the image would only suggest it does).
+
+    Args:
+        state: the shared state (its engine, output, messages and start folder).
+        output_panel: the output view and its actions, which the editor drives while active.
+        place: docks a widget in the window and returns the dock.
     """
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, state: AppState, output_panel: OutputPanel, place: Callable[[QWidget], QDockWidget],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state, self.output_panel = state, output_panel
         self.panel = LatentPanel()
-        self.panel.start_folder = window.start_folder  # file dialogs start in the project's folder
-        self.dock = window.add_dock(self.panel, "Latent editor", Qt.DockWidgetArea.RightDockWidgetArea,
-                                    "latent_editor")
-        window.restoreDockWidget(self.dock)  # its place in a saved layout (the editor is added after restoring)
-        self.dock.hide()
+        self.panel.start_folder = state.start_folder  # file dialogs start in the project's folder
+        self.dock = place(self.panel)
         self.active = False
-        self._hidden_docks: list[Any] = []
-        self._tool_bar_visible = True
         self.panel.image_ready.connect(self._show_image)
         self.panel.message.connect(self._show_message)
-        # connected after the window's own view sync, so while active the fitted view wins over the canvas's
-        window.canvas.view_changed.connect(self._refit)
 
     def activate(self, session: Any) -> None:
-        """Show the editor for ``session`` (a LatentSession)."""
-        window = self.window
+        """Edit ``session`` (a LatentSession) and show its images."""
+        view = self.output_panel.view
         if not self.active:
             self.active = True
-            self._hidden_docks = [d for d in (window.style_dock, window.palette_dock) if d.isVisible()]
-            for dock in self._hidden_docks:
-                dock.hide()
-            window.splitter.widget(0).hide()
-            self._tool_bar_visible = window.tool_bar.isVisible()
-            window.tool_bar.hide()  # drawing tools: nothing to draw on
-            window.output_view.installEventFilter(self)
-        self.dock.show()
-        self.dock.raise_()
-        self._size_dock()
-        panel = window.model_panel
-        panel.show_card(latent_card_lines(session))
-        panel.mode_combo.setEnabled(False)
-        panel.mode_combo.setToolTip("StyleGAN2 models are not drawn for")
-        window.style_panel.set_supported(())
-        name = session_name(session)
-        window.model_label.setText(f"model: {name}")
-        window.setWindowTitle(f"Ganvas - {name}")
-        window.device_label.setText(f"device: {getattr(session, 'device', '-')}")
-        window.output_view.set_output(None)
-        window.output_view.set_message("Generating...")
+            view.installEventFilter(self)
+        self.state.set_output(None)
+        view.set_message("Generating...")
         self._fit_output(session.resolution)
         self._set_output_actions(False)
-        self.panel.set_session(session, window.engine.imageio if window.engine else None)
+        engine = self.state.engine
+        self.panel.set_session(session, engine.imageio if engine else None)
 
     def deactivate(self) -> None:
-        """Back to drawing: the canvas, tools and docks return; the editor forgets its model."""
+        """Back to drawing: the editor forgets its model and the output compares with the drawing again."""
         if not self.active:
             return
         self.active = False
-        window = self.window
         self.panel.set_session(None)
-        self.dock.hide()
-        for dock in self._hidden_docks:
-            dock.show()
-        self._hidden_docks = []
-        window.output_view.removeEventFilter(self)
-        window.splitter.widget(0).show()
-        sizes = window.splitter.sizes()
-        if sizes and sizes[0] < 100:  # a layout saved while the canvas was away: split evenly again
-            half = max(1, sum(sizes) // 2)
-            window.splitter.setSizes([half, half])
-        window.tool_bar.setVisible(self._tool_bar_visible)
-        window.output_panel.set_compare_available(True)
-        canvas = window.canvas
-        window.output_view.set_view(canvas.zoom, canvas.offset, canvas.document.size(), canvas.size())
+        self.output_panel.view.removeEventFilter(self)
+        self.output_panel.set_compare_available(True)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Resize:
-            self._refit()
+            self.refit()
         return False
 
-    def _refit(self, *_: Any) -> None:
+    def refit(self, *_: Any) -> None:
+        """Fit the image to the view again (it was resized, or the canvas moved the view)."""
         if self.active and self.panel.session is not None:
             self._fit_output(self.panel.session.resolution)
 
-    def _size_dock(self) -> None:
-        """Wide enough for the editor's rows, and most of the height beside the Model dock."""
-        window = self.window
-        width = self.panel.minimum_content_width()
-        if self.dock.width() < width:
-            window.resizeDocks([self.dock], [width], Qt.Orientation.Horizontal)
-        if not self.dock.isFloating() and window.dockWidgetArea(self.dock) == window.dockWidgetArea(window.model_dock):
-            window.resizeDocks([window.model_dock, self.dock], [300, max(400, window.height() - 300)],
-                               Qt.Orientation.Vertical)
-
     def _fit_output(self, resolution: int) -> None:
         """Show the image as large as the output view allows, centred (whole multiples when enlarging)."""
-        view = self.window.output_view
+        view = self.output_panel.view
         side = max(1, min(view.width(), view.height()) - 16)
         zoom = side / resolution
         zoom = float(int(zoom)) if zoom >= 1 else zoom
@@ -1120,7 +1083,7 @@ class LatentEditor(QObject):
         view.set_view(zoom, offset, QSize(resolution, resolution))
 
     def _set_output_actions(self, enabled: bool) -> None:
-        output = self.window.output_panel
+        output = self.output_panel
         output.set_actions_enabled(enabled)
         output.use_button.setEnabled(False)  # there is no drawing to load it into
         output.set_compare_available(False)
@@ -1128,10 +1091,10 @@ class LatentEditor(QObject):
     def _show_image(self, image: np.ndarray, elapsed_ms: float) -> None:
         if not self.active:
             return
-        self.window.output_view.set_output(image)
+        self.state.set_output(image)
         self._set_output_actions(True)
         if elapsed_ms:
-            self.window.ms_label.setText(f"{elapsed_ms:.0f} ms/frame")
+            self.state.show_frame_time(f"{elapsed_ms:.0f} ms/frame")
 
     def _show_message(self, text: str) -> None:
-        self.window.statusBar().showMessage(text, 8000)
+        self.state.notify(text, 8000)
