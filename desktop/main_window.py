@@ -43,13 +43,8 @@ from desktop.files import IMAGE_FILTER, dropped_image
 from desktop.help_menu import add_help_menu
 from desktop.import_dialogs import ask_half, show_unknown_colours, unknown_colours_html
 from desktop.inference_worker import InferenceResult, InferenceWorker
-from desktop.latent_panel import (
-    LatentEditor,
-    build_latent_session,
-    is_latent_session,
-    latent_card_lines,
-    session_name,
-)
+from desktop.latent.editor import LatentEditor
+from desktop.latent.session import build_latent_session, is_latent_session, latent_card_lines, session_name
 from desktop.model_panel import (
     UNTRAINED_SIZE,
     ModelPanel,

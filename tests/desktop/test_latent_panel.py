@@ -8,9 +8,10 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog
 
-from desktop import latent_panel
 from desktop.engine_loader import import_engine
-from desktop.latent_panel import LatentPanel, build_latent_session
+from desktop.latent import panel as latent_panel
+from desktop.latent.panel import LatentPanel
+from desktop.latent.session import build_latent_session
 from desktop.main_window import MainWindow
 from desktop.model_panel import ModelSource
 

@@ -1,17 +1,7 @@
-"""The latent editor: explore a StyleGAN2 generator's latent space with live sliders.
-
-:class:`LatentPanel` is the dock's content: seed, truncation, edit directions (PCA or SeFa), style mixing,
-interpolation playback and export, projection of a photo, and latent files. Every change renders off the UI
-thread through a :class:`~desktop.workers.LatestWorker` (the latest request wins, stale results are
-dropped); the panel emits :attr:`LatentPanel.image_ready` with each image to show.
-
-:class:`LatentEditor` wires the panel to the shared :class:`~desktop.state.AppState` and the output view: it
-owns the dock and, while a latent model is loaded, shows the panel's images in the output (the window puts the
-canvas, the drawing tools and the Style and Palette docks away meanwhile: a StyleGAN2 model has no drawn
-input).
-
-Everything model-related goes through ``engine.families.stylegan2.latent`` (imported in the thread that loads the model), so this
-module never imports torch.
+"""The latent editor's dock content, :class:`LatentPanel`: seed, truncation, edit directions (PCA or SeFa),
+style mixing, interpolation playback and export, projection of a photo, and latent files. Every change
+renders off the UI thread through a :class:`~desktop.workers.LatestWorker` (the latest request wins, stale
+results are dropped); the panel emits :attr:`LatentPanel.image_ready` with each image to show.
 """
 
 from __future__ import annotations
@@ -19,16 +9,14 @@ from __future__ import annotations
 import importlib
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDockWidget,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -38,25 +26,18 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.files import IMAGE_FILTER
+from desktop.latent.controls import MAX_SEED, LayerRange, StrengthSlider, _seed_box
+from desktop.latent.render import EditState, Rendered, interpolation_frames, render
 from desktop.wheel_scroll import scroll_with_wheel
 from desktop.workers import LatestWorker, Worker, WorkResult, error_message
 
-if TYPE_CHECKING:
-    from desktop.model_panel import ModelSource
-    from desktop.output_view import OutputPanel
-    from desktop.state import AppState
-
-MAX_SEED = 2**31 - 1
 DIRECTION_COUNT = 5
-STRENGTH_LIMIT = 5.0
-STRENGTH_STEPS = 10  # slider units per unit of strength (0.1 resolution)
 PSI_MAX = 1.5
 PSI_STEPS = 100
 DEFAULT_PSI = 0.7
@@ -65,258 +46,6 @@ METHODS = (("PCA (GANSpace)", "pca"), ("SeFa", "sefa"))
 DEFAULT_FRAMES = 24
 ANIMATION_FPS = 12
 DEFAULT_PROJECTION_STEPS = 200
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Sessions
-
-
-def is_latent_session(session: Any) -> bool:
-    """A ``engine.families.stylegan2.latent.LatentSession`` (seen by its API, without importing the engine)."""
-    return session is not None and all(hasattr(session, name) for name in ("synthesize", "w_from_seed", "num_ws"))
-
-
-def build_latent_session(source: ModelSource, device: str) -> Any | None:
-    """In a background thread: a ``LatentSession`` when ``source`` is a latent-family model, else None.
-
-    Untrained sources are judged by their family, files by their header (read without loading weights).
-    """
-    if source.untrained:
-        family = importlib.import_module("engine.core.registry").get_family(source.family)
-        if family.input_kind != "latent":
-            return None
-        return importlib.import_module("engine.families.stylegan2.latent").LatentSession.untrained(device=device, **source.config)
-    try:
-        card = importlib.import_module("engine.infer.inference").model_card(source.path)
-    except Exception:  # not a readable checkpoint: the usual loader reports it in its own words
-        return None
-    if card.input_kind != "latent":
-        return None
-    return importlib.import_module("engine.families.stylegan2.latent").LatentSession.from_checkpoint(source.path, device)
-
-
-def latent_card_lines(session: Any) -> list[str]:
-    """The Model panel's card for a latent session."""
-    meta = session.meta
-    untrained = bool(meta.get("untrained"))
-    family = str(meta.get("family") or "stylegan2")
-    lines = [f"family:   {family}" + ("  (UNTRAINED: random weights)" if untrained else ""),
-             "input:    latent (no drawing: edit in the Latent editor)",
-             f"size:     {session.resolution}x{session.resolution}",
-             f"steps:    {meta.get('step') or 0}",
-             f"latent:   z {session.z_dim}, w {session.w_dim}, {session.num_ws} style layers"]
-    if meta.get("dataset"):
-        lines.append("data:     " + ", ".join(f"{k}={v}" for k, v in dict(meta["dataset"]).items()))
-    return lines
-
-
-def session_name(session: Any) -> str:
-    path = getattr(session, "path", None)
-    if path is None:
-        return "untrained stylegan2"
-    path = Path(path)
-    return path.parent.name if path.stem == "latest" else path.stem
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Rendering (runs in the worker thread)
-
-
-@dataclass(frozen=True)
-class EditState:
-    """Everything the sliders say, read in the GUI thread and rendered in the worker thread.
-
-    Layer ranges are half-open ``ws`` indices, as in the engine.
-    """
-
-    seed: int
-    psi: float
-    cutoff: int | None
-    strengths: tuple[float, ...]
-    edit_layers: tuple[int, int]
-    mix_seed: int | None
-    mix_layers: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """One rendered image and the latent it came from (``ws`` and ``noise`` are engine tensors)."""
-
-    image: np.ndarray
-    ws: Any
-    noise: Any
-    state: EditState
-    base: Any  # the Latent the edits started from (None: the seed)
-
-
-def edited_ws(session: Any, state: EditState, base: Any, directions: Any) -> Any:
-    """The ws (num_ws, w_dim) that ``state`` describes, starting from ``base`` (a Latent) or the seed."""
-    ws = base.ws if base is not None else session.w_from_seed(state.seed)
-    if state.psi != 1.0:
-        ws = session.truncate(ws, state.psi, state.cutoff)
-    if state.mix_seed is not None:
-        ws = session.mix(ws, session.w_from_seed(state.mix_seed, state.psi, state.cutoff), state.mix_layers)
-    if directions is not None:
-        for vector, strength in zip(directions.vectors, state.strengths, strict=False):
-            if strength:
-                ws = session.apply_direction(ws, vector, strength, state.edit_layers)
-    return ws
-
-
-def render(session: Any, state: EditState, base: Any, directions: Any) -> Rendered:
-    ws = edited_ws(session, state, base, directions)
-    noise = base.noise if base is not None else None
-    return Rendered(session.synthesize(ws, noise=noise)[0], ws, noise, state, base)
-
-
-def interpolation_frames(session: Any, start: Rendered, seed_b: int, frames: int, loop: bool) -> list[np.ndarray]:
-    """Frames from the shown latent to ``seed_b`` (with the same truncation); with ``loop`` back again."""
-    state = start.state
-    end = session.w_from_seed(seed_b, state.psi, state.cutoff)
-    images = list(session.synthesize(session.interpolate([start.ws, end], frames), noise=start.noise))
-    return images + images[-2:0:-1] if loop else images
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Widgets
-
-
-class StrengthSlider(QWidget):
-    """A horizontal slider for a float in [minimum, maximum] (``steps`` positions per unit), value beside it."""
-
-    value_changed = Signal(float)
-
-    def __init__(self, name: str, minimum: float = -STRENGTH_LIMIT, maximum: float = STRENGTH_LIMIT,
-                 steps: int = STRENGTH_STEPS, text: str = "{:+.1f}", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._steps, self._text = steps, text
-        self.label = QLabel(name, self)
-        self.slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.slider.setRange(round(minimum * steps), round(maximum * steps))
-        self.slider.setPageStep(steps)
-        self.value_label = QLabel(self)
-        self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.value_label.setMinimumWidth(self.value_label.fontMetrics().horizontalAdvance(text.format(-9.99)) + 4)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        if name:
-            row.addWidget(self.label)
-        else:
-            self.label.hide()
-        row.addWidget(self.slider, 1)
-        row.addWidget(self.value_label)
-        self.slider.valueChanged.connect(self._moved)
-        self._show(self.slider.value())
-
-    def value(self) -> float:
-        return self.slider.value() / self._steps
-
-    def set_value(self, value: float, emit: bool = True) -> None:
-        self.slider.blockSignals(not emit)
-        self.slider.setValue(round(value * self._steps))
-        self.slider.blockSignals(False)
-        self._show(self.slider.value())
-
-    def _moved(self, raw: int) -> None:
-        self._show(raw)
-        self.value_changed.emit(raw / self._steps)
-
-    def _show(self, raw: int) -> None:
-        self.value_label.setText(self._text.format(raw / self._steps) if raw else self._text.format(0.0)
-                                 .replace("+", ""))
-
-
-class LayerRange(QWidget):
-    """Two spin boxes choosing an inclusive layer range ``from``-``to``, and a menu of the StyleGAN style groups
-    (coarse, middle, fine) that sets them; :meth:`half_open` gives the engine's range."""
-
-    changed = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.start = QSpinBox(self)
-        self.end = QSpinBox(self)
-        for box, tip in ((self.start, "first style layer"), (self.end, "last style layer (included)")):
-            box.setToolTip(tip)
-            box.valueChanged.connect(self._changed)
-        self.group = QComboBox(self)
-        self.group.setToolTip("Style groups by the resolution their layers draw at: coarse 4-8 px (pose, shape), "
-                              "middle 16-32 px, fine 64 px and up (colours)")
-        self.group.activated.connect(self._group_chosen)
-        self.group.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.choices: list[tuple[int, int] | None] = []  # the menu's ranges, in its order (None: custom)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.start, 1)
-        row.addWidget(QLabel("to", self))
-        row.addWidget(self.end, 1)
-        row.addWidget(self.group)
-
-    def set_layers(self, count: int, start: int, end: int, groups: dict[str, tuple[int, int]] | None = None,
-                   resolutions: list[int] | None = None) -> None:
-        """``count`` layers (0..count-1); select ``start``..``end`` inclusive, without emitting.
-
-        ``groups`` maps group names to half-open ranges (``engine.families.stylegan2.latent.layer_groups``); ``resolutions`` gives
-        the pixels each layer draws at, shown in the menu.
-        """
-        self.group.blockSignals(True)
-        self.group.clear()
-        self.group.addItem("custom")
-        self.choices = [None]
-        for name, (first, stop) in {**(groups or {}), "all": (0, count)}.items():
-            self.group.addItem(f"{name} ({_pixel_span(resolutions, first, stop)})" if resolutions else name)
-            self.choices.append((first, stop))
-        self.group.blockSignals(False)
-        for box in (self.start, self.end):
-            box.blockSignals(True)
-            box.setRange(0, max(0, count - 1))
-        self.start.setValue(start)
-        self.end.setValue(end)
-        for box in (self.start, self.end):
-            box.blockSignals(False)
-        self._show_group()
-
-    def half_open(self) -> tuple[int, int]:
-        return self.start.value(), self.end.value() + 1
-
-    def _show_group(self) -> None:
-        """Select the menu entry matching the spin boxes, or ``custom``."""
-        layers = self.half_open()
-        self.group.setCurrentIndex(self.choices.index(layers) if layers in self.choices else 0)
-
-    def _group_chosen(self, index: int) -> None:
-        layers = self.choices[index]
-        if layers is None:
-            return
-        for box, value in ((self.start, layers[0]), (self.end, layers[1] - 1)):
-            box.blockSignals(True)
-            box.setValue(value)
-            box.blockSignals(False)
-        self.changed.emit()
-
-    def _changed(self) -> None:
-        if self.start.value() > self.end.value():  # keep from <= to, moving the other end along
-            other = self.end if self.sender() is self.start else self.start
-            other.blockSignals(True)
-            other.setValue(self.sender().value())
-            other.blockSignals(False)
-        self._show_group()
-        self.changed.emit()
-
-
-def _pixel_span(resolutions: list[int], first: int, stop: int) -> str:
-    """``4-8 px``: the resolutions that layers ``first``..``stop - 1`` draw at."""
-    low, high = resolutions[first], resolutions[stop - 1]
-    return f"{low} px" if low == high else f"{low}-{high} px"
-
-
-def _seed_box(parent: QWidget, value: int) -> QSpinBox:
-    box = QSpinBox(parent)
-    box.setRange(0, MAX_SEED)
-    box.setValue(value)
-    box.setKeyboardTracking(False)  # typing 1234 renders once, not four times
-    return box
-
 
 class LatentPanel(QWidget):
     """Seed, truncation, directions, mixing, interpolation, projection and latent files for a StyleGAN2 model.
@@ -1010,91 +739,3 @@ class LatentPanel(QWidget):
         self.stop_playback()
         self.cancel_projection()
         self.worker.stop()
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Main window glue
-
-
-class LatentEditor(QObject):
-    """The latent editor dock, and the output view while a latent model is loaded.
-
-    A StyleGAN2 model generates from a latent, not from a drawing: while one is loaded the window puts the
-    canvas, the drawing tools and the Style and Palette docks away, and the editor shows its images in the
-    output view through the shared state, fitted to the view (drawing would change nothing, and an empty canvas
-    beside the image would only suggest it does).
-
-    Args:
-        state: the shared state (its engine, output, messages and start folder).
-        output_panel: the output view and its actions, which the editor drives while active.
-        place: docks a widget in the window and returns the dock.
-    """
-
-    def __init__(self, state: AppState, output_panel: OutputPanel, place: Callable[[QWidget], QDockWidget],
-                 parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.state, self.output_panel = state, output_panel
-        self.panel = LatentPanel()
-        self.panel.start_folder = state.start_folder  # file dialogs start in the project's folder
-        self.dock = place(self.panel)
-        self.active = False
-        self.panel.image_ready.connect(self._show_image)
-        self.panel.message.connect(self._show_message)
-
-    def activate(self, session: Any) -> None:
-        """Edit ``session`` (a LatentSession) and show its images."""
-        view = self.output_panel.view
-        if not self.active:
-            self.active = True
-            view.installEventFilter(self)
-        self.state.set_output(None)
-        view.set_message("Generating...")
-        self._fit_output(session.resolution)
-        self._set_output_actions(False)
-        engine = self.state.engine
-        self.panel.set_session(session, engine.imageio if engine else None)
-
-    def deactivate(self) -> None:
-        """Back to drawing: the editor forgets its model and the output compares with the drawing again."""
-        if not self.active:
-            return
-        self.active = False
-        self.panel.set_session(None)
-        self.output_panel.view.removeEventFilter(self)
-        self.output_panel.set_compare_available(True)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Resize:
-            self.refit()
-        return False
-
-    def refit(self, *_: Any) -> None:
-        """Fit the image to the view again (it was resized, or the canvas moved the view)."""
-        if self.active and self.panel.session is not None:
-            self._fit_output(self.panel.session.resolution)
-
-    def _fit_output(self, resolution: int) -> None:
-        """Show the image as large as the output view allows, centred (whole multiples when enlarging)."""
-        view = self.output_panel.view
-        side = max(1, min(view.width(), view.height()) - 16)
-        zoom = side / resolution
-        zoom = float(int(zoom)) if zoom >= 1 else zoom
-        offset = QPointF((view.width() - resolution * zoom) / 2, (view.height() - resolution * zoom) / 2)
-        view.set_view(zoom, offset, QSize(resolution, resolution))
-
-    def _set_output_actions(self, enabled: bool) -> None:
-        output = self.output_panel
-        output.set_actions_enabled(enabled)
-        output.use_button.setEnabled(False)  # there is no drawing to load it into
-        output.set_compare_available(False)
-
-    def _show_image(self, image: np.ndarray, elapsed_ms: float) -> None:
-        if not self.active:
-            return
-        self.state.set_output(image)
-        self._set_output_actions(True)
-        if elapsed_ms:
-            self.state.show_frame_time(f"{elapsed_ms:.0f} ms/frame")
-
-    def _show_message(self, text: str) -> None:
-        self.state.notify(text, 8000)
