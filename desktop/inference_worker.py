@@ -1,8 +1,9 @@
 """Live translation off the UI thread, on a :class:`~desktop.workers.LatestWorker` (the latest request wins).
 
 :class:`InferenceWorker`: the GUI submits the canvas after every pointer event; the worker keeps only the
-newest pending request, so a slow model skips frames instead of falling behind, and painting never waits for it. Each result carries
-the id of its request and the time the model took; the GUI drops results older than the newest it showed.
+newest pending request, so a slow model skips frames instead of falling behind, and painting never waits for
+it. Each result carries the id of its request and the time the model took; the GUI drops results older than
+the newest it showed.
 
 Nothing here imports torch: the session object comes from the engine, which was imported elsewhere.
 """

@@ -31,8 +31,8 @@ TOOLS = [(Tool.BRUSH, "Brush", "B"), (Tool.ERASER, "Eraser", "E"), (Tool.FILL, "
 NEEDS_ENGINE = ("open_image", "save_drawing", "open_checkpoint", "preferences")
 
 
-def _action(window: QMainWindow, text: str, slot: Callable[..., Any], shortcut: str | QKeySequence.StandardKey | None = None,
-            tip: str = "") -> QAction:
+def _action(window: QMainWindow, text: str, slot: Callable[..., Any],
+            shortcut: str | QKeySequence.StandardKey | None = None, tip: str = "") -> QAction:
     action = QAction(text, window)
     if shortcut is not None:
         action.setShortcut(QKeySequence(shortcut))

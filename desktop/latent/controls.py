@@ -145,7 +145,8 @@ def _pixel_span(resolutions: list[int], first: int, stop: int) -> str:
     return f"{low} px" if low == high else f"{low}-{high} px"
 
 
-def _seed_box(parent: QWidget, value: int) -> QSpinBox:
+def seed_box(parent: QWidget, value: int) -> QSpinBox:
+    """A spin box for a seed (0 to :data:`MAX_SEED`) that reports a typed number once, not per digit."""
     box = QSpinBox(parent)
     box.setRange(0, MAX_SEED)
     box.setValue(value)
