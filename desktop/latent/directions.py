@@ -78,9 +78,7 @@ class DirectionsSection(QGroupBox):
         if session is None:
             self.status.setText("")
             return
-        latent, num_ws = self.model.latent, session.num_ws
-        groups = latent.layer_groups(num_ws)
-        resolutions = [latent.layer_resolution(i, num_ws) for i in range(num_ws)]
+        num_ws, groups, resolutions = self.model.style_layers()
         self.layers.set_layers(num_ws, 0, num_ws - 1, groups, resolutions)
         self.reset_edits(render=False)
         self._compute()

@@ -45,12 +45,9 @@ class FilesSection(QGroupBox):
         latent = self.current_latent()
         if latent is None:
             return None
+        path = self._save_path(path, "Save latent", ".npz", "Latents (*.npz)")
         if path is None:
-            start = self.model.start_folder(f"seed{self._seed()}.npz")
-            path, _ = QFileDialog.getSaveFileName(self, "Save latent", start, "Latents (*.npz)")
-            if not path:
-                return None
-        path = path if Path(path).suffix else path + ".npz"
+            return None
         try:
             written = self.model.latent.save_latent(path, latent)
         except Exception as exc:  # GanvasError (wrong suffix, disk full): a message, not a crash
@@ -79,12 +76,9 @@ class FilesSection(QGroupBox):
         image = self.model.shown_image()
         if image is None:
             return None
+        path = self._save_path(path, "Export image", ".png", "PNG images (*.png)")
         if path is None:
-            start = self.model.start_folder(f"seed{self._seed()}.png")
-            path, _ = QFileDialog.getSaveFileName(self, "Export image", start, "PNG images (*.png)")
-            if not path:
-                return None
-        path = path if Path(path).suffix else path + ".png"
+            return None
         try:
             self.model.imageio.write_image(path, image)
         except Exception as exc:  # GanvasError: a message, not a crash
@@ -93,7 +87,13 @@ class FilesSection(QGroupBox):
         self.model.message.emit(f"Saved {path}")
         return Path(path)
 
-    def _seed(self) -> int:
-        """The seed the controls named at the newest render (for suggested file names)."""
-        state = self.model.edit_state
-        return state.seed if state is not None else 0
+    def _save_path(self, path: str | None, title: str, suffix: str, file_filter: str) -> str | None:
+        """``path``, or one asked for (None when cancelled), given ``suffix`` when it has none. The dialog
+        suggests ``seed<N><suffix>`` for the seed the controls named at the newest render."""
+        if path is None:
+            state = self.model.edit_state
+            start = self.model.start_folder(f"seed{state.seed if state is not None else 0}{suffix}")
+            path, _ = QFileDialog.getSaveFileName(self, title, start, file_filter)
+            if not path:
+                return None
+        return path if Path(path).suffix else path + suffix

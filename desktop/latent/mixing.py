@@ -44,9 +44,7 @@ class MixingSection(QGroupBox):
     def _on_session(self, session: Any) -> None:
         if session is None:
             return
-        latent, num_ws = self.model.latent, session.num_ws
-        groups = latent.layer_groups(num_ws)
-        resolutions = [latent.layer_resolution(i, num_ws) for i in range(num_ws)]
+        num_ws, groups, resolutions = self.model.style_layers()
         self.layers.set_layers(num_ws, num_ws // 2, num_ws - 1, groups, resolutions)
 
     def _control_changed(self, *_: Any) -> None:

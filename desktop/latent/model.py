@@ -73,6 +73,13 @@ class LatentModel(QObject):
             self.imageio = imageio or importlib.import_module("engine.core.imageio")
         self.session_changed.emit(session)
 
+    def style_layers(self) -> tuple[int, dict[str, tuple[int, int]], list[int]]:
+        """The loaded generator's style layers: their count, their groups (coarse, middle, fine: half-open
+        ranges) and the resolution each draws at."""
+        num_ws = self.session.num_ws
+        resolutions = [self.latent.layer_resolution(i, num_ws) for i in range(num_ws)]
+        return num_ws, self.latent.layer_groups(num_ws), resolutions
+
     # --- the latent the edits start from ----------------------------------------------------------
     def start_from_seed(self) -> None:
         self.base, self.base_name = None, ""
