@@ -9,13 +9,14 @@ import importlib.metadata
 import importlib.resources
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QMainWindow,
     QMenu,
     QMessageBox,
     QTextBrowser,
@@ -24,9 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import checkpoint_header
-
-if TYPE_CHECKING:
-    from desktop.main_window import MainWindow
 
 USER_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "user-guide.md"
 CANVAS_KEYS = [  # handled by the canvas itself (not menu actions)
@@ -89,11 +87,10 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def shortcuts_html(window: MainWindow) -> str:
-    """Every menu and tool bar action with a shortcut, then the canvas's own keys."""
+def shortcuts_html(window: QWidget) -> str:
+    """Every menu and tool bar action of ``window`` with a shortcut, then the canvas's own keys."""
     rows: dict[str, str] = {}
-    actions = [*window.findChildren(type(window.actions_by_name["clear"]))]
-    for action in actions:
+    for action in window.findChildren(QAction):
         keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts() if not k.isEmpty()]
         if keys and action.text():
             name = action.text().replace("&", "")
@@ -131,7 +128,7 @@ def open_user_guide(parent: QWidget) -> bool:
     return False
 
 
-def add_help_menu(window: MainWindow) -> QMenu:
+def add_help_menu(window: QMainWindow) -> QMenu:
     menu = window.menuBar().addMenu("&Help")
     menu.addAction("User guide", lambda: open_user_guide(window)).setShortcut(QKeySequence.StandardKey.HelpContents)
     menu.addAction("Keyboard shortcuts", lambda: show_text(window, "Keyboard shortcuts", shortcuts_html(window)))

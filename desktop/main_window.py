@@ -2,9 +2,12 @@
 
 Public names other GUI parts plug into:
 
+* :attr:`MainWindow.state` (:class:`~desktop.state.AppState`) is what the window's parts share: the engine,
+  the loaded model, the draw mode and palette, the project file and its flag, the output. Its
+  ``engine_ready`` fires with the :class:`~engine.api.Engine` once the engine is imported, its
+  ``session_changed`` with each newly loaded session (also reachable as ``MainWindow.engine_ready`` and
+  ``MainWindow.session_changed``).
 * :meth:`MainWindow.add_dock` adds a dock (remembered in the layout, listed in the View menu).
-* :attr:`MainWindow.engine_ready` fires with the :class:`~engine.api.Engine` once the engine
-  is imported; :attr:`MainWindow.session_changed` fires with each newly loaded session.
 * :meth:`MainWindow.load_model` loads a :class:`~desktop.model_panel.ModelSource` off the UI thread;
   :meth:`MainWindow.set_session` installs a session directly.
 * :meth:`MainWindow.request_translation` re-runs the model on the canvas (e.g. after an option changed).
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -34,18 +37,14 @@ from PySide6.QtWidgets import (
 
 from desktop.canvas import CanvasWidget
 from desktop.drawing_keeper import Drawing, adapt_drawing
-from desktop.engine_loader import (
-    KNOWN_OPTIONS,
-    BackgroundCall,
-    EngineLoader,
-    error_message,
-)
+from desktop.engine_loader import KNOWN_OPTIONS, EngineLoader
 from desktop.file_watch import FileWatch
 from desktop.files import IMAGE_FILTER, dropped_image
 from desktop.help_menu import add_help_menu
 from desktop.import_dialogs import ask_half, show_unknown_colours, unknown_colours_html
 from desktop.inference_worker import InferenceResult, InferenceWorker
-from desktop.latent_panel import LatentEditor
+from desktop.latent.editor import LatentEditor
+from desktop.latent.session import latent_card_lines, session_name
 from desktop.model_panel import (
     UNTRAINED_SIZE,
     ModelPanel,
@@ -55,15 +54,15 @@ from desktop.model_panel import (
     untrained_source,
 )
 from desktop.output_view import OutputPanel, qimage_from_array
-from desktop.palette_dock import PalettePanel, palette_for_model, palette_name_of
+from desktop.palette_dock import PalettePanel, palette_name_of
 from desktop.preferences import Preferences, PreferencesDialog
 from desktop.projects import ProjectController
+from desktop.state import AppState, labels_required
 from desktop.style_panel import StylePanel
 from desktop.training.runs_list import runs_folder
-from desktop.window_actions import build_menus, build_tool_bar
+from desktop.window_actions import build_menus, build_tool_bar, canvas_size_presets
+from desktop.workers import Worker, error_message
 from engine.api import Engine, GanvasError, LatentExplorer, Translator, classify_drawing
-
-MAX_RECENT = 8
 
 
 def label_half(rgb: Any) -> str:
@@ -86,9 +85,6 @@ class MainWindow(QMainWindow):
         recovery_dir: folder of the autosave file (default: under the app data folder).
     """
 
-    engine_ready = Signal(object)  # Engine
-    session_changed = Signal(object)  # InferenceSession
-
     def __init__(self, settings: QSettings | None = None, loader: EngineLoader | None = None,
                  start_engine: bool = True, autoload: bool = True,
                  recovery_dir: str | Path | None = None) -> None:
@@ -98,12 +94,10 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope,
                                               "Ganvas", "Ganvas")
         self.preferences = Preferences(self.settings)
-        self.engine: Engine | None = None
-        self.session: Any = None
+        self.state = AppState(self.settings, self)
         self._autoload = autoload
         self._shown_id = 0
-        self.palette_name: str | None = None  # the named palette the canvas draws label maps in
-        self._loading: BackgroundCall | None = None
+        self._loading: Worker | None = None
         self.canvas = CanvasWidget(UNTRAINED_SIZE[1], UNTRAINED_SIZE[0], mode="edges")
         self.output_panel = OutputPanel()
         self.output_view = self.output_panel.view
@@ -117,9 +111,15 @@ class MainWindow(QMainWindow):
         self.model_watch.changed.connect(self._on_model_file_changed)
         self._build_central()
         self._build_docks()
-        self.projects = ProjectController(self, recovery_dir)
-        self.actions_by_name, self.menus = build_menus(self)
-        self.tool_bar = build_tool_bar(self)
+        self._observe_state()
+        self.projects = ProjectController(self.state, self.canvas, self.style_panel, self, recovery_dir)
+        self.actions_by_name, self.menus = build_menus(
+            self, self.state, self.canvas, self.output_panel, self.projects,
+            {"open_image": self.open_image, "save_drawing": self.save_drawing, "save_output": self.save_output,
+             "open_checkpoint": self.model_panel.open_checkpoint, "preferences": self.open_preferences,
+             "copy_output": self.copy_output, "use_output": self.use_output_as_input},
+            [self.model_dock, self.style_dock, self.palette_dock])
+        self.tool_bar = build_tool_bar(self, self.canvas, self.actions_by_name)
         self.menus["train"] = self.menuBar().addMenu("&Train")
         self.menus["train"].addAction("Training...", self.open_training)
         self.menus["help"] = add_help_menu(self)
@@ -128,13 +128,68 @@ class MainWindow(QMainWindow):
         self._connect_panels()
         self._connect_worker()
         self._restore_layout()
-        self.latent_editor = LatentEditor(self)  # StyleGAN2 models: latent sliders instead of a canvas
+        self._hidden_docks: list[QDockWidget] = []  # put away while a latent model is loaded
+        self._tool_bar_visible = True
+        # StyleGAN2 models: latent sliders instead of a canvas
+        self.latent_editor = LatentEditor(self.state, self.output_panel, self._place_latent_editor, self)
+        # connected after the window's own view sync, so while it is active the editor's fitted view wins
+        self.canvas.view_changed.connect(self.latent_editor.refit)
         self._set_engine_ready(False)
         self.loader = loader or EngineLoader(self.preferences.threads, self)
         self.loader.ready.connect(self.on_engine_ready)
         self.loader.failed.connect(self._on_engine_failed)
         if start_engine:
             self.loader.start()
+
+    # --- shared state -----------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine | None:
+        return self.state.engine
+
+    @property
+    def session(self) -> Any:
+        return self.state.session
+
+    @property
+    def palette_name(self) -> str | None:
+        return self.state.palette_name
+
+    @property
+    def engine_ready(self) -> Any:
+        return self.state.engine_ready
+
+    @property
+    def session_changed(self) -> Any:
+        return self.state.session_changed
+
+    def _observe_state(self) -> None:
+        """Put what the window's parts change in the shared state on screen."""
+        state = self.state
+        state.message.connect(self._show_message)
+        state.title_changed.connect(self.setWindowTitle)
+        state.modified_changed.connect(self.setWindowModified)
+        state.palette_changed.connect(self._show_palette)
+        state.draw_mode_changed.connect(self.model_panel.set_draw_mode)
+        state.output_changed.connect(self._show_output)
+        state.frame_time_changed.connect(self._show_frame_time)
+        state.model_requested.connect(self._on_model_requested)
+
+    def _show_message(self, text: str, milliseconds: int) -> None:
+        self.statusBar().showMessage(text, milliseconds)
+
+    def _show_palette(self, palette: Any) -> None:
+        self.canvas.set_palette(palette)
+        self.palette_panel.set_palette(palette)
+
+    def _show_output(self, image: np.ndarray | None) -> None:
+        self.output_view.set_output(image)
+        self.output_panel.set_actions_enabled(image is not None)
+
+    def _show_frame_time(self, text: str) -> None:
+        self.ms_label.setText(text)
+
+    def _on_model_requested(self, source: ModelSource) -> None:
+        self.load_model(source)
 
     # --- building ---------------------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -249,15 +304,12 @@ class MainWindow(QMainWindow):
     def _set_engine_ready(self, ready: bool) -> None:
         self.model_panel.set_engine_ready(ready)
         self.style_panel.setEnabled(ready or self.session is not None)
-        for name in ("open_image", "save_drawing", "open_checkpoint", "preferences"):
-            self.actions_by_name[name].setEnabled(ready)
-        self.menus["recent"].setEnabled(ready)
         if not ready:
             self.statusBar().showMessage("Loading engine...")
 
     def on_engine_ready(self, api: Engine) -> None:
         """The engine is imported: enable model controls, list families, load a first model."""
-        self.engine = api
+        self.state.engine = api
         self._set_engine_ready(True)
         self.statusBar().showMessage("Engine ready", 3000)
         self.device_label.setText(f"device: {api.device_name(self.preferences.device)}")
@@ -268,7 +320,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Damaged bundled model: " + "; ".join(damaged), 15000)
         if self.session is None:
             self.output_view.set_message("Choose a model in the Model panel")
-        self.engine_ready.emit(api)
+        self.state.set_engine(api)
         if self._autoload and self.session is None:
             self.load_model(self._first_model())
 
@@ -295,10 +347,10 @@ class MainWindow(QMainWindow):
             if source.untrained:
                 return engine.untrained_model(source.family, size=UNTRAINED_SIZE, device=device, **source.config)
             return engine.open_model(source.path, device, backend=backend)
-        self._loading = BackgroundCall(build, "ganvas-load-model", self)
+        self._loading = Worker.call(build, "ganvas-load-model", self)
         self._loading.setProperty("source_key", source.key())
-        self._loading.done.connect(self._on_model_loaded)
-        self._loading.failed.connect(self._on_model_failed)
+        self._loading.returned.connect(self._on_model_loaded)
+        self._loading.errored.connect(self._on_model_failed)
         self.model_panel.set_busy(f"Loading {source.label}...")
         self.statusBar().showMessage(f"Loading {source.label}...")
         self._loading.start()
@@ -312,7 +364,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(session.backend_note, 10000)  # which backend runs, or why not
         self.set_session(session)
         self.settings.setValue("model/last", key)
-        self._remember_recent(key)
+        self.state.remember_model(key)
         self.model_watch.watch(getattr(getattr(session, "card", None), "path", None) or None)
 
     def _on_model_file_deleted(self, path: str) -> None:
@@ -331,14 +383,22 @@ class MainWindow(QMainWindow):
 
     def set_session(self, session: Any) -> None:
         """Use ``session`` for live output; the canvas takes the model's input kind and size."""
-        self.session = session
+        self.state.set_session(session)
         if isinstance(session, LatentExplorer):  # generated from latents: the latent editor takes over
             self.worker.set_session(None)
             self._shown_id = self.worker.last_request_id
+            self._show_latent_editor(True)
+            self.model_panel.show_card(latent_card_lines(session))
+            self.model_panel.mode_combo.setEnabled(False)
+            self.model_panel.mode_combo.setToolTip("StyleGAN2 models are not drawn for")
+            self.style_panel.set_supported(())
+            self._show_model_name(session_name(session), session)
             self.latent_editor.activate(session)
-            self.session_changed.emit(session)
+            self.state.announce_session()
             return
-        self.latent_editor.deactivate()
+        if self.latent_editor.active:
+            self.latent_editor.deactivate()
+            self._show_latent_editor(False)
         card = session.card
         self.worker.set_session(session)
         self._shown_id = self.worker.last_request_id  # anything still running belongs to the old model
@@ -346,15 +406,59 @@ class MainWindow(QMainWindow):
         self.model_panel.show_card(card.lines())
         self.style_panel.set_supported(self._options_of(card))
         self.style_panel.setEnabled(True)
-        name = card.title or (checkpoint_label(card.path) if card.path else f"untrained {card.family}")
+        self._show_model_name(card.title or (checkpoint_label(card.path) if card.path else
+                                             f"untrained {card.family}"), session)
+        self.state.set_output(None)
+        self.output_view.set_message("Translating...")
+        self.state.announce_session()
+        self.request_translation()
+
+    def _show_model_name(self, name: str, session: Any) -> None:
         self.model_label.setText(f"model: {name}")
         self.setWindowTitle(f"Ganvas - {name}")
         self.device_label.setText(f"device: {getattr(session, 'device', '-')}")
-        self.output_view.set_output(None)
-        self.output_view.set_message("Translating...")
-        self.output_panel.set_actions_enabled(False)
-        self.session_changed.emit(session)
-        self.request_translation()
+
+    def _place_latent_editor(self, panel: QWidget) -> QDockWidget:
+        dock = self.add_dock(panel, "Latent editor", Qt.DockWidgetArea.RightDockWidgetArea, "latent_editor")
+        self.restoreDockWidget(dock)  # its place in a saved layout (the editor is added after restoring)
+        dock.hide()
+        return dock
+
+    def _show_latent_editor(self, shown: bool) -> None:
+        """While a latent model is loaded the output fills the centre: the canvas column, the drawing tool bar
+        and the Style and Palette docks are put away (and come back with the next image model)."""
+        dock = self.latent_editor.dock
+        if shown:
+            if not self.latent_editor.active:
+                self._hidden_docks = [d for d in (self.style_dock, self.palette_dock) if d.isVisible()]
+                for hidden in self._hidden_docks:
+                    hidden.hide()
+                self.splitter.widget(0).hide()
+                self._tool_bar_visible = self.tool_bar.isVisible()
+                self.tool_bar.hide()  # drawing tools: nothing to draw on
+            dock.show()
+            dock.raise_()
+            self._size_latent_dock(dock)
+            return
+        dock.hide()
+        for hidden in self._hidden_docks:
+            hidden.show()
+        self._hidden_docks = []
+        self.splitter.widget(0).show()
+        sizes = self.splitter.sizes()
+        if sizes and sizes[0] < 100:  # a layout saved while the canvas was away: split evenly again
+            half = max(1, sum(sizes) // 2)
+            self.splitter.setSizes([half, half])
+        self.tool_bar.setVisible(self._tool_bar_visible)
+        self._sync_output_view(self.canvas.zoom, self.canvas.offset)
+
+    def _size_latent_dock(self, dock: QDockWidget) -> None:
+        """Wide enough for the editor's rows, and most of the height beside the Model dock."""
+        width = self.latent_editor.panel.minimum_content_width()
+        if dock.width() < width:
+            self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+        if not dock.isFloating() and self.dockWidgetArea(dock) == self.dockWidgetArea(self.model_dock):
+            self.resizeDocks([self.model_dock, dock], [300, max(400, self.height() - 300)], Qt.Orientation.Vertical)
 
     def _options_of(self, card: Any) -> tuple[str, ...]:
         """The Style dock controls the loaded model takes (e.g. SPADE's style image and seed only with its
@@ -370,9 +474,9 @@ class MainWindow(QMainWindow):
         before = self._drawing()
         name = palette_name_of(card)
         trained_for = getattr(card, "draw_as", "")
-        labels = self.labels_required(card)
+        labels = labels_required(card)
         if labels:
-            self._use_palette(name or DEFAULT_LABEL_PALETTE)
+            self.state.use_palette(name or DEFAULT_LABEL_PALETTE)
             mode = "label"
         else:
             info = self.engine.family(card.family) if self.engine else None
@@ -380,7 +484,7 @@ class MainWindow(QMainWindow):
             chosen = self.model_panel.draw_mode if self.model_panel.mode_combo.isEnabled() else default
             mode = default if default == "photo" else chosen  # photo models start on a photo canvas
             mode = trained_for or mode
-        self.model_panel.set_draw_mode(mode, locked=labels)
+        self.state.set_draw_mode(mode, locked=labels)
         self._set_canvas_mode(mode, keep=False)
         pixels = self._adapted(before)
         height, width = card.size
@@ -413,18 +517,6 @@ class MainWindow(QMainWindow):
                                       QMessageBox.StandardButton.Yes)
         return answer == QMessageBox.StandardButton.Yes
 
-    def labels_required(self, card: Any) -> bool:
-        """Whether a model reads label maps: a label family, or trained on label maps in a named palette."""
-        return getattr(card, "input_kind", "") == "labels" or palette_name_of(card) is not None or \
-            getattr(card, "draw_as", "") == "label"
-
-    def _use_palette(self, name: str) -> None:
-        palette = palette_for_model(self.engine, name)
-        if palette is not None:
-            self.canvas.set_palette(palette)
-            self.palette_panel.set_palette(palette)
-            self.palette_name = name
-
     def _set_canvas_mode(self, mode: str, keep: bool = True) -> bool:
         """Switch the canvas's drawing mode, keeping the drawing where it fits (converted, or after a question)
         as one undo step; ``keep=False`` leaves the pixels to the caller.
@@ -436,7 +528,7 @@ class MainWindow(QMainWindow):
         before = self._drawing()
         card = getattr(self.session, "card", None)
         if mode == "label" and (card is None or palette_name_of(card) is None):
-            self._use_palette(DEFAULT_LABEL_PALETTE)
+            self.state.use_palette(DEFAULT_LABEL_PALETTE)
         self.canvas.set_mode(mode)
         if keep:
             pixels = self._adapted(before)
@@ -444,15 +536,8 @@ class MainWindow(QMainWindow):
                 self.canvas.load_image(pixels, f"Draw as {mode}")
         return True
 
-    def _remember_recent(self, key: str) -> None:
-        if not key:
-            return
-        recent = [k for k in self.recent_models() if k != key]
-        self.settings.setValue("recent/models", [key, *recent][:MAX_RECENT])
-
     def recent_models(self) -> list[str]:
-        value = self.settings.value("recent/models", [])
-        return [str(v) for v in ([value] if isinstance(value, str) else value or [])]
+        return self.state.recent_models()
 
     # --- live translation -------------------------------------------------------------------------
     def request_translation(self, preview: bool = False) -> None:
@@ -472,12 +557,11 @@ class MainWindow(QMainWindow):
         if result.session is not self.session or result.request_id <= self._shown_id:
             return  # a stale frame, or one of a replaced model
         self._shown_id = result.request_id
-        self.output_view.set_output(result.image)
-        self.output_panel.set_actions_enabled(True)
-        self.ms_label.setText(f"{result.elapsed_ms:.0f} ms/frame" + (" (preview)" if result.preview else ""))
+        self.state.set_output(result.image)
+        self.state.show_frame_time(f"{result.elapsed_ms:.0f} ms/frame" + (" (preview)" if result.preview else ""))
 
     def _on_translation_failed(self, request_id: int, message: str) -> None:
-        self.ms_label.setText("error")
+        self.state.show_frame_time("error")
         self.statusBar().showMessage(f"Translation failed: {message}", 10000)
 
     def _sync_output_view(self, zoom: float, offset: Any) -> None:
@@ -494,8 +578,7 @@ class MainWindow(QMainWindow):
 
     def start_folder(self, name: str = "") -> str:
         """Where file dialogs start: the project's folder once it is saved, else the home folder."""
-        folder = self.projects.path.parent if self.projects.path is not None else Path.home()
-        return str(folder / name) if name else str(folder)
+        return self.state.start_folder(name)
 
     def save_output(self) -> None:
         """Export the output as PNG at 1x, 2x or 4x its size (enlarged along the drawing's edges for label maps
@@ -591,18 +674,9 @@ class MainWindow(QMainWindow):
         return ask_half(self, file_name, suggested)
 
     def canvas_size_presets(self) -> list[tuple[str, tuple[int, int]]]:
-        """Canvas sizes (label, (width, height)) the loaded model can take: its native size, and for fully
-        convolutional models (CycleGAN) larger and non-square ones too."""
-        card = getattr(self.session, "card", None)
-        height, width = card.size if card is not None else UNTRAINED_SIZE
-        presets = [(f"Model's native size ({width} x {height})", (width, height))]
-        info = self.engine.family(card.family) if self.engine is not None and card is not None else None
-        if isinstance(self.session, Translator) and info is not None and info.keeps_input_size:
-            for w, h in ((512, 512), (768, 512), (512, 768), (1024, 1024)):
-                if (w, h) != (width, height):
-                    shape = "square" if w == h else ("landscape" if w > h else "portrait")
-                    presets.append((f"{w} x {h} ({shape})", (w, h)))
-        return presets
+        """Canvas sizes (label, (width, height)) the loaded model can take (see
+        :func:`desktop.window_actions.canvas_size_presets`)."""
+        return canvas_size_presets(self.session, self.engine)
 
     def _palette_name(self) -> str:
         name = palette_name_of(self.session.card) if self.session is not None else None

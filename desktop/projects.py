@@ -1,11 +1,13 @@
 """Projects in the main window: New / Open / Save / Save As, the modified marker, autosave and crash recovery.
 
 :class:`ProjectController` is owned by the main window. It watches the canvas, the style options and the
-loaded model; saving gathers them into an :class:`engine.core.project.Project`, opening puts them back and asks
-the window to load the project's model. While there are unsaved changes, a timer writes them every
-:data:`AUTOSAVE_MS` to the window's own recovery file (``recovery-<id>.ganvas``, guarded by a lock file while
-the window lives, so several windows never share one); a clean exit deletes it. A recovery file whose lock is
-free at start was left by a window that did not exit cleanly, and the user is offered to restore it.
+shared :class:`~desktop.state.AppState` (the loaded model, the output, the palette); saving gathers them into an
+:class:`engine.core.project.Project`, opening puts them back and asks the state for the project's model. The
+project's file and its unsaved-changes flag live in the state, where the window shows them in its title. While
+there are unsaved changes, a timer writes them every :data:`AUTOSAVE_MS` to the window's own recovery file
+(``recovery-<id>.ganvas``, guarded by a lock file while the window lives, so several windows never share one);
+a clean exit deletes it. A recovery file whose lock is free at start was left by a window that did not exit
+cleanly, and the user is offered to restore it.
 
 Other docks plug in through :attr:`ProjectController.latent_provider` (arrays saved as ``latent.npz``) and
 :attr:`ProjectController.project_loaded` (fires with each opened, restored or new project).
@@ -17,19 +19,18 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from desktop.file_watch import FileWatch
 from desktop.model_panel import ModelSource, bundled_checkpoints, checkpoint_label
-from desktop.palette_dock import palette_for_model, palette_name_of
+from desktop.palette_dock import palette_name_of
+from desktop.state import AppState, labels_required
+from desktop.style_panel import StylePanel
 from engine.api import PROJECT_SUFFIX, GanvasError, ModelReference, Project, load_project, save_project
-
-if TYPE_CHECKING:
-    from desktop.main_window import MainWindow
 
 AUTOSAVE_MS = 60_000
 RECOVERY_GLOB = "recovery*" + PROJECT_SUFFIX  # per-window files, and the single ``recovery.ganvas`` of before
@@ -74,20 +75,20 @@ class ProjectController(QObject):
     """The window's current project file, its unsaved-changes state and its autosave.
 
     Args:
-        window: the main window whose canvas, style options, output and model make up the project.
+        state: the shared state (model, output, palette, settings; the project file and its flag go there).
+        canvas: the drawing (a ``desktop.canvas.CanvasWidget``).
+        style_panel: the Style dock, whose options are saved with the project.
+        parent: the widget its dialogs belong to (the window).
         recovery_dir: folder for the autosave file (default :func:`default_recovery_dir`).
         autosave_ms: autosave interval in milliseconds (autosaves happen only with unsaved changes).
     """
 
-    modified_changed = Signal(bool)
     project_loaded = Signal(object)  # engine.core.project.Project
 
-    def __init__(self, window: MainWindow, recovery_dir: str | Path | None = None,
-                 autosave_ms: int = AUTOSAVE_MS) -> None:
-        super().__init__(window)
-        self.window = window
-        self.path: Path | None = None
-        self.modified = False
+    def __init__(self, state: AppState, canvas: Any, style_panel: StylePanel, parent: QWidget,
+                 recovery_dir: str | Path | None = None, autosave_ms: int = AUTOSAVE_MS) -> None:
+        super().__init__(parent)
+        self.state, self.canvas, self.style_panel, self.parent_widget = state, canvas, style_panel, parent
         self.model: ModelReference | None = None
         self.palette: str | None = None
         self.latent_provider: Callable[[], dict[str, np.ndarray]] | None = None
@@ -106,10 +107,10 @@ class ProjectController(QObject):
         self.autosave_timer.setInterval(autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
-        window.canvas.content_changed.connect(self._on_canvas_changed)
-        window.style_panel.options_changed.connect(self._on_options_changed)
-        window.session_changed.connect(self._on_session_changed)
-        window.engine_ready.connect(self._on_engine_ready)
+        canvas.content_changed.connect(self._on_canvas_changed)
+        style_panel.options_changed.connect(self._on_options_changed)
+        state.session_changed.connect(self._on_session_changed)
+        state.engine_ready.connect(self._on_engine_ready)
         self.update_title()
         self._orphan = find_orphaned_recovery(self.recovery_dir, self.recovery_path)
         if self._orphan is not None:
@@ -117,25 +118,35 @@ class ProjectController(QObject):
 
     # --- state ------------------------------------------------------------------------------------
     @property
+    def path(self) -> Path | None:
+        """The project's file (None until saved); kept in the shared state."""
+        return self.state.project_path
+
+    @path.setter
+    def path(self, path: Path | None) -> None:
+        self.state.project_path = path
+
+    @property
+    def modified(self) -> bool:
+        return self.state.modified
+
+    @property
     def name(self) -> str:
         return self.path.stem if self.path is not None else "Untitled"
 
     def set_modified(self, modified: bool) -> None:
-        if modified != self.modified:
-            self.modified = modified
-            self.modified_changed.emit(modified)
+        self.state.set_modified(modified)
         self.update_title()
 
     def update_title(self) -> None:
         """``name[*] - Ganvas (model)``; Qt shows ``*`` in place of ``[*]`` while modified."""
         model = f" ({checkpoint_label(self.model.name)})" if self.model is not None else ""
-        self.window.setWindowTitle(f"{self.name}[*] - Ganvas{model}")
-        self.window.setWindowModified(self.modified)
+        self.state.set_title(f"{self.name}[*] - Ganvas{model}")
 
     def _on_canvas_changed(self) -> None:
         if self._quiet or self.modified:
             return
-        if self.path is None and _is_blank(self.window.canvas.to_numpy()):
+        if self.path is None and _is_blank(self.canvas.to_numpy()):
             return  # a fresh page cleared or resized by a model change holds nothing worth saving
         self.set_modified(True)
 
@@ -152,13 +163,12 @@ class ProjectController(QObject):
         if pending is not None and pending.model is not None \
                 and (pending.model.kind, pending.model.name) == (reference.kind, reference.name):
             # The model of an opened project: undo what fitting the canvas to the model did.
-            canvas = self.window.canvas
+            canvas = self.canvas
             if canvas.mode != pending.canvas_mode or canvas.to_numpy().shape != pending.canvas.shape:
                 with _Quiet(self):
                     canvas.set_mode(pending.canvas_mode)
                     canvas.set_from_numpy(pending.canvas)
-                    self.window.model_panel.set_draw_mode(pending.canvas_mode,
-                                                          locked=self.window.labels_required(card))
+                    self.state.set_draw_mode(pending.canvas_mode, locked=labels_required(card))
                 self.set_modified(self._pending_modified)
         elif changed and self.path is not None:
             self.set_modified(True)
@@ -169,12 +179,12 @@ class ProjectController(QObject):
         """A blank canvas of the current size and mode, no file; the model stays loaded."""
         if not self.confirm_discard("starting a new project"):
             return False
-        canvas = self.window.canvas
+        canvas = self.canvas
         with _Quiet(self):
             blank = np.empty_like(canvas.to_numpy())
             blank[:] = canvas.background_color
             canvas.set_from_numpy(blank)
-            self.window.output_view.set_output(None)
+            self.state.set_output(None)
         self.path = None
         self.file_watch.watch(None)
         self._pending = None
@@ -186,7 +196,7 @@ class ProjectController(QObject):
         if not self.confirm_discard("opening another project"):
             return False
         start = str(self.path.parent) if self.path is not None else str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open project", start, FILE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "Open project", start, FILE_FILTER)
         return bool(path) and self.open_path(path)
 
     def open_path(self, path: str | Path) -> bool:
@@ -194,7 +204,7 @@ class ProjectController(QObject):
         try:
             project = load_project(path)
         except GanvasError as exc:
-            QMessageBox.critical(self.window, "Cannot open project", str(exc))
+            QMessageBox.critical(self.parent_widget, "Cannot open project", str(exc))
             return False
         self.apply(project)
         self.path = Path(path)
@@ -202,7 +212,7 @@ class ProjectController(QObject):
         self.set_modified(False)
         self._pending_modified = False
         self._remember(self.path)
-        self.window.statusBar().showMessage(f"Opened {path}", 5000)
+        self.state.notify(f"Opened {path}", 5000)
         return True
 
     def open_recent(self, path: str | Path) -> bool:
@@ -211,21 +221,21 @@ class ProjectController(QObject):
 
     def recent_projects(self) -> list[str]:
         """Project files opened or saved lately, newest first (kept in the window's QSettings)."""
-        value = self.window.settings.value("recent/projects", [])
+        value = self.state.settings.value("recent/projects", [])
         return [str(v) for v in ([value] if isinstance(value, str) else value or [])]
 
     def _remember(self, path: Path) -> None:
         key = str(path.resolve())
         recent = [p for p in self.recent_projects() if p != key]
-        self.window.settings.setValue("recent/projects", [key, *recent][:MAX_RECENT_PROJECTS])
+        self.state.settings.setValue("recent/projects", [key, *recent][:MAX_RECENT_PROJECTS])
 
     def save(self) -> bool:
         """Save to the current file, or ask for one; False when cancelled or failed."""
         return self.save_as() if self.path is None else self.save_to(self.path)
 
     def save_as(self) -> bool:
-        start = str(self.path) if self.path is not None else self.window.start_folder(f"drawing{PROJECT_SUFFIX}")
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save project as", start, FILE_FILTER)
+        start = str(self.path) if self.path is not None else self.state.start_folder(f"drawing{PROJECT_SUFFIX}")
+        path, _ = QFileDialog.getSaveFileName(self.parent_widget, "Save project as", start, FILE_FILTER)
         if not path:
             return False
         return self.save_to(path if path.endswith(PROJECT_SUFFIX) else path + PROJECT_SUFFIX)
@@ -236,13 +246,13 @@ class ProjectController(QObject):
         try:
             save_project(path, self.current_project())
         except GanvasError as exc:
-            QMessageBox.critical(self.window, "Cannot save project", str(exc))
+            QMessageBox.critical(self.parent_widget, "Cannot save project", str(exc))
             return False
         self.path = Path(path)
         self.file_watch.watch(self.path)
         self.set_modified(False)
         self._remember(self.path)
-        self.window.statusBar().showMessage(f"Saved {path}", 5000)
+        self.state.notify(f"Saved {path}", 5000)
         return True
 
     def _may_overwrite(self, path: Path) -> bool:
@@ -252,26 +262,26 @@ class ProjectController(QObject):
         if not path.exists():
             return True  # deleted meanwhile: writing it again loses nothing
         answer = QMessageBox.question(
-            self.window, "Project changed on disk",
+            self.parent_widget, "Project changed on disk",
             f"{path.name} was changed on disk after you opened or saved it (by another program or window).\n"
             "Overwrite it with this window's project?", Button.Save | Button.Cancel, Button.Cancel)
         return answer == Button.Save
 
     def _on_file_changed(self, path: str) -> None:
-        self.window.statusBar().showMessage(
+        self.state.notify(
             f"{Path(path).name} changed on disk; this window keeps its own version and asks before saving over it",
             15000)
 
     def _on_file_deleted(self, path: str) -> None:
         self.set_modified(True)  # nothing on disk holds this project now
-        self.window.statusBar().showMessage(f"{Path(path).name} was deleted from disk; Save writes it again", 15000)
+        self.state.notify(f"{Path(path).name} was deleted from disk; Save writes it again", 15000)
 
     def confirm_discard(self, doing: str) -> bool:
         """With unsaved changes ask Save / Discard / Cancel; True when it is fine to go on."""
         if not self.modified:
             return True
         answer = QMessageBox.question(
-            self.window, "Unsaved changes", f"Save the changes to {self.name} before {doing}?",
+            self.parent_widget, "Unsaved changes", f"Save the changes to {self.name} before {doing}?",
             Button.Save | Button.Discard | Button.Cancel, Button.Save)
         if answer == Button.Save:
             return self.save()
@@ -279,44 +289,37 @@ class ProjectController(QObject):
 
     # --- project <-> window -----------------------------------------------------------------------
     def current_project(self) -> Project:
-        window = self.window
-        style = window.style_panel
+        canvas, style = self.canvas, self.style_panel
         return Project(
-            canvas=window.canvas.to_numpy(),
+            canvas=canvas.to_numpy(),
             model=self.model,
-            canvas_mode=window.canvas.mode,
-            palette=window.palette_name or self.palette,
+            canvas_mode=canvas.mode,
+            palette=self.state.palette_name or self.palette,
             style={"direction": style.direction.currentData(), "seed": style.seed.value()},
-            settings={"brush_size": window.canvas.brush_size, "tool": window.canvas.tool},
-            output=window.output_view.output_array(),
+            settings={"brush_size": canvas.brush_size, "tool": canvas.tool},
+            output=self.state.output,
             latents=dict(self.latent_provider()) if self.latent_provider is not None else {},
             style_image=style.style_array,
         )
 
     def apply(self, project: Project) -> None:
         """Put ``project`` into the window and load its model (now, or once the engine is ready)."""
-        window, canvas = self.window, self.window.canvas
+        state, canvas = self.state, self.canvas
         with _Quiet(self):
-            engine = window.engine
-            palette = palette_for_model(engine, project.palette) if engine and project.palette else None
-            if palette is not None:
-                canvas.set_palette(palette)
-                window.palette_panel.set_palette(palette)
-                window.palette_name = project.palette
+            if state.engine and project.palette:
+                state.use_palette(project.palette)
             canvas.set_mode(project.canvas_mode)
-            card = getattr(window.session, "card", None)
-            window.model_panel.set_draw_mode(project.canvas_mode,
-                                             locked=card is not None and window.labels_required(card))
+            card = state.card
+            state.set_draw_mode(project.canvas_mode, locked=card is not None and labels_required(card))
             canvas.set_from_numpy(project.canvas)
             self._apply_settings(project)
-            window.output_view.set_output(project.output)
-            window.output_panel.set_actions_enabled(project.output is not None)
+            state.set_output(project.output)
         self.palette = project.palette
         self._pending = None
         if project.model is not None and project.model != self.model:
             source = source_of(project.model)
             if source is None:
-                QMessageBox.warning(window, "Model not found",
+                QMessageBox.warning(self.parent_widget, "Model not found",
                                     f"The project's model ({project.model.kind} {project.model.name}) is not "
                                     "available; the drawing is open with the current model.")
             else:
@@ -325,7 +328,7 @@ class ProjectController(QObject):
         self.project_loaded.emit(project)
 
     def _apply_settings(self, project: Project) -> None:
-        style, canvas = self.window.style_panel, self.window.canvas
+        style, canvas = self.style_panel, self.canvas
         index = style.direction.findData(project.style.get("direction"))
         if index >= 0:
             style.direction.setCurrentIndex(index)
@@ -344,16 +347,16 @@ class ProjectController(QObject):
                 pass
 
     def _load(self, source: ModelSource) -> None:
-        if self.window.engine is None:
+        if self.state.engine is None:
             self._model_to_load = source
         else:
-            self.window.load_model(source)
+            self.state.request_model(source)
 
     def _on_engine_ready(self, _api: Any) -> None:
         # Connected before the window's own autoload runs, so the project's model wins over the last one.
         source, self._model_to_load = self._model_to_load, None
         if source is not None:
-            self.window.load_model(source)
+            self.state.request_model(source)
 
     # --- autosave and recovery --------------------------------------------------------------------
     def autosave(self) -> bool:
@@ -366,9 +369,9 @@ class ProjectController(QObject):
         try:
             save_project(self.recovery_path, project)
         except GanvasError as exc:
-            self.window.statusBar().showMessage(f"Autosave failed: {exc}", 10000)
+            self.state.notify(f"Autosave failed: {exc}", 10000)
             return False
-        self.window.statusBar().showMessage("Autosaved", 2000)
+        self.state.notify("Autosaved", 2000)
         return True
 
     def offer_recovery(self) -> bool:
@@ -386,7 +389,7 @@ class ProjectController(QObject):
                 return False
             stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(orphan.stat().st_mtime))
             answer = QMessageBox.question(
-                self.window, "Recover unsaved work",
+                self.parent_widget, "Recover unsaved work",
                 f"Ganvas did not exit cleanly last time. Restore the drawing autosaved at {stamp}?",
                 Button.Yes | Button.No, Button.Yes)
             if answer != Button.Yes:
@@ -394,7 +397,7 @@ class ProjectController(QObject):
             try:
                 project = load_project(orphan)
             except GanvasError as exc:
-                QMessageBox.warning(self.window, "Cannot recover", f"The autosave cannot be read:\n{exc}")
+                QMessageBox.warning(self.parent_widget, "Cannot recover", f"The autosave cannot be read:\n{exc}")
                 return False
             self.apply(project)
             origin = project.settings.get(RECOVERY_OF)

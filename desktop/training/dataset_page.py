@@ -2,7 +2,7 @@
 edges/sketch -> photo pairs from a folder of photos with a live preview of the Canny or XDoG parameters, and
 turn colour label maps into index maps (:class:`~desktop.training.label_maps_tab.LabelMapsTab`).
 
-Checks and builds run in a background thread (:class:`~desktop.engine_loader.BackgroundCall`).
+Checks and builds run in a background thread (:class:`~desktop.workers.Worker`).
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine_loader import BackgroundCall, error_message
 from desktop.output_view import qimage_from_array
 from desktop.training.config_form import KIND_NAMES
 from desktop.training.label_maps_tab import LabelMapsTab
 from desktop.training.run_page import ImageLabel
+from desktop.workers import Worker, error_message
 from engine.api import (
     CANNY_DEFAULTS,
     XDOG_DEFAULTS,
@@ -86,7 +86,7 @@ class DatasetPage(QTabWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.report: DatasetReport | None = None
-        self._call: BackgroundCall | None = None
+        self._call: Worker | None = None
         self._progress = _Progress(self)
         self.addTab(self._check_tab(), "Check a dataset")
         self.addTab(self._build_tab(), "Build edges/sketch pairs")
@@ -129,10 +129,10 @@ class DatasetPage(QTabWidget):
         self.summary.setText(f"Checking {path}...")
         self.check_progress.show()
         self._progress.changed.connect(self._on_check_progress)
-        self._call = BackgroundCall(lambda: check_dataset(path, progress=self._progress.changed.emit),
-                                    "ganvas-dataset-check", self)
-        self._call.done.connect(self.show_report)
-        self._call.failed.connect(self._on_failed)
+        self._call = Worker.call(lambda: check_dataset(path, progress=self._progress.changed.emit),
+                                 "ganvas-dataset-check", self)
+        self._call.returned.connect(self.show_report)
+        self._call.errored.connect(self._on_failed)
         self._call.start()
 
     def _on_check_progress(self, done: int, total: int) -> None:
@@ -279,11 +279,11 @@ class DatasetPage(QTabWidget):
         self.build_button.setEnabled(False)
         self.build_result.setText("Building...")
         self._progress.changed.connect(self._on_build_progress)
-        self._call = BackgroundCall(
+        self._call = Worker.call(
             lambda: build_pairs(src, dst, kind, size, progress=self._progress.changed.emit, **params),
             "ganvas-build-pairs", self)
-        self._call.done.connect(self._on_built)
-        self._call.failed.connect(self._on_failed)
+        self._call.returned.connect(self._on_built)
+        self._call.errored.connect(self._on_failed)
         self._call.start()
 
     def _on_build_progress(self, done: int, total: int) -> None:

@@ -1,7 +1,7 @@
 """The "Label maps" builder tab: find or load a palette for a folder of colour-coded label maps, edit its
 classes, preview a map snapped to it, and convert the folder to class-index PNGs.
 
-Extraction and conversion run in a background thread (:class:`~desktop.engine_loader.BackgroundCall`);
+Extraction and conversion run in a background thread (:class:`~desktop.workers.Worker`);
 ``engine.data.labels`` (which imports torch) is imported on first use, not when the window opens.
 """
 
@@ -37,9 +37,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine_loader import BackgroundCall, error_message
 from desktop.output_view import qimage_from_array
 from desktop.training.run_page import ImageLabel
+from desktop.workers import Worker, error_message
 from engine import api
 from engine.api import ConfigError, GanvasError, Palette, PaletteClass, list_images, list_palettes, read_image
 
@@ -76,7 +76,7 @@ class LabelMapsTab(QWidget):
         self.extra: dict[str, Any] = {}  # dont_care, dont_care_color and source of a loaded palette
         self.sample: np.ndarray | None = None
         self.sample_path: Path | None = None
-        self._call: BackgroundCall | None = None
+        self._call: Worker | None = None
         self._build()
 
     # --- layout -----------------------------------------------------------------------------------
@@ -416,9 +416,9 @@ class LabelMapsTab(QWidget):
 
     # --- background calls -------------------------------------------------------------------------
     def _start(self, function: Any, name: str, on_done: Any) -> None:
-        self._call = BackgroundCall(function, name, self)
-        self._call.done.connect(on_done)
-        self._call.failed.connect(self._on_failed)
+        self._call = Worker.call(function, name, self)
+        self._call.returned.connect(on_done)
+        self._call.errored.connect(self._on_failed)
         self._update_buttons()
         self._call.start()
 

@@ -168,7 +168,7 @@ def test_zoom_keys_zoom_in_out_to_100_percent_and_back_to_fit(window, qtbot):
 
 
 def test_the_wheel_scrolls_the_latent_dock_not_the_slider_under_it(qtbot):
-    from desktop.latent_panel import LatentPanel
+    from desktop.latent.panel import LatentPanel
 
     panel = LatentPanel()
     qtbot.addWidget(panel)

@@ -8,9 +8,11 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog
 
-from desktop import latent_panel
 from desktop.engine_loader import import_engine
-from desktop.latent_panel import LatentPanel, build_latent_session
+from desktop.latent import directions as latent_directions
+from desktop.latent import projection as latent_projection
+from desktop.latent.panel import LatentPanel
+from desktop.latent.session import build_latent_session
 from desktop.main_window import MainWindow
 from desktop.model_panel import ModelSource
 
@@ -25,7 +27,7 @@ def session():
 
 @pytest.fixture(autouse=True)
 def _few_pca_samples(monkeypatch):
-    monkeypatch.setattr(latent_panel, "PCA_SAMPLES", 512)
+    monkeypatch.setattr(latent_directions, "PCA_SAMPLES", 512)
 
 
 @pytest.fixture
@@ -33,18 +35,13 @@ def panel(qtbot, session) -> LatentPanel:
     widget = LatentPanel()
     qtbot.addWidget(widget)
     widget.set_session(session)
-    qtbot.waitUntil(lambda: widget.directions is not None and settled(widget), timeout=20000)
+    qtbot.waitUntil(lambda: widget.directions is not None and widget.model.settled(), timeout=20000)
     yield widget
     widget.shutdown()
 
 
-def settled(panel: LatentPanel) -> bool:
-    """The newest render request has been shown."""
-    return panel.shown is not None and panel._shown_id == panel.worker.last_request_id
-
-
 def changed_image(qtbot, panel: LatentPanel, before: np.ndarray) -> np.ndarray:
-    qtbot.waitUntil(lambda: settled(panel), timeout=10000)
+    qtbot.waitUntil(panel.model.settled, timeout=10000)
     after = panel.shown_image()
     assert after.shape == before.shape and not np.array_equal(after, before)
     return after
@@ -54,39 +51,39 @@ def test_psi_direction_and_seed_change_the_image(qtbot, panel):
     image = panel.shown_image()
     assert image.shape == (32, 32, 3) and image.dtype == np.uint8
     with qtbot.waitSignal(panel.image_ready, timeout=10000):
-        panel.psi_slider.slider.setValue(20)  # psi 0.2
+        panel.seed_section.psi_slider.slider.setValue(20)  # psi 0.2
     image = changed_image(qtbot, panel, image)
     assert panel.state().psi == pytest.approx(0.2)
-    assert all(slider.isEnabled() for slider in panel.direction_sliders)
-    panel.direction_sliders[0].slider.setValue(30)  # strength +3
+    assert all(slider.isEnabled() for slider in panel.directions_section.sliders)
+    panel.directions_section.sliders[0].slider.setValue(30)  # strength +3
     image = changed_image(qtbot, panel, image)
-    panel.seed_box.setValue(7)
+    panel.seed_section.seed_box.setValue(7)
     changed_image(qtbot, panel, image)
 
 
 def test_saving_then_loading_a_latent_restores_the_image(qtbot, panel, tmp_path):
-    panel.seed_box.setValue(3)
-    panel.mix_group.setChecked(True)
-    panel.direction_sliders[1].set_value(-2.0)
-    qtbot.waitUntil(lambda: settled(panel), timeout=10000)
+    panel.seed_section.seed_box.setValue(3)
+    panel.mixing_section.setChecked(True)
+    panel.directions_section.sliders[1].set_value(-2.0)
+    qtbot.waitUntil(panel.model.settled, timeout=10000)
     saved_image = panel.shown_image()
-    path = panel.save_latent(str(tmp_path / "edited"))
+    path = panel.files_section.save_latent(str(tmp_path / "edited"))
     assert path == tmp_path / "edited.npz" and path.is_file()
-    panel.seed_box.setValue(4)
+    panel.seed_section.seed_box.setValue(4)
     changed_image(qtbot, panel, saved_image)
-    assert panel.load_latent(str(path))
-    qtbot.waitUntil(lambda: settled(panel), timeout=10000)
+    assert panel.files_section.load_latent(str(path))
+    qtbot.waitUntil(panel.model.settled, timeout=10000)
     np.testing.assert_array_equal(panel.shown_image(), saved_image)
-    assert panel.state().psi == 1.0 and not any(panel.state().strengths) and not panel.mix_group.isChecked()
-    assert "edited.npz" in panel.base_label.text()
+    assert panel.state().psi == 1.0 and not any(panel.state().strengths) and not panel.mixing_section.isChecked()
+    assert "edited.npz" in panel.seed_section.base_label.text()
 
 
 def test_style_group_menu_sets_the_mixed_layers(qtbot, panel):
-    layers = panel.mix_layers
+    layers = panel.mixing_section.layers
     names = [layers.group.itemText(i) for i in range(layers.group.count())]
     assert names == ["custom", "coarse (4-8 px)", "middle (16-32 px)", "all (4-32 px)"]  # 32 px: no fine layers
-    panel.mix_group.setChecked(True)
-    qtbot.waitUntil(lambda: settled(panel), timeout=10000)
+    panel.mixing_section.setChecked(True)
+    qtbot.waitUntil(panel.model.settled, timeout=10000)
     before = panel.shown_image()
     with qtbot.waitSignal(layers.changed, timeout=1000):
         layers.group.activated.emit(1)
@@ -101,19 +98,20 @@ def test_style_group_menu_sets_the_mixed_layers(qtbot, panel):
 
 
 def test_projection_reports_progress_and_can_be_cancelled(qtbot, panel):
-    panel.steps_box.setValue(500)
+    projection = panel.projection_section
+    projection.steps_box.setValue(500)
     before = panel.shown_image()
     target = np.full((40, 40, 3), 200, np.uint8)
     with qtbot.waitSignal(panel.busy_changed, timeout=5000):
-        job = panel.start_projection(target, "grey")
-    assert job is not None and not panel.project_button.isEnabled() and panel.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: panel.last_projection_event is not None, timeout=40000)
-    assert panel.last_projection_event.kind == "step" and panel.progress.maximum() == 500
-    panel.cancel_button.click()
-    qtbot.waitUntil(lambda: panel.projection is None, timeout=20000)
-    last = panel.last_projection_event
+        job = projection.start_projection(target, "grey")
+    assert job is not None and not projection.project_button.isEnabled() and projection.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: projection.last_projection_event is not None, timeout=40000)
+    assert projection.last_projection_event.kind == "step" and projection.progress.maximum() == 500
+    projection.cancel_button.click()
+    qtbot.waitUntil(lambda: projection.projection is None, timeout=20000)
+    last = projection.last_projection_event
     assert last.kind == "stopped" and last.step < 500
-    assert panel.project_button.isEnabled() and not panel.cancel_button.isEnabled()
+    assert projection.project_button.isEnabled() and not projection.cancel_button.isEnabled()
     np.testing.assert_array_equal(panel.shown_image(), before)  # a cancelled projection is discarded
 
 
@@ -122,10 +120,11 @@ def test_projection_with_lpips_weights_and_a_refused_weight_file(qtbot, panel, t
 
     from models.lpips import vgg16_features
 
+    projection = panel.projection_section
     vgg = {f"features.{k}": v for k, v in vgg16_features().state_dict().items()}
     torch.save(vgg, tmp_path / "vgg16.pth")
-    panel.set_lpips_weights(str(tmp_path / "vgg16.pth"))
-    assert panel.lpips_check.isChecked() and panel.lpips_button.text() == "vgg16.pth"
+    projection.set_lpips_weights(str(tmp_path / "vgg16.pth"))
+    assert projection.lpips_check.isChecked() and projection.lpips_button.text() == "vgg16.pth"
     used = []
     project = panel.session.project
 
@@ -134,35 +133,35 @@ def test_projection_with_lpips_weights_and_a_refused_weight_file(qtbot, panel, t
         return project(*args, **kwargs)
 
     monkeypatch.setattr(panel.session, "project", spy)
-    panel.steps_box.setValue(3)
-    job = panel.start_projection(np.full((40, 40, 3), 200, np.uint8), "grey")
-    qtbot.waitUntil(lambda: panel.projection is None, timeout=40000)
-    assert job is not None and panel.last_projection_event.kind == "done"
+    projection.steps_box.setValue(3)
+    job = projection.start_projection(np.full((40, 40, 3), 200, np.uint8), "grey")
+    qtbot.waitUntil(lambda: projection.projection is None, timeout=40000)
+    assert job is not None and projection.last_projection_event.kind == "done"
     assert torch.equal(used[0].features[28].weight, vgg["features.28.weight"])  # the user's file, in the loss
     errors: list[str] = []
-    monkeypatch.setattr(latent_panel.QMessageBox, "critical", lambda parent, title, text: errors.append(text))
+    monkeypatch.setattr(latent_projection.QMessageBox, "critical", lambda parent, title, text: errors.append(text))
     torch.save({"conv1.weight": torch.zeros(8, 3, 7, 7)}, tmp_path / "resnet.pth")
-    panel.set_lpips_weights(str(tmp_path / "resnet.pth"))
-    panel.start_projection(np.full((40, 40, 3), 200, np.uint8), "grey")
-    qtbot.waitUntil(lambda: panel.projection is None, timeout=20000)
+    projection.set_lpips_weights(str(tmp_path / "resnet.pth"))
+    projection.start_projection(np.full((40, 40, 3), 200, np.uint8), "grey")
+    qtbot.waitUntil(lambda: projection.projection is None, timeout=20000)
     assert len(errors) == 1 and "resnet.pth" in errors[0] and "VGG16" in errors[0]
-    panel.set_lpips_weights(None)
-    assert not panel.lpips_check.isEnabled() and not panel.lpips_check.isChecked()
+    projection.set_lpips_weights(None)
+    assert not projection.lpips_check.isEnabled() and not projection.lpips_check.isChecked()
 
 
 def test_interpolation_plays_and_exports_a_gif(qtbot, panel, tmp_path, monkeypatch):
-    panel.frames_box.setValue(4)
+    panel.interpolation_section.frames_box.setValue(4)
     shown = []
     panel.image_ready.connect(lambda image, _ms: shown.append(image))
-    panel.play_button.click()
-    qtbot.waitUntil(lambda: panel.is_playing() and len(shown) >= 3, timeout=10000)
-    assert len(panel.frames) == 6  # 4 frames there and 2 back
-    panel.play_button.click()
-    assert not panel.is_playing() and panel.play_button.text() == "Play"
+    panel.interpolation_section.play_button.click()
+    qtbot.waitUntil(lambda: panel.interpolation_section.is_playing() and len(shown) >= 3, timeout=10000)
+    assert len(panel.interpolation_section.frames) == 6  # 4 frames there and 2 back
+    panel.interpolation_section.play_button.click()
+    assert not panel.interpolation_section.is_playing() and panel.interpolation_section.play_button.text() == "Play"
     target = tmp_path / "walk"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(target), "GIF animation (*.gif)"))
-    panel.export_animation()
-    qtbot.waitUntil(lambda: panel._export_call is None, timeout=10000)
+    panel.interpolation_section.export_animation()
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=10000)
     gif = tmp_path / "walk.gif"
     assert gif.is_file() and gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
 
