@@ -155,7 +155,7 @@ def emoji_stylegan2(out: Path) -> None:
         directions = load_directions(default_directions_path(trained.path, method), trained.w_dim)
         for index in range(3):
             ws = torch.stack([trained.apply_direction(base, directions.vectors[index], strength)
-                              for strength in (-6, -3, 0, 3, 6)])
+                              for strength in (-4, -2, 0, 2, 4)])
             row = [cv2.resize(f, (96, 96), interpolation=cv2.INTER_AREA) for f in trained.synthesize(ws)]
             rows.append(stack(row, 1, gap=2))
     write_image(out.with_name(out.stem + "-directions.png"), stack(rows, 0))

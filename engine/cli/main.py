@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "family name, retunable options such as stylegan2's --r1-gamma may change)")
         p.add_argument("--init", metavar="CHECKPOINT", help="start a new run from this model's weights (a run "
                        "folder, checkpoint or bundled model name; its network config is kept): fine-tuning")
+        p.add_argument("--recipe", default="default", help="a named set of the family's settings applied before "
+                       "the flags: default, or reference (pix2pix: the paper's vanilla GAN, dropout, Adam 2e-4)")
         p.add_argument("--no-progress", action="store_true", help="print no progress bar")
         p.add_argument("--nproc", type=int, help="train on this many processes with torchrun: one per GPU "
                        "(gloo processes on a CPU); --batch-size is per process (see docs/multi-gpu.md)")
@@ -219,7 +221,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if not args.data:
             raise ConfigError("--data DIR is required for a new run")
         family = get_family(args.family)
-        model_fields = config_overrides(args, family.config_cls)
+        model_fields = {**family.recipe(args.recipe), **config_overrides(args, family.config_cls)}
         if args.init:
             from engine.train.finetune import init_model_config, read_source
 

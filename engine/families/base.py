@@ -199,6 +199,19 @@ class Family(InferenceHooks, PreviewHooks, ExportHooks, EvaluationHooks):
     untrained_config: ClassVar[dict[str, Any]] = {}  # a small network, quick on a CPU, to try the controls
     # Config fields a resumed run may change (loss weights and the like, never shapes): see check_retune.
     retunable: ClassVar[tuple[str, ...]] = ()
+    # Named recipes besides the default (the config's own defaults): model-config values ``--recipe NAME`` sets,
+    # e.g. pix2pix's ``reference``, the paper's settings that the defaults improve on (docs/recipes.md).
+    recipes: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def recipe(cls, name: str) -> dict[str, Any]:
+        """The model-config values of recipe ``name`` (``default``: none, the config's defaults)."""
+        if name == "default":
+            return {}
+        if name not in cls.recipes:
+            known = ", ".join(["default", *sorted(cls.recipes)])
+            raise ConfigError(f"{cls.name} has no recipe {name!r}; known: {known}", value=name)
+        return dict(cls.recipes[name])
 
     @classmethod
     def info(cls) -> FamilyInfo:
