@@ -67,7 +67,7 @@ class Row:
 ROWS = (
     Row("facades (bundled pix2pix U-Net-256 ngf 28, 256 px)", "pix2pix", ("--checkpoint", "facades"), 40.0),
     Row("facades-spade (bundled SPADE, 128 px)", "spade", ("--checkpoint", "facades-spade")),
-    Row("horse2zebra (bundled CycleGAN ResNet-6 ngf 32, 256 px)", "cyclegan", ("--checkpoint", "horse2zebra"), 110.0),
+    Row("horse2zebra (bundled CycleGAN ResNet-6 ngf 32, its native 128 px)", "cyclegan", ("--checkpoint", "horse2zebra"), None),
     Row("emoji-faces (bundled pix2pix U-Net-128 ngf 24, 128 px)", "pix2pix", ("--checkpoint", "emoji-faces")),
     Row("U-Net-256 ngf 32 (untrained)", "pix2pix", ("--size", "256", "--ngf", "32"), None,
         ("--size", "64", "--depth", "6", "--ngf", "32")),
