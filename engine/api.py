@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +153,7 @@ class FamilyConfigs:
     config_cls: type
     retunable: tuple[str, ...]
     _auto_config: Callable[[tuple[int, int], dict[str, Any]], Any]
+    recipes: dict[str, dict[str, Any]] = field(default_factory=dict)  # named recipes besides the defaults
 
     def auto_config(self, size: tuple[int, int], overrides: dict[str, Any]) -> Any:
         """The config for a training size with the user's overrides (fields a family derives from the size)."""
@@ -164,7 +165,8 @@ def family_configs(name: str) -> FamilyConfigs:
     from engine.core.registry import get_family
 
     family = get_family(name)
-    return FamilyConfigs(name, family.config_cls, tuple(family.retunable), family.auto_config)
+    recipes = {recipe: family.recipe(recipe) for recipe in family.recipes}
+    return FamilyConfigs(name, family.config_cls, tuple(family.retunable), family.auto_config, recipes)
 
 
 # --- devices -----------------------------------------------------------------------------------------------

@@ -276,6 +276,9 @@ class ConfigForm(QWidget):
         self.model_editors: dict[str, tuple[QWidget, Any]] = {}
         self.family_combo = QComboBox()
         self.family_combo.addItems(families)
+        self.recipe_combo = QComboBox()
+        self.recipe_combo.setToolTip("a named set of the family's settings: default, or the paper's (reference); "
+                                     "see docs/recipes.md")
         self.size_box = QSpinBox()
         self.size_box.setRange(16, 4096)
         self.size_box.setSingleStep(32)
@@ -298,6 +301,7 @@ class ConfigForm(QWidget):
         self.probe: QProcess | None = None
         self._layout()
         self.family_combo.currentTextChanged.connect(self.set_family)
+        self.recipe_combo.currentTextChanged.connect(self._on_recipe)
         self.size_box.valueChanged.connect(self._refresh_model)
         self.probe_button.clicked.connect(self.probe_speed)
         for widget, _ in (*self.train_editors.values(), *self.data_editors.values()):
@@ -317,6 +321,7 @@ class ConfigForm(QWidget):
         start.addWidget(self.clear_init_button)
         top.addRow("Start from", start)
         top.addRow("Family", self.family_combo)
+        top.addRow("Recipe", self.recipe_combo)
         top.addRow("Image size", self.size_box)
         if self.gpus_box is not None:
             top.addRow("GPUs", self.gpus_box)
@@ -349,6 +354,11 @@ class ConfigForm(QWidget):
 
         self.family_name, self.family, self.edited = name, family_configs(name), {}
         self.family_combo.setCurrentText(name)
+        self.recipe_combo.blockSignals(True)
+        self.recipe_combo.clear()
+        self.recipe_combo.addItems(["default", *sorted(self.family.recipes)])
+        self.recipe_combo.setEnabled(len(self.family.recipes) > 0)
+        self.recipe_combo.blockSignals(False)
         while self.model_layout.rowCount():
             self.model_layout.removeRow(0)
         self.model_editors = {}
@@ -460,7 +470,12 @@ class ConfigForm(QWidget):
         fields = {f.name for f in dataclasses.fields(self.family.config_cls)}
         base = {} if self.has_cuda else {k: v for k, v in CPU_DEFAULTS.items() if k in fields}
         base.update(self._dataset_defaults(fields))
+        base.update(self.family.recipes.get(self.recipe_combo.currentText(), {}))
         return self.family.auto_config(self._size(), {**base, **self.edited})
+
+    def _on_recipe(self, _name: str) -> None:
+        """A recipe sets its values in the fields the user has not edited."""
+        self._refresh_model()
 
     def _on_edit(self, name: str) -> None:
         widget, tp = self.model_editors[name]

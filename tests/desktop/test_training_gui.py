@@ -67,6 +67,21 @@ def test_config_form_builds_from_each_family(qtbot) -> None:
     assert form.spec()["model_config"]["depth"] == 5
 
 
+def test_recipe_choice_fills_the_fields_not_edited(qtbot) -> None:
+    form = ConfigForm(list_families(), has_cuda=False)
+    qtbot.addWidget(form)
+    form.set_data_path("/data")
+    form.set_family("pix2pix")
+    assert form.recipe_combo.isEnabled() and form.spec()["model_config"]["gan_mode"] == "lsgan"
+    form.model_editors["lr_g"][0].setValue(1e-4)  # edited by hand: a recipe leaves it alone
+    form.recipe_combo.setCurrentText("reference")
+    config = form.spec()["model_config"]
+    assert (config["gan_mode"], config["dropout"], config["lr_d"], config["lr_g"]) == ("vanilla", True, 2e-4, 1e-4)
+    assert form.model_editors["gan_mode"][0].currentText() == "vanilla"
+    form.set_family("cyclegan")  # no named recipes: the choice is off
+    assert not form.recipe_combo.isEnabled() and form.recipe_combo.currentText() == "default"
+
+
 def test_config_rows_have_plain_names_and_readable_tooltips(qtbot) -> None:
     """ngf, ndf, "n layers d", "gp weight" and amp read as plain names; the field's own name and its doc are in the
     tooltip, as rich text (code for ``choices``, no raw backticks, arrows kept)."""
