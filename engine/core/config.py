@@ -108,6 +108,16 @@ def size_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("follows_size"))  # type: ignore[arg-type]
 
 
+def check_size_fields(config: Any, size: tuple[int, int]) -> None:
+    """Refuse a model config whose copies of the training size (its ``follows_size`` fields: an (H, W) tuple or
+    the side of a square) differ from ``size``."""
+    for name in size_fields(type(config)):
+        value = getattr(config, name)
+        copy = tuple(value) if isinstance(value, tuple | list) else (value, value)
+        if copy != tuple(size):
+            raise ConfigError(f"model {name} {value} differs from --size {size[0]}x{size[1]}", value=value)
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a (possibly nested) config dataclass; tuples become lists."""
     return dataclasses.asdict(config)

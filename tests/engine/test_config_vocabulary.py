@@ -134,3 +134,14 @@ def test_the_size_is_stated_once(family, flag, field):
         get_family(family).auto_config((64, 64), {field: (128, 128) if field == "image_size" else 128})
     for other in ("pix2pix", "cyclegan"):
         assert size_fields(get_family(other).config_cls) == ()
+
+
+def test_a_size_copy_that_differs_from_the_training_size_is_refused():
+    from engine.core.config import check_size_fields
+
+    for family, field in (("stylegan2", "resolution"), ("spade", "image_size")):
+        config = get_family(family).auto_config((64, 64), {})
+        check_size_fields(config, (64, 64))
+        with pytest.raises(ConfigError, match=f"model {field} .* differs from --size 32x32"):
+            check_size_fields(config, (32, 32))
+    check_size_fields(get_family("pix2pix").auto_config((64, 64), {}), (32, 32))  # no copy: nothing to refuse

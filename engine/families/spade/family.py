@@ -35,6 +35,7 @@ from engine.core.config import (
     check_choice,
     check_optimizer,
     check_positive,
+    check_size_fields,
     setting,
 )
 from engine.core.errors import ConfigError, LabelError
@@ -230,9 +231,7 @@ class SPADETrainer(Trainer):
 
     def __init__(self, config: SPADEConfig, train: TrainConfig, data: DataConfig, device: torch.device) -> None:
         super().__init__(config, train, data, device)
-        if tuple(train.size) != config.image_size:
-            raise ConfigError(f"model image_size {config.image_size} differs from --size {train.size}",
-                              value=config.image_size)
+        check_size_fields(config, train.size)
         self.palette = load_palette(config.palette)
         if self.palette.n_classes != config.n_classes:
             raise ConfigError(f"palette {self.palette.name!r} has {self.palette.n_classes} classes but label_nc "

@@ -27,6 +27,7 @@ from engine.core.config import (
     check,
     check_optimizer,
     check_positive,
+    check_size_fields,
     replace,
     setting,
 )
@@ -237,9 +238,8 @@ class StyleGAN2Trainer(Trainer):
 
     def __init__(self, config: StyleGAN2Config, train: TrainConfig, data: DataConfig, device: torch.device) -> None:
         super().__init__(config, train, data, device)
-        if check_resolution(train.size) != config.resolution:
-            raise ConfigError(f"model resolution {config.resolution} differs from --size {train.size[0]}",
-                              value=config.resolution)
+        check_resolution(train.size)
+        check_size_fields(config, train.size)
         self.dataset = FolderImages(data.path, data, config.resolution)
         self.sampler = EpochSampler(len(self.dataset), train.seed)
         self.latent_generator = torch.Generator().manual_seed(train.seed + 2)
