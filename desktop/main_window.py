@@ -62,7 +62,7 @@ from desktop.style_panel import StylePanel
 from desktop.training.runs_list import runs_folder
 from desktop.window_actions import build_menus, build_tool_bar, canvas_size_presets
 from desktop.workers import Worker, error_message
-from engine.api import Engine, GanvasError, LatentExplorer, Translator, classify_drawing
+from engine.api import Engine, GanvasError, LatentExplorer, ModelSession, Translator, classify_drawing
 
 
 def label_half(rgb: Any) -> str:
@@ -147,7 +147,7 @@ class MainWindow(QMainWindow):
         return self.state.engine
 
     @property
-    def session(self) -> Any:
+    def session(self) -> ModelSession | None:
         return self.state.session
 
     @property
@@ -355,7 +355,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Loading {source.label}...")
         self._loading.start()
 
-    def _on_model_loaded(self, session: Any) -> None:
+    def _on_model_loaded(self, session: ModelSession) -> None:
         key = self._loading.property("source_key") if self._loading else ""
         self._loading = None
         self.model_panel.set_busy(None)
@@ -381,7 +381,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("The model could not be loaded", 5000)
         QMessageBox.critical(self, "Cannot load model", error_message(exc))
 
-    def set_session(self, session: Any) -> None:
+    def set_session(self, session: ModelSession | None) -> None:
         """Use ``session`` for live output; the canvas takes the model's input kind and size."""
         self.state.set_session(session)
         if isinstance(session, LatentExplorer):  # generated from latents: the latent editor takes over

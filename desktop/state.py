@@ -19,7 +19,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from desktop.palette_dock import palette_for_model, palette_name_of
-from engine.api import Engine
+from engine.api import Engine, ModelSession
 
 MAX_RECENT = 8
 
@@ -61,7 +61,7 @@ class AppState(QObject):
         super().__init__(parent)
         self.settings = settings
         self.engine: Engine | None = None  # once imported (engine.api.load_engine)
-        self.session: Any = None
+        self.session: ModelSession | None = None  # a Translator or a LatentExplorer
         self.palette_name: str | None = None  # the named palette the canvas draws label maps in
         self.draw_mode = ""
         self.draw_mode_locked = False
@@ -79,7 +79,7 @@ class AppState(QObject):
         """The loaded model's card (None without a model)."""
         return getattr(self.session, "card", None)
 
-    def set_session(self, session: Any) -> None:
+    def set_session(self, session: ModelSession | None) -> None:
         """Record ``session`` as the model in use, without telling anyone yet (see :meth:`announce_session`)."""
         self.session = session
 
