@@ -290,6 +290,10 @@ class ConfigForm(QWidget):
         device.addItems(DEVICE_CHOICES)
         device.setToolTip(self.train_editors["device"][0].toolTip())
         self.train_editors["device"] = (device, str)
+        if not has_cuda:  # mixed precision is a CUDA feature: shown unticked and off without a GPU
+            amp = self.train_editors["amp"][0]
+            set_editor_value(amp, False)
+            amp.setEnabled(False)
         self.model_box = QGroupBox("Network")
         self.model_layout = QFormLayout(self.model_box)
         self.error_label = QLabel()

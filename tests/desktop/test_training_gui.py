@@ -78,6 +78,7 @@ def test_recipe_choice_fills_the_fields_not_edited(qtbot) -> None:
     config = form.spec()["model_config"]
     assert (config["gan_mode"], config["dropout"], config["lr_d"], config["lr_g"]) == ("vanilla", True, 2e-4, 1e-4)
     assert form.model_editors["gan_mode"][0].currentText() == "vanilla"
+    assert form.spec()["train_config"]["amp"] is False and not form.train_editors["amp"][0].isEnabled()  # no CUDA
     form.set_family("cyclegan")  # no named recipes: the choice is off
     assert not form.recipe_combo.isEnabled() and form.recipe_combo.currentText() == "default"
 
