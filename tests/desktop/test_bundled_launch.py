@@ -87,6 +87,9 @@ def test_every_bundled_model_opens_in_its_own_draw_mode(qtbot, tmp_path):
         qtbot.waitUntil(lambda m=model: window.session is not None and window.session.card.path == str(m.path),
                         timeout=60000)
         mode = model.card["draw_mode"]
+        if mode == "latent":  # nothing to draw: the latent editor takes over the window
+            assert window.latent_editor.active and not window.canvas.isVisibleTo(window), model.name
+            continue
         assert window.canvas.mode == mode and window.model_panel.draw_mode == mode, model.name
         if mode == "label":
             assert window.canvas.label_palette is not None

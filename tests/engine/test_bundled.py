@@ -18,6 +18,7 @@ from engine.core.config import DataConfig, TrainConfig
 from engine.core.errors import CheckpointError, ConfigError
 from engine.core.imageio import read_image, write_image
 from engine.core.registry import get_family
+from engine.families.stylegan2.latent import LatentSession
 from engine.infer.inference import InferenceSession
 from engine.train.training import RunSpec, run_training
 from tests.engine.helpers import write_aligned_dataset
@@ -115,7 +116,7 @@ def test_bundled_models_are_found_by_name_and_damaged_ones_are_named(tiny_run, t
 # A fixed input per shipped model (a bundled drawing, or a real photo the model never trained on) and the
 # inference options; the stored output in tests/fixtures/bundled was written when the model was bundled
 # (GANVAS_WRITE_REFERENCES=1 rewrites it). A code change that silently alters a model's output fails here.
-def reference_cases(shared: Path) -> dict[str, list[tuple[str, Path, dict]]]:
+def reference_cases(shared: Path) -> dict[str, list[tuple[str, Path | None, dict]]]:
     horse = shared / "horse2zebra" / "trainA" / "n02381460_835.jpg"  # held back from the bundled model's training
     zebra = shared / "horse2zebra" / "trainB" / "n02391049_9136.jpg"
     return {
@@ -123,7 +124,15 @@ def reference_cases(shared: Path) -> dict[str, list[tuple[str, Path, dict]]]:
         "horse2zebra": [("horse", horse, {"direction": "AtoB"}), ("zebra", zebra, {"direction": "BtoA"})],
         "emoji-faces": [("sketch", ROOT / "assets/samples/face_sketch.png", {})],
         "facades-spade": [("sample-seed1", ROOT / "assets/samples/facade_labels.png", {"seed": 1})],
+        "emoji-stylegan2": [("seeds0-3", None, {"seeds": [0, 1, 2, 3], "psi": 0.7})],
     }
+
+
+def shipped_output(name: str, source: Path | None, options: dict) -> np.ndarray:
+    """A bundled model's output: a translation of ``source``, or (StyleGAN2) its seeds side by side."""
+    if source is None:
+        return np.concatenate(list(LatentSession.from_checkpoint(name, device="cpu").generate(**options)), axis=1)
+    return InferenceSession.from_checkpoint(name, device="cpu").translate(read_image(source), **options)
 
 
 @pytest.mark.realdata
@@ -135,9 +144,8 @@ def test_every_shipped_model_loads_and_reproduces_its_reference_output(shared_da
         assert model.error is None, model.error
         assert model.path.stat().st_size <= 25 * 10**6, f"{model.name} is over 25 MB"
         assert model.name in cases, f"add a reference input for bundled model {model.name!r}"
-        session = InferenceSession.from_checkpoint(model.name, device="cpu")
         for label, source, options in cases[model.name]:
-            output = session.translate(read_image(source), **options)
+            output = shipped_output(model.name, source, options)
             reference = REFERENCES / f"{model.name}-{label}.png"
             if os.environ.get("GANVAS_WRITE_REFERENCES") == "1":
                 write_image(reference, output)
