@@ -108,14 +108,32 @@ def size_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("follows_size"))  # type: ignore[arg-type]
 
 
+def _as_size(value: Any) -> tuple[int, int]:
+    """A size copy as (H, W): an (H, W) tuple or list, or the side of a square."""
+    return tuple(value) if isinstance(value, tuple | list) else (value, value)  # type: ignore[return-value]
+
+
 def check_size_fields(config: Any, size: tuple[int, int]) -> None:
     """Refuse a model config whose copies of the training size (its ``follows_size`` fields: an (H, W) tuple or
     the side of a square) differ from ``size``."""
     for name in size_fields(type(config)):
         value = getattr(config, name)
-        copy = tuple(value) if isinstance(value, tuple | list) else (value, value)
-        if copy != tuple(size):
+        if _as_size(value) != tuple(size):
             raise ConfigError(f"model {name} {value} differs from --size {size[0]}x{size[1]}", value=value)
+
+
+def with_size_fields(cls: type, size: tuple[int, int], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` with ``cls``'s copies of the training size filled in from ``size`` (in the shape of each
+    field's default); an override of such a field that differs from ``size`` is refused, naming its flag."""
+    filled = dict(overrides)
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("follows_size"):
+            continue
+        if f.name in overrides and _as_size(overrides[f.name]) != tuple(size):
+            raise ConfigError(f"--{f.name.replace('_', '-')} {overrides[f.name]} differs from --size "
+                              f"{size[0]}x{size[1]}", value=overrides[f.name])
+        filled[f.name] = tuple(size) if isinstance(f.default, tuple) else size[0]
+    return filled
 
 
 def to_dict(config: Any) -> dict[str, Any]:

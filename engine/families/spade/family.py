@@ -37,6 +37,7 @@ from engine.core.config import (
     check_positive,
     check_size_fields,
     setting,
+    with_size_fields,
 )
 from engine.core.errors import ConfigError, LabelError
 from engine.core.family_spec import InferenceOption
@@ -377,10 +378,7 @@ class SPADE(Family):
 
     @classmethod
     def auto_config(cls, size: tuple[int, int], overrides: dict[str, Any]) -> SPADEConfig:
-        if tuple(overrides.get("image_size", size)) != tuple(size):
-            raise ConfigError(f"--image-size {overrides['image_size']} differs from --size {size}",
-                              value=overrides["image_size"])
-        return SPADEConfig(**{**overrides, "image_size": tuple(size)})
+        return SPADEConfig(**with_size_fields(SPADEConfig, size, overrides))
 
     # --- inference ------------------------------------------------------------------------------------
     @classmethod

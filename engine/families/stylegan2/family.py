@@ -30,6 +30,7 @@ from engine.core.config import (
     check_size_fields,
     replace,
     setting,
+    with_size_fields,
 )
 from engine.core.errors import ConfigError, DatasetError, ImageError
 from engine.core.family_spec import InferenceOption
@@ -530,11 +531,8 @@ class StyleGAN2(Family):
 
     @classmethod
     def auto_config(cls, size: tuple[int, int], overrides: dict[str, Any]) -> StyleGAN2Config:
-        resolution = check_resolution(size)
-        if overrides.get("resolution", resolution) != resolution:
-            raise ConfigError(f"--resolution {overrides['resolution']} differs from --size {size[0]}",
-                              value=overrides["resolution"])
-        return StyleGAN2Config(**{**overrides, "resolution": resolution})
+        check_resolution(size)
+        return StyleGAN2Config(**with_size_fields(StyleGAN2Config, size, overrides))
 
     @classmethod
     def example_input(cls, config: StyleGAN2Config, size: tuple[int, int], batch_size: int = 1) -> torch.Tensor:
