@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # engine.infer.backends.BACKEND_CHOICES (no engine import here)
+BACKENDS = ("auto", "torch", "openvino", "openvino-bf16", "onnxruntime")  # engine.infer.backends.BACKEND_CHOICES (no engine import here)
 DEFAULT_BACKEND = "auto"
 DEFAULT_MODELS_FOLDER = str(Path.home() / "Ganvas" / "models")
 
@@ -88,7 +88,8 @@ class PreferencesDialog(QDialog):
         self.backend = QComboBox(self)
         self.backend.addItems(BACKENDS)
         self.backend.setCurrentText(preferences.backend)
-        self.backend.setToolTip("auto times each installed backend on the loaded model and keeps the fastest; "
+        self.backend.setToolTip("auto times each installed backend on the loaded model and keeps the fastest (bf16 only "
+                                "on CPUs with bf16 units, and only where it matches torch's output within 40 dB); "
                                 "compiled models are cached, so only the first load of a model pays the compile")
         self.folder = QLineEdit(preferences.models_folder, self)
         browse = QPushButton("Browse...", self)

@@ -10,10 +10,11 @@ What it measures, with ``--threads`` threads (default 2, ``OMP_NUM_THREADS`` of 
 1. The compile cache is warmed first: one untimed pass of each network on each compiled backend
    (``ganvas bench infer ... --steps 1 --repeat 1``); its ``prepare_s`` is the first-use export and compile
    time when the cache was cold (reported apart, marked cold or cached).
-2. The backend table, ``ganvas bench infer FAMILY [--checkpoint NAME] --backend torch,onnxruntime,openvino``:
+2. The backend table, ``ganvas bench infer FAMILY [--checkpoint NAME] --backend torch,onnxruntime,openvino``
+   (plus ``openvino-bf16`` where the CPU has bf16 units):
    the bundled models at their native size (facades, facades-spade, horse2zebra, emoji-faces), the issue's
    networks at 256 x 256 (U-Net-256 ngf 32 and 64, ResNet-6 ngf 32, ResNet-9 ngf 64), and the bundled CycleGAN
-   on a 512 x 512 canvas; one command per network, the three backends timed in turn with the same repetitions,
+   on a 512 x 512 canvas; one command per network, the backends timed in turn with the same repetitions,
    chosen from the warm-up pass (5 repeats of about 0.8 s each for the slowest backend).
 3. The app, ``xvfb-run -a python -m desktop.bench_latency --model M --backend B`` for the default facades model
    (torch, onnxruntime, openvino and the app's default auto) and the SPADE model (torch, onnxruntime, openvino):
@@ -48,7 +49,17 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("torch", "onnxruntime", "openvino")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU has bf16 units OpenVINO uses (then ``openvino-bf16`` joins every row and app run)."""
+    probe = "from engine.infer.backends import native_bf16; print(native_bf16())"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    return result.stdout.strip() == "True"
+
+
+BF16 = ("openvino-bf16",) if native_bf16() else ()
+BACKENDS = ("torch", "onnxruntime", "openvino", *BF16)
 COMPILED = BACKENDS[1:]
 TIMING_TARGET_MS = 800.0  # timed work per repeat (5 repeats)
 
@@ -80,8 +91,8 @@ ROWS = (
     Row("horse2zebra on a 512 x 512 canvas", "cyclegan", ("--checkpoint", "horse2zebra", "--size", "512"), 120.0,
         ("--checkpoint", "horse2zebra", "--size", "128")),
 )
-APP_RUNS = (("facades", ("torch", "onnxruntime", "openvino", "auto")),
-            ("facades-spade", ("torch", "onnxruntime", "openvino")))
+APP_RUNS = (("facades", ("torch", "onnxruntime", "openvino", *BF16, "auto")),
+            ("facades-spade", ("torch", "onnxruntime", "openvino", *BF16)))
 APP_GOALS = {"facades": {"p50": 30.0, "p95": 50.0, "full": 40.0, "gap": 50.0},  # the issue's, per model
              "facades-spade": {"p50": 60.0, "preview": 60.0, "gap": 50.0}}
 GOAL_NAMES = {"p50": "stroke-to-display p50", "p95": "p95", "full": "full pass after pen-up",
@@ -252,7 +263,7 @@ def report(meta: dict[str, Any], warmed: dict[str, Any], table: dict[str, Any], 
     if meta["quick"]:
         lines += ["- **--quick: a pipeline check (64 px networks, one repetition); these figures mean nothing**"]
     lines += ["", "## First use: export and compile (`prepare_s`, the warm-up pass)", "",
-              "| network | onnxruntime | openvino | new in the cache |", "|---|---|---|---|"]
+              f"| network | {' | '.join(COMPILED)} | new in the cache |", "|---" * (len(COMPILED) + 2) + "|"]
     for row in rows:
         entry = warmed.get(row.label, {})
         cells = [f"{entry[b]['prepare_s']:.1f} s" if b in entry else "-" for b in COMPILED]
@@ -262,8 +273,8 @@ def report(meta: dict[str, Any], warmed: dict[str, Any], table: dict[str, Any], 
               "on its own (per input shape and thread count)."]
     if meta.get("warm_only"):
         return "\n".join(lines) + "\n"
-    lines += ["", "## Backends: ms per full pass, batch 1, fp32 (median of 5 repeats)", "",
-              "| network | torch | onnxruntime | openvino | goal |", "|---|---|---|---|---|"]
+    lines += ["", "## Backends: ms per full pass, batch 1, fp32 unless named (median of 5 repeats)", "",
+              f"| network | {' | '.join(BACKENDS)} | goal |", "|---" * (len(BACKENDS) + 2) + "|"]
     for row in rows:
         cells = table.get(row.label, {})
         torch_ms = (cells.get("torch") or {}).get("ms_per_image")

@@ -87,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--seed", type=int, help="(SPADE with an encoder) style seed (default 0)")
     translate.add_argument("--backend", choices=BACKEND_CHOICES, default="torch",
                            help="what runs the network: torch (default), onnxruntime, openvino, or auto (the "
-                                "fastest here, timed on the model); compiled models are cached. openvino-int8: "
-                                "quantized to int8 on (up to 32 of) the inputs; see docs/backends.md")
+                                "fastest here, timed on the model); compiled models are cached. openvino-bf16: "
+                                "bf16 on CPUs with bf16 units (AMX). openvino-int8: quantized to int8 on (up to 32 of) the inputs; see docs/backends.md")
 
     evaluate = commands.add_parser(
         "eval", help="L1/PSNR/SSIM, FID/KID, LPIPS of a checkpoint on a dataset split; a results page",

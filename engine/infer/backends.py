@@ -8,6 +8,11 @@ compile. A cached file that fails to load (stale, truncated, another version's) 
 ``openvino-int8`` is opt-in (never chosen by ``auto``): the graphs quantized to int8 by NNCF on calibration
 inputs the caller supplies (docs/backends.md, "int8"), cached per calibration set.
 
+``openvino-bf16`` runs the same graphs with OpenVINO's bf16 inference precision, only on CPUs with native bf16
+units (AMX or AVX-512 BF16; elsewhere it refuses rather than emulate). ``auto`` considers it, but keeps it only
+where its output matches torch's within :data:`AUTO_MIN_PSNR` on the model's example input (docs/backends.md,
+"bf16").
+
 The cache lies under ``$GANVAS_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/ganvas/compiled`` (by default
 ``~/.cache/ganvas/compiled``).
 """
@@ -15,6 +20,7 @@ The cache lies under ``$GANVAS_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/ganvas
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import io
@@ -34,7 +40,10 @@ from engine.infer.graphs import ExportGraph
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
 INT8 = "openvino-int8"  # opt-in: needs calibration inputs, so ``auto`` never picks it
-BACKEND_CHOICES = ("auto", *BACKENDS, INT8)
+BF16 = "openvino-bf16"  # CPUs with native bf16 units only; ``auto`` keeps it where it matches torch
+BACKEND_CHOICES = ("auto", *BACKENDS, BF16, INT8)
+OPENVINO_PRECISION = {"openvino": "f32", INT8: "f32", BF16: "bf16"}  # INFERENCE_PRECISION_HINT per backend
+AUTO_MIN_PSNR = 40.0  # dB against torch's output (images in [0, 255]) for ``auto`` to keep a reduced precision
 INT8_CALIBRATION_LIMIT = 32  # calibration inputs used at most per graph
 CACHE_ENV = "GANVAS_CACHE_DIR"
 CACHE_FORMAT = 1  # bump when what is cached changes meaning
@@ -45,6 +54,20 @@ def available_backends() -> list[str]:
     """The backends installed here, torch first."""
     modules = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
     return ["torch", *(name for name, module in modules.items() if importlib.util.find_spec(module) is not None)]
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether OpenVINO runs bf16 natively on this CPU (it lists ``BF16`` among the CPU's capabilities only
+    where AMX or AVX-512 BF16 units exist)."""
+    if importlib.util.find_spec("openvino") is None:
+        return False
+    import openvino as ov
+
+    try:
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except RuntimeError:
+        return False
 
 
 def check_backend(name: str) -> str:
@@ -78,7 +101,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 class CompiledGraphs:
-    """A model's graphs on ``backend`` (``onnxruntime`` or ``openvino``), compiled on first use per shape.
+    """A model's graphs on ``backend`` (``onnxruntime``, ``openvino`` or its bf16/int8 variants), compiled on
+    first use per shape.
 
     Call it as ``run(name, *inputs)`` with CPU tensors; it returns a CPU float tensor (the graph's first
     output). ``threads`` caps the backend's threads (default: torch's).
@@ -89,12 +113,15 @@ class CompiledGraphs:
 
     def __init__(self, graphs: Iterable[ExportGraph], backend: str, key: str, cache_dir: Path | None = None,
                  threads: int | None = None, calibration: dict[str, list[list[np.ndarray]]] | None = None) -> None:
-        if backend not in (*BACKENDS[1:], INT8):
-            raise ConfigError(f"{backend!r} is not a compiled backend (onnxruntime, openvino or {INT8})",
+        if backend not in (*BACKENDS[1:], BF16, INT8):
+            raise ConfigError(f"{backend!r} is not a compiled backend (onnxruntime, openvino, {BF16} or {INT8})",
                               value=backend)
-        runtime = "openvino" if backend == INT8 else backend
+        runtime = "openvino" if backend in OPENVINO_PRECISION else backend
         if runtime not in available_backends():
             raise BackendError(f"the {backend} backend is not installed (pip install {runtime})")
+        if backend == BF16 and not native_bf16():
+            raise BackendError(f"the {BF16} backend needs a CPU with bf16 units (AMX or AVX-512 BF16); this one "
+                               "has none")
         if backend == INT8 and importlib.util.find_spec("nncf") is None:
             raise BackendError(f"the {INT8} backend quantizes with NNCF, which is not installed (pip install nncf)")
         if backend == INT8 and not calibration:
@@ -175,9 +202,12 @@ class CompiledGraphs:
         shape_tag = "_".join("x".join(map(str, array.shape)) or "s" for array in arrays)
         if self.int8_tag and name in self.calibration:
             shape_tag = f"{self.int8_tag}.{shape_tag}"
+        precision = OPENVINO_PRECISION[self.backend]
+        if precision != "f32":
+            shape_tag = f"{precision}.{shape_tag}"
         blob = self.folder / f"{name}.{shape_tag}.ov{ov.get_version().split('-')[0]}.t{self.threads}.blob"
         core = ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+        config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_NUM_THREADS": self.threads}
         if blob.is_file():
             compiled = core.import_model(blob.read_bytes(), "CPU", config)

@@ -117,13 +117,17 @@ class InferenceSession:
         ``openvino-int8`` (opt-in, never chosen by ``auto``) quantizes the graphs on ``calibration``: inputs of
         the model's own kind, as :meth:`translate` (RGB uint8 images) or :meth:`translate_tensor` takes them.
         """
+        from engine.infer import metrics
         from engine.infer.backends import (
+            AUTO_MIN_PSNR,
+            BF16,
             INT8,
             BackendError,
             CompiledGraphs,
             available_backends,
             check_backend,
             model_key,
+            native_bf16,
         )
 
         check_backend(name)
@@ -134,14 +138,23 @@ class InferenceSession:
             return self._set_backend("torch", None, "backend torch")
         cache = Path(cache_dir) if cache_dir else None
         key = model_key(self.card.family, self.card.config, self.generator)
-        candidates = [b for b in available_backends() if b != "torch"] if name == "auto" else [name]
+        candidates = [name]
+        if name == "auto":
+            candidates = [b for b in available_backends() if b != "torch"]
+            candidates += [BF16] if "openvino" in candidates and native_bf16() else []
         timings: dict[str, float] = {"torch": self._time_full_pass(None)} if name == "auto" else {}
+        reference = self._example_pass(None) if BF16 in candidates and name == "auto" else None
         compiled: dict[str, Any] = {}
         failures: dict[str, str] = {}
         for backend in candidates:
             try:
                 extra = {"calibration": self._graph_inputs(calibration, key, cache)} if backend == INT8 else {}
                 graphs = CompiledGraphs(self.export_graphs(), backend, key, cache, **extra)
+                if reference is not None and backend == BF16:
+                    psnr = float(metrics.psnr(self._example_pass(graphs), reference).min())
+                    if psnr < AUTO_MIN_PSNR:
+                        failures[backend] = f"its output is {psnr:.1f} dB from torch's (auto needs {AUTO_MIN_PSNR:.0f})"
+                        continue
                 timings[backend] = self._time_full_pass(graphs)
                 compiled[backend] = graphs
             except (BackendError, RuntimeError, ValueError) as exc:
@@ -176,11 +189,22 @@ class InferenceSession:
                                               self.card.family, note)
         return note
 
-    def _time_full_pass(self, compiled: Any, repeats: int = 3) -> float:
-        """Median ms of a full pass at the native size with ``compiled`` graphs (torch when None)."""
+    def _example(self) -> torch.Tensor:
+        """The family's example input at the native size, the same on every call (its random draws seeded)."""
         from engine.core.config import from_dict
 
-        example = self.family.example_input(from_dict(self.family.config_cls, self.card.config), self.size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return self.family.example_input(from_dict(self.family.config_cls, self.card.config), self.size)
+
+    def _example_pass(self, compiled: Any) -> torch.Tensor:
+        """The output of one full pass on the family's example input with ``compiled`` graphs (torch when None)."""
+        with self._lock, inference_mode(self.generator, self.family.inference_batch_stats):
+            return self._run_full(compiled, self._example()).detach().float().cpu()
+
+    def _time_full_pass(self, compiled: Any, repeats: int = 3) -> float:
+        """Median ms of a full pass at the native size with ``compiled`` graphs (torch when None)."""
+        example = self._example()
         times = []
         for index in range(repeats + 1):
             with self._lock, inference_mode(self.generator, self.family.inference_batch_stats):
@@ -339,3 +363,4 @@ def upscale(output: np.ndarray, drawing: np.ndarray | None, factor: int) -> np.n
     result = guided_upsample(minus_one_one(output), minus_one_one(small), minus_one_one(full), radius=1,
                              eps=1e-2).clamp(-1, 1)
     return ((result[0].permute(1, 2, 0).numpy() + 1) * 127.5 + 0.5).astype(np.uint8)
+

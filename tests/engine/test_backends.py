@@ -12,7 +12,7 @@ from torch import nn
 import engine.infer.backends
 import engine.infer.export
 from engine.families.pix2pix.family import Pix2Pix
-from engine.infer.backends import available_backends, cache_root
+from engine.infer.backends import BF16, available_backends, cache_root, native_bf16
 from engine.infer.graphs import ExportGraph
 from engine.infer.inference import InferenceSession
 
@@ -89,10 +89,37 @@ def test_a_model_the_backend_cannot_take_falls_back_to_torch(cache, monkeypatch,
 def test_auto_times_every_backend_and_keeps_the_fastest(cache):
     session = pix2pix_session()
     note = session.use_backend("auto", cache_dir=cache)
-    assert session.backend in available_backends()
+    assert session.backend in (*available_backends(), BF16)
     assert note.startswith(f"backend {session.backend} (auto: ")
     for backend in available_backends():
         assert f"{backend} " in note
+    assert (BF16 in note) == native_bf16()  # timed only where the CPU has bf16 units
+
+
+@pytest.mark.skipif(not native_bf16(), reason="this CPU has no bf16 units (AMX or AVX-512 BF16)")
+def test_bf16_stays_close_to_torch_and_auto_drops_it_when_it_does_not(cache, monkeypatch):
+    from tests.engine.test_bundled import psnr
+
+    session = pix2pix_session()
+    images = [label_blocks(200 + i) for i in range(3)]
+    fp32 = [session.translate(image) for image in images]
+    assert session.use_backend(BF16, cache_dir=cache) == f"backend {BF16}"
+    assert list(cache.glob("*/generator.bf16.1x3x64x64.*.blob"))  # cached apart from the fp32 blob
+    for image, reference in zip(images, fp32, strict=True):
+        assert 40.0 <= psnr(session.translate(image), reference) < float("inf")  # close, yet not fp32 itself
+    monkeypatch.setattr(engine.infer.backends, "AUTO_MIN_PSNR", 1000.0)
+    note = pix2pix_session().use_backend("auto", cache_dir=cache)
+    assert f"; {BF16} failed: its output is " in note and "dB from torch's (auto needs 1000)" in note
+
+
+def test_bf16_without_bf16_units_falls_back_to_torch_with_the_reason(cache, monkeypatch):
+    monkeypatch.setattr(engine.infer.backends, "native_bf16", lambda: False)
+    session = pix2pix_session()
+    note = session.use_backend(BF16, cache_dir=cache)
+    assert session.backend == "torch"
+    assert note == (f"backend {BF16} failed, using torch (the {BF16} backend needs a CPU with bf16 units (AMX or "
+                    "AVX-512 BF16); this one has none)")
+    assert BF16 not in pix2pix_session().use_backend("auto", cache_dir=cache)
 
 
 def label_blocks(seed: int):
