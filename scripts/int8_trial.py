@@ -1,4 +1,5 @@
-"""int8 post-training quantization trial (issue 19): is the ``openvino-int8`` backend worth offering?
+"""Reduced-precision trial (issue 19): is ``openvino-int8`` (or, with ``--backend openvino-bf16``, bf16) worth
+offering for a model?
 
 For each bundled image-to-image model the script opens two sessions, one on the ``openvino`` backend (fp32) and
 one on ``openvino-int8`` calibrated on a small set of the model's own kind of input (NNCF, its mixed preset; see
@@ -21,7 +22,10 @@ The issue's rule: offer int8 only where PSNR >= 35 dB and it is at least 1.5x fa
 Usage (needs ``pip install nncf``; ``--json`` also writes the raw figures)::
 
     OMP_NUM_THREADS=2 python scripts/int8_trial.py [--shared ../shared/data] [--models facades,horse2zebra]
-        [--calibration 16] [--held-out 8] [--rounds 7] [--threads 2] [--json FILE]
+        [--calibration 16] [--held-out 8] [--rounds 7] [--threads 2] [--json FILE] [--backend openvino-bf16]
+
+With ``--backend openvino-bf16`` the same figures compare bf16 against fp32 (no calibration; only on a CPU with
+bf16 units). The JSON keys keep their names (``int8_ms`` is the reduced-precision backend's time).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.core.imageio import read_image  # noqa: E402
-from engine.infer.backends import INT8  # noqa: E402
+from engine.infer.backends import BF16, INT8  # noqa: E402
 from engine.infer.inference import InferenceSession  # noqa: E402
 
 PSNR_RULE_DB, SPEED_RULE = 35.0, 1.5
@@ -118,19 +122,20 @@ def interleaved_ms(runners: dict[str, Callable[[], Any]], rounds: int, passes: i
     return times
 
 
-def trial(name: str, shared: Path, *, calibration: int, held_out: int, rounds: int) -> dict[str, Any]:
-    """The int8 trial of one bundled model (see the module docstring), through the engine's own backends."""
+def trial(name: str, shared: Path, *, calibration: int, held_out: int, rounds: int,
+          backend: str = INT8) -> dict[str, Any]:
+    """The trial of ``backend`` on one bundled model (see the module docstring), through the engine's own backends."""
     calibration_images, held_out_images, options = model_inputs(name, shared, calibration, held_out)
     fp32 = InferenceSession.from_checkpoint(name, device="cpu", backend="openvino")
     int8 = InferenceSession.from_checkpoint(name, device="cpu")
     started = time.perf_counter()
-    note = int8.use_backend(INT8, calibration=calibration_images)
+    note = int8.use_backend(backend, calibration=calibration_images if backend == INT8 else ())
     prepare_s = time.perf_counter() - started
     size = list(int8.family.prepare_input(held_out_images[0], int8.card).shape[-2:])  # CycleGAN keeps the input's
-    result: dict[str, Any] = {"model": name, "family": int8.card.family, "size": size, "options": options,
+    result: dict[str, Any] = {"model": name, "backend": backend, "family": int8.card.family, "size": size, "options": options,
                               "calibration": len(calibration_images), "held_out": len(held_out_images),
                               "prepare_s": round(prepare_s, 1), "note": note, "qualifies": False}
-    if int8.backend != INT8 or fp32.backend != "openvino":
+    if int8.backend != backend or fp32.backend != "openvino":
         return {**result, "error": f"{note}; {fp32.backend_note}"}
     scores = [psnr(int8.translate(image, **options), fp32.translate(image, **options)) for image in held_out_images]
     batch = fp32.family.prepare_input(held_out_images[0], fp32.card)
@@ -147,9 +152,10 @@ def trial(name: str, shared: Path, *, calibration: int, held_out: int, rounds: i
             "qualifies": psnr_min >= PSNR_RULE_DB and speedup >= SPEED_RULE}
 
 
-def markdown(results: list[dict[str, Any]], header: str) -> str:
-    lines = [header, "", "| model | PSNR int8 vs fp32, mean (worst) | openvino fp32 | openvino-int8 | speed-up | "
-             "offer int8? |", "|---|---|---|---|---|---|"]
+def markdown(results: list[dict[str, Any]], header: str, backend: str = INT8) -> str:
+    short = backend.removeprefix("openvino-")
+    lines = [header, "", f"| model | PSNR {short} vs fp32, mean (worst) | openvino fp32 | {backend} | speed-up | "
+             f"offer {short}? |", "|---|---|---|---|---|---|"]
     for r in results:
         model = f"{r['model']} ({r['size'][0]} px)"
         if "error" in r:
@@ -170,20 +176,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7, help="alternating timing rounds (default 7)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)))
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--backend", default=INT8, choices=(INT8, BF16), help=f"the backend on trial (default {INT8})")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_start = os.getloadavg()
     results = []
     for name in args.models.split(","):
         started = time.perf_counter()
-        result = trial(name, args.shared, calibration=args.calibration, held_out=args.held_out, rounds=args.rounds)
+        result = trial(name, args.shared, calibration=args.calibration, held_out=args.held_out, rounds=args.rounds,
+                       backend=args.backend)
         result["trial_s"] = round(time.perf_counter() - started, 1)
         results.append(result)
         print(json.dumps(result), flush=True)
     load_end = os.getloadavg()
-    header = (f"int8 trial ({args.calibration} calibration / {args.held_out} held-out inputs per model, "
-              f"{args.threads} threads); load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at end")
-    print(markdown(results, header))
+    inputs = (f"{args.calibration} calibration / " if args.backend == INT8 else "") + f"{args.held_out} held-out"
+    header = (f"{args.backend.removeprefix('openvino-')} trial ({inputs} inputs per model, {args.threads} threads); "
+              f"load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at end")
+    print(markdown(results, header, args.backend))
     if args.json:
         args.json.write_text(json.dumps({"load_start": load_start, "load_end": load_end, "results": results},
                                         indent=1))
