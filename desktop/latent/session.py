@@ -46,7 +46,9 @@ def latent_card_lines(session: Any) -> list[str]:
     meta = session.meta
     untrained = bool(meta.get("untrained"))
     family = str(meta.get("family") or "stylegan2")
-    lines = [f"family:   {family}" + ("  (UNTRAINED: random weights)" if untrained else ""),
+    title = getattr(getattr(session, "card", None), "title", "")
+    lines = [f"model:    {title}"] if title else []
+    lines += [f"family:   {family}" + ("  (UNTRAINED: random weights)" if untrained else ""),
              "input:    latent (no drawing: edit in the Latent editor)",
              f"size:     {session.resolution}x{session.resolution}",
              f"steps:    {meta.get('step') or 0}",
@@ -57,6 +59,10 @@ def latent_card_lines(session: Any) -> list[str]:
 
 
 def session_name(session: Any) -> str:
+    """What the window calls a latent model: a bundled model's card title, else its run or file name."""
+    title = getattr(getattr(session, "card", None), "title", "")
+    if title:
+        return str(title)
     path = getattr(session, "path", None)
     if path is None:
         return "untrained stylegan2"

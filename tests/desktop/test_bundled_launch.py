@@ -87,6 +87,7 @@ def test_every_bundled_model_opens_in_its_own_draw_mode(qtbot, tmp_path):
         qtbot.waitUntil(lambda m=model: window.session is not None and window.session.card.path == str(m.path),
                         timeout=60000)
         mode = model.card["draw_mode"]
+        assert window.model_label.text() == f"model: {model.title}", model.name  # named by its card, not its file
         if mode == "latent":  # nothing to draw: the latent editor takes over the window
             assert window.latent_editor.active and not window.canvas.isVisibleTo(window), model.name
             continue
