@@ -14,7 +14,8 @@ where its output matches torch's within :data:`AUTO_MIN_PSNR` on the model's exa
 "bf16").
 
 The cache lies under ``$GANVAS_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/ganvas/compiled`` (by default
-``~/.cache/ganvas/compiled``).
+``~/.cache/ganvas/compiled``). It is kept under ``$GANVAS_CACHE_LIMIT_MB`` (default 2048): after each compile
+the least recently used model folders beyond the limit are deleted (:func:`prune_cache`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,10 @@ OPENVINO_PRECISION = {"openvino": "f32", INT8: "f32", BF16: "bf16"}  # INFERENCE
 AUTO_MIN_PSNR = 40.0  # dB against torch's output (images in [0, 255]) for ``auto`` to keep a reduced precision
 INT8_CALIBRATION_LIMIT = 32  # calibration inputs used at most per graph
 CACHE_ENV = "GANVAS_CACHE_DIR"
+CACHE_LIMIT_ENV = "GANVAS_CACHE_LIMIT_MB"
+CACHE_LIMIT_MB = 2048  # default size the cache is pruned to
+USED_STAMP = ".last_used"  # touched in a model folder each time its graphs are loaded or compiled
+RECENT_S = 600.0  # folders used this recently are never pruned (another window may be writing to them)
 CACHE_FORMAT = 1  # bump when what is cached changes meaning
 log = logging.getLogger(__name__)
 
@@ -82,6 +89,47 @@ def cache_root() -> Path:
         return Path(os.environ[CACHE_ENV])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "ganvas" / "compiled"
+
+
+def cache_limit_bytes() -> int:
+    """The compile cache's size limit (``$GANVAS_CACHE_LIMIT_MB``, default :data:`CACHE_LIMIT_MB`)."""
+    value = os.environ.get(CACHE_LIMIT_ENV, "").strip()
+    try:
+        megabytes = float(value) if value else CACHE_LIMIT_MB
+    except ValueError as exc:
+        raise ConfigError(f"{CACHE_LIMIT_ENV}={value!r} is not a number of megabytes", value=value) from exc
+    return int(megabytes * 1024 * 1024)
+
+
+def prune_cache(root: Path | None = None, limit_bytes: int | None = None, keep: Path | None = None) -> list[Path]:
+    """Delete the least recently used model folders of the compile cache until it fits ``limit_bytes``; folders
+    used in the last :data:`RECENT_S` seconds and ``keep`` stay. Returns the folders deleted."""
+    root = root or cache_root()
+    limit = cache_limit_bytes() if limit_bytes is None else limit_bytes
+    if not root.is_dir():
+        return []
+    folders = []
+    for folder in root.iterdir():
+        if not folder.is_dir():
+            continue
+        files = [path for path in folder.rglob("*") if path.is_file()]
+        stamp = folder / USED_STAMP
+        used = stamp.stat().st_mtime if stamp.is_file() else max((f.stat().st_mtime for f in files), default=0.0)
+        folders.append((used, sum(f.stat().st_size for f in files), folder))
+    total = sum(size for _, size, _ in folders)
+    deleted = []
+    now = time.time()
+    for used, size, folder in sorted(folders, key=lambda item: item[0]):  # oldest use first
+        if total <= limit:
+            break
+        if folder == keep or now - used < RECENT_S:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= size
+        deleted.append(folder)
+    if deleted:
+        log.info("compile cache over %d MB: deleted %d least recently used model folders", limit >> 20, len(deleted))
+    return deleted
 
 
 def model_key(family: str, config: dict[str, Any], network: torch.nn.Module) -> str:
@@ -163,7 +211,9 @@ class CompiledGraphs:
             raise BackendError(f"this model has no {name!r} graph")
         build = self._onnxruntime if self.backend == "onnxruntime" else self._openvino
         try:
-            return build(name, arrays)
+            runner = build(name, arrays)
+            self._mark_used()
+            return runner
         except BackendError:
             raise
         except Exception as exc:  # a cached file from elsewhere: rebuild once from the torch network
@@ -172,13 +222,21 @@ class CompiledGraphs:
             for stale in self.folder.glob(f"{name}.*"):
                 stale.unlink(missing_ok=True)
             try:
-                return build(name, arrays)
+                runner = build(name, arrays)
+                self._mark_used()
+                return runner
             except BackendError:
                 raise
             except Exception as second:
                 first_line = next(iter(str(second).splitlines()), "")[:200]
                 raise BackendError(f"{self.backend} cannot compile the {name} graph ({type(second).__name__}: "
                                    f"{first_line})") from second
+
+    def _mark_used(self) -> None:
+        """Stamp this model's folder as just used, then keep the cache within its limit."""
+        with contextlib.suppress(OSError):
+            (self.folder / USED_STAMP).touch()
+            prune_cache(self.folder.parent, keep=self.folder)
 
     def _onnxruntime(self, name: str, arrays: list[np.ndarray]) -> Callable[[list[np.ndarray]], np.ndarray]:
         import onnxruntime as ort

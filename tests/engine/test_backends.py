@@ -4,6 +4,8 @@ clean fallback to torch for a model a backend cannot take."""
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 import pytest
 import torch
@@ -230,3 +232,38 @@ def test_the_bench_sitting_stops_at_once_without_a_virtual_display(tmp_path):
                           text=True, env={"PATH": str(tmp_path)}, timeout=60)
     assert done.returncode == 2 and not (tmp_path / "s.md").exists()
     assert "xvfb-run and Xvfb not found" in done.stderr and "--skip-app" in done.stderr
+
+
+def test_the_cache_is_pruned_least_recently_used_first(tmp_path, monkeypatch):
+    from engine.infer.backends import USED_STAMP, prune_cache
+
+    now = time.time()
+    folders = {}
+    for name, age_s in (("oldest", 7200), ("older", 3600), ("recent", 60), ("kept", 9000)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "generator.onnx").write_bytes(b"x" * 1000)
+        (folder / USED_STAMP).touch()
+        os.utime(folder / USED_STAMP, (now - age_s, now - age_s))
+        folders[name] = folder
+    assert prune_cache(tmp_path, limit_bytes=4000) == []  # within the limit: nothing goes
+    # over it: the least recently used go first, never the folder in use nor one used minutes ago
+    assert prune_cache(tmp_path, limit_bytes=2500, keep=folders["kept"]) == [folders["oldest"], folders["older"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "recent"]
+    monkeypatch.setenv("GANVAS_CACHE_LIMIT_MB", "lots")
+    with pytest.raises(engine.infer.backends.ConfigError, match="GANVAS_CACHE_LIMIT_MB='lots' is not a number"):
+        prune_cache(tmp_path)
+
+
+def test_compiling_stamps_the_model_folder_and_prunes_others(cache, tmp_path, monkeypatch):
+    from engine.infer.backends import USED_STAMP
+
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "generator.onnx").write_bytes(b"x" * 4096)
+    os.utime(stale / "generator.onnx", (0, 0))  # used long ago (no stamp: its newest file tells)
+    monkeypatch.setenv("GANVAS_CACHE_LIMIT_MB", "0.001")
+    session = pix2pix_session()
+    assert session.use_backend("openvino", cache_dir=tmp_path) == "backend openvino"
+    assert not stale.exists()
+    assert len(list(tmp_path.glob(f"*/{USED_STAMP}"))) == 1  # the model just compiled stays, stamped
