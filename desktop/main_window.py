@@ -132,6 +132,9 @@ class MainWindow(QMainWindow):
         self._tool_bar_visible = True
         # StyleGAN2 models: latent sliders instead of a canvas
         self.latent_editor = LatentEditor(self.state, self.output_panel, self._place_latent_editor, self)
+        self.projects.latent_provider = self.latent_editor.project_latents  # a latent model's image is a latent
+        self.projects.project_loaded.connect(lambda project: self.latent_editor.restore_from_project(
+            project, model_loading=project.model is not None and project.model != self.projects.model))
         # connected after the window's own view sync, so while it is active the editor's fitted view wins
         self.canvas.view_changed.connect(self.latent_editor.refit)
         self._set_engine_ready(False)

@@ -76,7 +76,8 @@ __all__ = [
     "OPTIMIZER_FIELDS", "extract_palette", "family_configs", "family_info", "family_names", "field_help", "from_dict",
     "index_to_color", "replace", "size_fields",
     "init_spec_key", "inspect_init_source", "latest_sample_path", "layer_groups", "layer_resolution", "list_bundled",
-    "list_images", "list_palettes", "load_engine", "load_latent", "load_lpips", "load_palette", "load_project",
+    "latent_arrays", "latent_from_arrays", "list_images", "list_palettes", "load_engine", "load_latent", "load_lpips",
+    "load_palette", "load_project",
     "make_drawing", "model_card", "new_latent", "open_model", "prepare_canvas_image", "read_checkpoint_metadata",
     "read_image", "read_log", "read_run_config", "run_cli", "run_spec_from_json", "sample_path", "sample_steps",
     "save_latent", "save_project", "smoothed", "snap_to_palette", "to_dict", "training_command", "untrained_model",
@@ -309,6 +310,21 @@ def load_latent(path: str | Path, num_ws: int | None = None, w_dim: int | None =
     from engine.families.stylegan2.latent import load_latent as load
 
     return load(path, num_ws, w_dim)
+
+
+def latent_arrays(latent: Latent) -> dict[str, np.ndarray]:
+    """A latent as named arrays (``ws``, ``noise_<i>``), e.g. for a project file."""
+    from engine.families.stylegan2.latent import latent_arrays as arrays
+
+    return arrays(latent)
+
+
+def latent_from_arrays(arrays: dict[str, np.ndarray], num_ws: int | None = None, w_dim: int | None = None,
+                       path: str | Path | None = None) -> Latent:
+    """The W+ latent of :func:`latent_arrays`' arrays, checked against a generator's ``num_ws``/``w_dim``."""
+    from engine.families.stylegan2.latent import latent_from_arrays as from_arrays
+
+    return from_arrays(arrays, None, num_ws, w_dim, path)
 
 
 def write_animation(path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, fps: float = 12.0) -> Path:

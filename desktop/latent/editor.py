@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.latent.panel import LatentPanel
+from engine import api
 
 if TYPE_CHECKING:
     from desktop.output_view import OutputPanel
@@ -45,11 +46,12 @@ class LatentEditor(QObject):
         self.panel.start_folder = state.start_folder  # file dialogs start in the project's folder
         self.dock = place(self.panel)
         self.active = False
+        self._pending_latents: dict[str, np.ndarray] | None = None  # a project's latent waiting for its model
         self.panel.image_ready.connect(self._show_image)
         self.panel.message.connect(self._show_message)
 
     def activate(self, session: Any) -> None:
-        """Edit ``session`` (a LatentSession) and show its images."""
+        """Edit ``session`` (a LatentSession) and show its images (a project's latent waiting for it first)."""
         view = self.output_panel.view
         if not self.active:
             self.active = True
@@ -59,12 +61,40 @@ class LatentEditor(QObject):
         self._fit_output(session.resolution)
         self._set_output_actions(False)
         self.panel.set_session(session)
+        self._restore_pending()
+
+    # --- projects ---------------------------------------------------------------------------------
+    def project_latents(self) -> dict[str, np.ndarray]:
+        """The shown image's latent as a project stores it (``ws`` and any noise maps); empty when no latent
+        model is shown."""
+        latent = self.panel.files_section.current_latent() if self.active else None
+        return {} if latent is None else api.latent_arrays(latent)
+
+    def restore_from_project(self, project: Any, model_loading: bool = False) -> None:
+        """Show ``project``'s latent on its StyleGAN2 model: now if that model is shown, else once
+        ``model_loading`` (the project's model, being loaded) arrives."""
+        self._pending_latents = dict(project.latents) or None
+        if self.active and not model_loading:
+            self._restore_pending()
+
+    def _restore_pending(self) -> None:
+        arrays, self._pending_latents = self._pending_latents, None
+        session = self.panel.session
+        if not arrays or session is None:
+            return
+        try:
+            latent = api.latent_from_arrays(arrays, session.num_ws, session.w_dim)
+        except api.GanvasError as exc:  # a latent of another generator: the seed stays
+            self.state.notify(f"The project's latent does not fit this model ({exc})", 8000)
+            return
+        self.panel.model.start_from(latent, "the project's latent")
 
     def deactivate(self) -> None:
         """Back to drawing: the editor forgets its model and the output compares with the drawing again."""
         if not self.active:
             return
         self.active = False
+        self._pending_latents = None
         self.panel.set_session(None)
         self.output_panel.view.removeEventFilter(self)
         self.output_panel.set_compare_available(True)

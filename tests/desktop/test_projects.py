@@ -230,3 +230,45 @@ def test_a_label_project_keeps_its_palette_and_draw_as_stays_usable(qtbot, setti
     assert load_project(target).palette == "facades"
     window.projects.open_path(target)
     assert window.canvas.mode == "label" and window.model_panel.mode_combo.isEnabled()
+
+
+def test_a_stylegan2_project_keeps_the_latent_shown(qtbot, settings, tmp_path):
+    """Saved with a latent model, a project holds the shown latent; opened again (here in a fresh window on the
+    same bundled model), the editor shows the very same image, not seed 0."""
+    from desktop.engine_loader import import_engine
+    from desktop.model_panel import ModelSource
+
+    api = import_engine()
+    model = next(m for m in api.bundled if m.family == "stylegan2")
+
+    def window_on_the_model(folder):
+        window = make_window(qtbot, settings, folder)
+        window.on_engine_ready(api)
+        window.load_model(ModelSource(model.title, str(model.path)))
+        qtbot.waitUntil(lambda: window.latent_editor.active and window.latent_editor.panel.model.settled(),
+                        timeout=60000)
+        return window, window.latent_editor.panel
+
+    window, panel = window_on_the_model(tmp_path)
+    seed_zero = panel.model.shown_image().copy()
+    panel.seed_section.seed_box.setValue(7)
+    qtbot.waitUntil(lambda: panel.model.settled() and panel.model.shown.state.seed == 7, timeout=20000)
+    shown = panel.model.shown_image().copy()
+    assert not np.array_equal(shown, seed_zero)
+    assert window.projects.save_to(tmp_path / "face.ganvas")
+    latents = load_project(tmp_path / "face.ganvas").latents
+    assert latents["ws"].shape == (panel.model.session.num_ws, panel.model.session.w_dim)
+
+    other, other_panel = window_on_the_model(tmp_path / "other")
+    assert np.array_equal(other_panel.model.shown_image(), seed_zero)
+    assert other.projects.open_path(tmp_path / "face.ganvas")
+    qtbot.waitUntil(lambda: other_panel.model.base is not None and other_panel.model.settled(), timeout=20000)
+    assert np.array_equal(other_panel.model.shown_image(), shown)
+    assert other_panel.model.base_name == "the project's latent"
+    # a window on no model: the project loads its model first, then shows its latent
+    third = make_window(qtbot, settings, tmp_path / "third")
+    third.on_engine_ready(api)
+    assert third.projects.open_path(tmp_path / "face.ganvas")
+    third_model = third.latent_editor.panel.model
+    qtbot.waitUntil(lambda: third_model.base is not None and third_model.settled(), timeout=60000)
+    assert np.array_equal(third_model.shown_image(), shown)

@@ -82,15 +82,20 @@ class Latent:
             raise ConfigError(f"latent ws must have shape (num_ws, w_dim), got {tuple(self.ws.shape)}")
 
 
-def save_latent(path: str | Path, latent: Latent) -> Path:
-    """Write a latent ``.npz``: ``w`` (w_dim,) for W or ``ws`` (num_ws, w_dim) for W+, noise, JSON meta."""
+def latent_arrays(latent: Latent) -> dict[str, np.ndarray]:
+    """A latent as plain arrays: ``w`` (w_dim,) for W or ``ws`` (num_ws, w_dim) for W+, and ``noise_<i>``."""
     ws = latent.ws.detach().float().cpu().numpy()
     arrays: dict[str, np.ndarray] = {"w": ws[0]} if latent.space == "w" else {"ws": ws}
     for index, noise in enumerate(latent.noise or []):
         arrays[f"noise_{index}"] = noise.detach().float().cpu().numpy()
-    meta = {"format": LATENT_FORMAT, "version": FILE_VERSION, "space": latent.space, "num_ws": ws.shape[0],
+    return arrays
+
+
+def save_latent(path: str | Path, latent: Latent) -> Path:
+    """Write a latent ``.npz``: :func:`latent_arrays` and JSON meta."""
+    meta = {"format": LATENT_FORMAT, "version": FILE_VERSION, "space": latent.space, "num_ws": latent.ws.shape[0],
             "seed": latent.seed, "psi": latent.psi, "provenance": latent.provenance}
-    return _write_npz(path, arrays, meta)
+    return _write_npz(path, latent_arrays(latent), meta)
 
 
 MAX_NUM_WS = 64  # style vectors a generator takes (18 at 1024 px); a file asking for more is damaged
@@ -103,6 +108,18 @@ def load_latent(path: str | Path, num_ws: int | None = None, w_dim: int | None =
         CheckpointError: not a Ganvas latent file, or a latent of another generator.
     """
     arrays, meta = _read_npz(path, LATENT_FORMAT)
+    return latent_from_arrays(arrays, meta, num_ws, w_dim, path)
+
+
+def latent_from_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None, num_ws: int | None = None,
+                       w_dim: int | None = None, path: str | Path | None = None) -> Latent:
+    """The :class:`Latent` of :func:`latent_arrays`' arrays (``meta``: a latent file's; default a W+ latent),
+    checked against a generator's ``num_ws``/``w_dim`` when given.
+
+    Raises:
+        CheckpointError: malformed arrays, or a latent of another generator (naming ``path`` when given).
+    """
+    meta = meta if meta is not None else {"space": "w+"}
     try:
         if meta["space"] == "w":
             w = torch.from_numpy(arrays["w"]).float()
