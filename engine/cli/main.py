@@ -173,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
             if kind == "train":
                 fp.add_argument("--reference", action="store_true", help="train as the reference code does: "
                                 "fp32, eager, NCHW, no cuDNN autotuning (the baseline for --device cuda)")
+                fp.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast on a CPU with bf16 units "
+                                "(AMX, AVX-512 BF16), as ganvas train --cpu-bf16")
             fp.add_argument("--json", action="store_true")
             if kind == "infer":
                 fp.add_argument("--backend", default="torch", metavar="NAME[,NAME...]",
@@ -489,7 +491,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             result = bench_checkpoint(checkpoint, family=args.family, backend=backend, **common)
         else:
             run = bench_train if args.bench_kind == "train" else bench_infer
-            extra = {"backend": backend} if backend is not None else {"reference": args.reference}
+            extra = ({"backend": backend} if backend is not None
+                     else {"reference": args.reference, "cpu_bf16": args.cpu_bf16})
             result = run(args.family, config, **{**common, "size": size or (256, 256)}, compile=args.compile,
                          amp=not args.no_amp, **extra)
         if args.json:

@@ -287,7 +287,10 @@ class TrainConfig:
     device: str = setting("auto", "``auto|cpu|cuda|cuda:N|mps``.")
     deterministic: bool = setting(False, "deterministic kernels (bit-for-bit resume on CPU).")
     amp: bool = setting(True, "mixed precision on CUDA: bf16 on GPUs that support it, else fp16 with a "
-                        "gradient scaler (ignored elsewhere; never reduced precision on the CPU).")
+                        "gradient scaler (ignored elsewhere; on the CPU see ``cpu_bf16``).")
+    cpu_bf16: bool = setting(False, "bf16 autocast when training on a CPU with bf16 units (AMX or AVX-512 BF16: "
+                             "recent Xeons), about twice as fast a step there; ignored on other CPUs and "
+                             "devices. Off by default: its effect on quality is not yet measured.")
     compile: str = setting("auto", "``torch.compile`` the generator (``auto`` = on CUDA only).")
     channels_last: bool = setting(True, "channels-last memory layout on CUDA (faster convolutions with "
                                   "tensor cores).")

@@ -25,8 +25,9 @@ def _sync(device: torch.device) -> None:
 
 def bench_train(family_name: str, config: Any, *, size: tuple[int, int], batch_size: int = 1,
                 device: str = "auto", steps: int = 5, warmup: int = 2, repeat: int = 3, compile: str = "auto",
-                amp: bool = True, reference: bool = False) -> dict[str, Any]:
-    """Median seconds per training iteration on a small synthetic dataset in the family's layout.
+                amp: bool = True, reference: bool = False, cpu_bf16: bool = False) -> dict[str, Any]:
+    """Median seconds per training iteration on a small synthetic dataset in the family's layout (``cpu_bf16``:
+    bf16 autocast on a CPU with bf16 units, as ``TrainConfig.cpu_bf16``).
 
     ``reference`` trains as the pix2pix/CycleGAN reference code does: fp32, eager, NCHW, no cuDNN autotuning
     (``amp`` and ``compile`` are then ignored).
@@ -38,7 +39,7 @@ def bench_train(family_name: str, config: Any, *, size: tuple[int, int], batch_s
     with tempfile.TemporaryDirectory() as tmp:
         data_path = family.write_synthetic_dataset(Path(tmp), size, count=max(8, batch_size * 2))
         train = TrainConfig(steps=10**6, batch_size=batch_size, size=size, device=str(dev), compile=compile,
-                            amp=amp, channels_last=not reference)
+                            amp=amp, channels_last=not reference, cpu_bf16=cpu_bf16 and not reference)
         trainer = family.make_trainer(config, train, DataConfig(path=str(data_path), preprocess="none",
                                                                 flip=True), dev)
         torch.backends.cudnn.benchmark = dev.type == "cuda" and not reference

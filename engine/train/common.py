@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from engine.core.config import TrainConfig
+from engine.core.device import cpu_has_bf16
 from engine.data.augment import from_minus_one_one
 
 
@@ -27,14 +28,17 @@ def bf16_capable(device: torch.device) -> bool:
 
 
 def choose_precision(device: torch.device, amp: bool,
-                     bf16_supported: Callable[[torch.device], bool] | None = None) -> str:
+                     bf16_supported: Callable[[torch.device], bool] | None = None, cpu_bf16: bool = False) -> str:
     """``fp32``, or with ``amp`` on CUDA ``bf16`` where the GPU supports it and ``fp16`` (which needs a gradient
-    scaler) otherwise. Never reduced precision on the CPU or MPS.
+    scaler) otherwise; on the CPU ``bf16`` only when asked (``cpu_bf16``) and the CPU has bf16 units. Never
+    reduced precision on MPS.
 
     Example:
         >>> choose_precision(torch.device("cpu"), amp=True)
         'fp32'
     """
+    if device.type == "cpu":
+        return "bf16" if cpu_bf16 and (bf16_supported or (lambda _device: cpu_has_bf16()))(device) else "fp32"
     if not amp or device.type != "cuda":
         return "fp32"
     return "bf16" if (bf16_supported or bf16_capable)(device) else "fp16"
@@ -51,14 +55,15 @@ class Precision:
     """
 
     def __init__(self, device: torch.device, amp: bool,
-                 bf16_supported: Callable[[torch.device], bool] | None = None) -> None:
-        self.kind = choose_precision(device, amp, bf16_supported)
+                 bf16_supported: Callable[[torch.device], bool] | None = None, cpu_bf16: bool = False) -> None:
+        self.device_type = device.type
+        self.kind = choose_precision(device, amp, bf16_supported, cpu_bf16)
         self.scaler = torch.amp.GradScaler("cuda") if self.kind == "fp16" else None
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.kind == "fp32":
             return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=AUTOCAST_DTYPES[self.kind])
+        return torch.autocast(self.device_type, dtype=AUTOCAST_DTYPES[self.kind])
 
     def backward(self, loss: torch.Tensor) -> None:
         (loss if self.scaler is None else self.scaler.scale(loss)).backward()
@@ -80,9 +85,10 @@ class Precision:
 
 
 def autocast(device: torch.device, train: TrainConfig) -> contextlib.AbstractContextManager:
-    """Autocast to the dtype :func:`choose_precision` picks (bf16 or fp16 on CUDA with ``amp``; else a no-op)."""
-    kind = choose_precision(device, train.amp)
-    return contextlib.nullcontext() if kind == "fp32" else torch.autocast("cuda", dtype=AUTOCAST_DTYPES[kind])
+    """Autocast to the dtype :func:`choose_precision` picks (bf16 or fp16 on CUDA with ``amp``, bf16 on a CPU
+    with ``cpu_bf16`` and bf16 units; else a no-op)."""
+    kind = choose_precision(device, train.amp, cpu_bf16=train.cpu_bf16)
+    return contextlib.nullcontext() if kind == "fp32" else torch.autocast(device.type, dtype=AUTOCAST_DTYPES[kind])
 
 
 def prepare_module(net: nn.Module, device: torch.device, train: TrainConfig) -> nn.Module:

@@ -27,7 +27,7 @@ class Trainer:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.base_lrs: dict[str, float] = {}
         self.augment_generator = torch.Generator().manual_seed(train.seed + 1)
-        self.precision = Precision(device, train.amp)
+        self.precision = Precision(device, train.amp, cpu_bf16=train.cpu_bf16)
         self.dist = DistContext()  # the other training processes, if any (engine.train.distributed sets it)
 
     # --- data -----------------------------------------------------------------------------------------

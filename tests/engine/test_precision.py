@@ -12,6 +12,7 @@ import torch
 
 from engine.core import checkpoint as ckpt
 from engine.core.config import DataConfig, TrainConfig
+from engine.core.device import cpu_has_bf16
 from engine.families.pix2pix.family import Pix2PixConfig
 from engine.train import common
 from engine.train.common import Precision, choose_precision
@@ -24,7 +25,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 @pytest.mark.parametrize(("device", "amp", "bf16", "expected"), [
-    ("cpu", True, True, "fp32"),  # never reduced precision on the CPU, even where it has bf16
+    ("cpu", True, True, "fp32"),  # not on the CPU unless cpu_bf16 asks (below)
     ("cuda", False, True, "fp32"),
     ("cuda", True, True, "bf16"),  # Ampere and later
     ("cuda", True, False, "fp16"),  # Volta, Turing: fp16 with a gradient scaler
@@ -35,6 +36,42 @@ def test_precision_choice(device, amp, bf16, expected):
         warnings.simplefilter("ignore")  # a CUDA GradScaler on a machine without CUDA warns and disables itself
         precision = Precision(torch.device(device), amp, bf16_supported=lambda d: bf16)
     assert precision.kind == expected and (precision.scaler is not None) == (expected == "fp16")
+
+
+@pytest.mark.parametrize(("asked", "units", "expected"), [
+    (False, True, "fp32"),  # fp32 unless asked for, even where the CPU has bf16 units
+    (True, True, "bf16"),
+    (True, False, "fp32"),  # emulated bf16 would be slower than fp32
+])
+def test_cpu_bf16_only_when_asked_and_the_cpu_has_the_units(asked, units, expected):
+    cpu = torch.device("cpu")
+    assert choose_precision(cpu, True, bf16_supported=lambda d: units, cpu_bf16=asked) == expected
+    precision = Precision(cpu, True, bf16_supported=lambda d: units, cpu_bf16=asked)
+    assert precision.kind == expected and precision.scaler is None
+    if expected == "bf16":
+        with precision.autocast():
+            assert torch.nn.functional.linear(torch.randn(2, 4), torch.randn(3, 4)).dtype == torch.bfloat16
+
+
+def test_cpu_bf16_units_are_read_from_the_cpu_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n")
+    assert cpu_has_bf16(info)
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert not cpu_has_bf16(info)
+    assert not cpu_has_bf16(tmp_path / "missing")  # not Linux: no bf16 claimed
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bf16 units")
+def test_a_cpu_bf16_run_trains_and_keeps_fp32_finite_weights(tmp_path):
+    data = write_aligned_dataset(tmp_path / "d", count=2)
+    train = TrainConfig(steps=4, size=(32, 32), device="cpu", cpu_bf16=True, checkpoint_every=2)
+    spec = RunSpec("pix2pix", Pix2PixConfig(depth=5, ngf=4, ndf=4), train, DataConfig(path=str(data)))
+    run_training(spec, tmp_path / "run")
+    meta = ckpt.read_metadata(tmp_path / "run")
+    assert meta["train_config"]["cpu_bf16"] is True and meta["step"] == 4
+    tensors = [t for t in ckpt.load_checkpoint(tmp_path / "run").tensors.values() if t.is_floating_point()]
+    assert tensors and all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in tensors)
 
 
 def test_cpu_runs_store_an_empty_scaler_state(tmp_path):
