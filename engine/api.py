@@ -51,7 +51,7 @@ from engine.data.dataset_builder import (
     center_square,
     make_drawing,
 )
-from engine.data.dataset_check import DatasetReport, check_dataset, classify_drawing
+from engine.data.dataset_check import DatasetReport, check_dataset, classify_drawing, palette_mismatch
 from engine.data.palette import Palette, PaletteClass, list_palettes
 from engine.infer.sessions import LatentExplorer, ModelSession, Translator
 from engine.train.train_process import command as training_command
@@ -78,7 +78,7 @@ __all__ = [
     "init_spec_key", "inspect_init_source", "latest_sample_path", "layer_groups", "layer_resolution", "list_bundled",
     "latent_arrays", "latent_from_arrays", "list_images", "list_palettes", "load_engine", "load_latent", "load_lpips",
     "load_palette", "load_project",
-    "make_drawing", "model_card", "new_latent", "open_model", "prepare_canvas_image", "read_checkpoint_metadata",
+    "make_drawing", "model_card", "new_latent", "open_model", "palette_mismatch", "prepare_canvas_image", "read_checkpoint_metadata",
     "read_image", "read_log", "read_run_config", "run_cli", "run_spec_from_json", "sample_path", "sample_steps",
     "save_latent", "save_project", "smoothed", "snap_to_palette", "to_dict", "training_command", "untrained_model",
     "upscale", "write_animation", "write_image",

@@ -46,6 +46,7 @@ from engine.api import (
     TrainConfig,
     field_help,
     from_dict,
+    palette_mismatch,
     replace,
     size_fields,
     to_dict,
@@ -417,12 +418,16 @@ class ConfigForm(QWidget):
         self.set_family(self.family_name)
 
     def dataset_refuses_init(self) -> str:
-        """Why the chosen model cannot train on the checked dataset ("" when it can, or nothing is known)."""
+        """Why the chosen model cannot train on the checked dataset ("" when it can, or nothing is known): another
+        family's data, or label maps in another palette than the one the model draws in."""
         fits = tuple(getattr(self.report, "fits", ()) or ())
-        if self.init is None or not fits or self.init.family in fits:
+        if self.init is None or not fits:
             return ""
-        return (f"{self.init.title} is a {self.init.family} model, and this dataset ({self.report.layout}) trains "
-                f"{', '.join(fits)}: choose data of its kind, or another model to start from.")
+        if self.init.family not in fits:
+            return (f"{self.init.title} is a {self.init.family} model, and this dataset ({self.report.layout}) "
+                    f"trains {', '.join(fits)}: choose data of its kind, or another model to start from.")
+        mismatch = palette_mismatch(str(self.init.model_config.get("palette") or ""), self.report.palette)
+        return f"{self.init.title} cannot train on this dataset: {mismatch}." if mismatch else ""
 
     def set_data_path(self, path: str) -> None:
         self.data_path = path

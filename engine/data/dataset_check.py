@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.core.errors import DatasetError, GanvasError, ImageError, StorageError
+from engine.core.errors import ConfigError, DatasetError, GanvasError, ImageError, StorageError
 from engine.core.imageio import atomic_write_bytes, list_images, read_image
 
 # The layouts check_dataset tells apart; families declare which they train on (``Family.layouts``). Aligned pairs
@@ -243,15 +243,35 @@ def check_dataset(folder: str | Path, decode_limit: int = 2000,
                          tuple(blocking), sides, palette)
 
 
-def preflight(folder: str | Path, family: str, layout: str = "auto") -> list[str]:
+def palette_mismatch(model_palette: str, data_palette: str) -> str:
+    """Why a model that draws label maps in ``model_palette`` (a name or JSON path) must not train on label maps
+    found to be in ``data_palette`` (a bundled palette's name): their colours name other classes. ``""`` when
+    either is unknown or they hold the same colours."""
+    if not model_palette or not data_palette:
+        return ""
+    from engine.data.palette import Palette
+
+    try:
+        model, data = Palette.load(model_palette), Palette.load(data_palette)
+    except ConfigError:
+        return ""  # a palette that cannot be read is reported where it is used
+    if np.array_equal(model.colors, data.colors):
+        return ""
+    return (f"its label maps are drawn in the {data.name} palette, but the model draws in {model.name}: the same "
+            f"colours would mean other classes (label maps in {model.name}, or a model of {data.name})")
+
+
+def preflight(folder: str | Path, family: str, layout: str = "auto", palette: str = "") -> list[str]:
     """Check a dataset before training ``family`` on it (what the training window shows, as one line).
+    ``palette``: the label palette the model draws in (its config's), which label maps must match.
 
     Returns:
         warnings (``path: message``) that do not stop training: mixed sizes that get resized, small sets.
 
     Raises:
-        DatasetError: no images, a layout ``family`` does not train on (when ``layout`` is ``auto``), or files
-            that would fail or mislead training (unreadable, unpaired, not A|B pairs); the first is named.
+        DatasetError: no images, a layout ``family`` does not train on (when ``layout`` is ``auto``), label maps
+            in another palette than ``palette``, or files that would fail or mislead training (unreadable,
+            unpaired, not A|B pairs); the first is named.
     """
     report = check_dataset(folder)
     if report.layout == "none":
@@ -261,6 +281,9 @@ def preflight(folder: str | Path, family: str, layout: str = "auto") -> list[str
         fits = ", ".join(report.fits) or "no family"
         raise DatasetError(f"looks like a dataset of {report.layout} images, which {family} does not train on "
                            f"(it fits {fits}; see docs/datasets.md)", path=report.folder, value=report.layout)
+    mismatch = palette_mismatch(palette, report.palette)
+    if mismatch:
+        raise DatasetError(mismatch, path=report.folder, value=report.palette)
     if report.blocking:
         where, message = report.blocking[0]
         more = f" (and {len(report.blocking) - 1} more problem(s); `Check dataset` in the app lists them all)" \

@@ -383,7 +383,8 @@ def train(
     trainer = family.make_trainer(spec.model, spec.train, spec.data, device)
     # A plain folder is checked; other forms (CycleGAN's "DIR_A,DIR_B") are checked by the family's loader.
     checkable = check_data and not resume and Path(spec.data.path).is_dir()
-    data_notes = preflight(spec.data.path, spec.family, spec.data.layout) if checkable else []
+    palette = str(getattr(spec.model, "palette", "") or "")  # label maps must be in the palette the model draws
+    data_notes = preflight(spec.data.path, spec.family, spec.data.layout, palette) if checkable else []
     dist.prepare(trainer, spec.train.seed)
     start = 0
     if checkpoint is not None:

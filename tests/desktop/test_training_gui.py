@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -269,3 +270,28 @@ def test_gpus_box_appears_with_several_gpus_and_starts_that_many_processes(qtbot
     device.setCurrentText("cpu")
     assert window.form.nproc() == 1  # the box counts GPUs: a CPU run is one process
 
+
+
+def test_a_model_is_refused_label_maps_in_another_palette(qtbot, tmp_path) -> None:
+    """Starting from a model that draws in one palette, label maps of another are refused with both names."""
+    from types import SimpleNamespace
+
+    from engine.data.dataset_check import DatasetReport
+
+    greys = {"name": "greys", "classes": [{"id": i, "name": f"c{i}", "color": [i * 20] * 3} for i in range(12)]}
+    (tmp_path / "greys.json").write_text(json.dumps(greys))
+    form = ConfigForm(list_families(), has_cuda=False)
+    qtbot.addWidget(form)
+    report = DatasetReport(str(tmp_path), "aligned", fits=("pix2pix", "spade"), sides={"A": "label", "B": "photo"},
+                           palette="facades")
+    form.set_dataset_report(report)
+    source = SimpleNamespace(title="My greys model", family="pix2pix", step=10, networks=("generator",),
+                             path=tmp_path / "m.safetensors", size=(64, 64),
+                             model_config={"palette": str(tmp_path / "greys.json")})
+    form.set_init(source)
+    assert form.dataset_refuses_init() == (
+        "My greys model cannot train on this dataset: its label maps are drawn in the facades palette, but the "
+        "model draws in greys: the same colours would mean other classes (label maps in greys, or a model of "
+        "facades).")
+    form.set_init(SimpleNamespace(**{**vars(source), "model_config": {"palette": "facades"}}))
+    assert form.dataset_refuses_init() == ""

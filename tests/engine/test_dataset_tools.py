@@ -224,3 +224,36 @@ def test_the_size_cache_is_per_dataset_and_holds_only_its_current_files(tmp_path
     (first / "images" / "0.png").unlink()
     check_dataset(first)  # the removed file leaves the cache
     assert sorted(len(json.loads(p.read_text())) for p in caches) == [3, 5]
+
+
+def _label_pairs(folder: Path, colors: np.ndarray, count: int = 3, size: int = 32) -> Path:
+    """Aligned label map | photo pairs whose label half is 8 x 8 blocks of ``colors``."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    for index in range(count):
+        blocks = colors[rng.integers(0, len(colors), (size // 8, size // 8))]
+        labels = np.kron(blocks, np.ones((8, 8, 1))).astype(np.uint8)
+        write_image(folder / f"{index}.png", np.concatenate([labels, _photo(size, index)], axis=1))
+    return folder
+
+
+def test_label_maps_in_another_palette_than_the_models_are_refused(tmp_path):
+    """A model that draws in one palette must not train on label maps of another: the same colours would name
+    other classes. The preflight (before any run, fine-tuning included) names the dataset and both palettes."""
+    from engine.core.errors import DatasetError
+    from engine.data.dataset_check import palette_mismatch, preflight
+    from engine.data.palette import Palette
+
+    facades = Palette.load("facades")
+    data = _label_pairs(tmp_path / "data", facades.colors)
+    assert check_dataset(data).palette == "facades"
+    other = {"name": "greys", "classes": [{"id": i, "name": f"c{i}", "color": [i * 20, i * 20, i * 20]}
+                                         for i in range(len(facades.classes))]}
+    (tmp_path / "greys.json").write_text(json.dumps(other))
+    assert palette_mismatch("facades", "facades") == "" and palette_mismatch("", "facades") == ""
+    assert "drawn in the facades palette, but the model draws in greys" in palette_mismatch(
+        str(tmp_path / "greys.json"), "facades")
+    assert all("recommended" in note for note in preflight(data, "pix2pix", palette="facades"))  # a small set
+    with pytest.raises(DatasetError, match=r"data: its label maps are drawn in the facades palette, but the model "
+                                           r"draws in greys"):
+        preflight(data, "pix2pix", palette=str(tmp_path / "greys.json"))
