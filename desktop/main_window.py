@@ -590,9 +590,13 @@ class MainWindow(QMainWindow):
         if array is None or self.engine is None:
             return
         start = self.start_folder(f"{self.projects.name.lower()}_output.png")
-        path, chosen = QFileDialog.getSaveFileName(self, "Export output", start, ";;".join(self.EXPORT_FILTERS))
+        last = str(self.settings.value("export/scale", "") or "")  # the size chosen last time is offered again
+        path, chosen = QFileDialog.getSaveFileName(self, "Export output", start, ";;".join(self.EXPORT_FILTERS),
+                                                   last if last in self.EXPORT_FILTERS else "")
         if not path:
             return
+        if chosen in self.EXPORT_FILTERS:
+            self.settings.setValue("export/scale", chosen)
         path = path if Path(path).suffix else path + ".png"
         guide = self.canvas.to_numpy() if self.canvas.mode in ("label", "edges") else None
         try:

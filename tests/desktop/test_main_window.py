@@ -174,6 +174,18 @@ def test_save_output_writes_a_png(qtbot, settings, engine_api, tmp_path, monkeyp
     window.output_panel.save_button.click()
     saved = engine_api.read_image(tmp_path / "out.png")
     assert np.array_equal(saved, window.output_view.output_array())
+    # the size chosen is offered again next time
+    offered = []
+
+    def save_at_2x(*args, **kw):
+        offered.append(args[4] if len(args) > 4 else "")
+        return str(tmp_path / "big.png"), "PNG at 2x (*.png)"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_at_2x)
+    window.output_panel.save_button.click()
+    window.output_panel.save_button.click()
+    assert offered == ["", "PNG at 2x (*.png)"]
+    height, width = window.output_view.output_array().shape[:2]
+    assert engine_api.read_image(tmp_path / "big.png").shape[:2] == (2 * height, 2 * width)
 
 
 def test_use_output_as_input_is_undoable(qtbot, settings):
