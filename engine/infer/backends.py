@@ -212,8 +212,6 @@ class CompiledGraphs:
         build = self._onnxruntime if self.backend == "onnxruntime" else self._openvino
         try:
             runner = build(name, arrays)
-            self._mark_used()
-            return runner
         except BackendError:
             raise
         except Exception as exc:  # a cached file from elsewhere: rebuild once from the torch network
@@ -223,20 +221,25 @@ class CompiledGraphs:
                 stale.unlink(missing_ok=True)
             try:
                 runner = build(name, arrays)
-                self._mark_used()
-                return runner
             except BackendError:
                 raise
             except Exception as second:
                 first_line = next(iter(str(second).splitlines()), "")[:200]
                 raise BackendError(f"{self.backend} cannot compile the {name} graph ({type(second).__name__}: "
                                    f"{first_line})") from second
+        self._mark_used()
+        return runner
 
     def _mark_used(self) -> None:
-        """Stamp this model's folder as just used, then keep the cache within its limit."""
-        with contextlib.suppress(OSError):
+        """Stamp this model's folder as just used, then keep the cache within its limit (a cache that cannot be
+        pruned, or a bad limit, never stops inference)."""
+        try:
             (self.folder / USED_STAMP).touch()
             prune_cache(self.folder.parent, keep=self.folder)
+        except OSError:
+            pass
+        except ConfigError as exc:
+            log.warning("compile cache not pruned: %s", exc)
 
     def _onnxruntime(self, name: str, arrays: list[np.ndarray]) -> Callable[[list[np.ndarray]], np.ndarray]:
         import onnxruntime as ort

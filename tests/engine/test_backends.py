@@ -253,6 +253,9 @@ def test_the_cache_is_pruned_least_recently_used_first(tmp_path, monkeypatch):
     monkeypatch.setenv("GANVAS_CACHE_LIMIT_MB", "lots")
     with pytest.raises(engine.infer.backends.ConfigError, match="GANVAS_CACHE_LIMIT_MB='lots' is not a number"):
         prune_cache(tmp_path)
+    session = pix2pix_session()  # a bad limit never stops inference: the cache is just not pruned
+    assert session.use_backend("openvino", cache_dir=tmp_path / "c") == "backend openvino"
+    assert session._compiled.rebuilt == []
 
 
 def test_compiling_stamps_the_model_folder_and_prunes_others(cache, tmp_path, monkeypatch):
