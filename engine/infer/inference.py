@@ -116,6 +116,8 @@ class InferenceSession:
 
         ``openvino-int8`` (opt-in, never chosen by ``auto``) quantizes the graphs on ``calibration``: inputs of
         the model's own kind, as :meth:`translate` (RGB uint8 images) or :meth:`translate_tensor` takes them.
+        ``openvino-bf16`` runs on CPUs with bf16 units only; ``auto`` times it there too, unless its output on the
+        example input is further than ``AUTO_MIN_PSNR`` from torch's.
         """
         from engine.infer import metrics
         from engine.infer.backends import (
@@ -363,4 +365,3 @@ def upscale(output: np.ndarray, drawing: np.ndarray | None, factor: int) -> np.n
     result = guided_upsample(minus_one_one(output), minus_one_one(small), minus_one_one(full), radius=1,
                              eps=1e-2).clamp(-1, 1)
     return ((result[0].permute(1, 2, 0).numpy() + 1) * 127.5 + 0.5).astype(np.uint8)
-
