@@ -72,7 +72,7 @@ __all__ = [
     "DatasetReport", "Engine", "FamilyConfigs", "FamilyInfo", "GanvasError", "InferenceOption", "LatentExplorer",
     "ModelReference", "ModelSession", "Palette", "PaletteClass", "Project", "TrainConfig", "Translator",
     "bucket_means", "build_pairs", "center_square", "check_dataset", "checkpoint_header", "classify_drawing",
-    "convert_color_maps", "cuda_available", "cuda_device_count", "describe_retune", "device_name", "disk_usage",
+    "convert_color_maps", "cpu_has_bf16", "cuda_available", "cuda_device_count", "describe_retune", "device_name", "disk_usage",
     "OPTIMIZER_FIELDS", "extract_palette", "family_configs", "family_info", "family_names", "field_help", "from_dict",
     "index_to_color", "replace", "size_fields",
     "init_spec_key", "inspect_init_source", "latest_sample_path", "layer_groups", "layer_resolution", "list_bundled",
@@ -179,6 +179,13 @@ def device_name(spec: str) -> str:
         return str(resolve_device(spec))
     except GanvasError as exc:
         return str(exc)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 units, so training may use ``cpu_bf16`` (AMX or AVX-512 BF16)."""
+    from engine.core.device import cpu_has_bf16 as has_bf16
+
+    return has_bf16()
 
 
 def cuda_available() -> bool:

@@ -44,6 +44,7 @@ from engine.api import (
     DataConfig,
     GanvasError,
     TrainConfig,
+    cpu_has_bf16,
     field_help,
     from_dict,
     palette_mismatch,
@@ -54,14 +55,14 @@ from engine.api import (
 
 CPU_DEFAULTS = {"ngf": 32, "ndf": 32}
 CPU_SIZE, GPU_SIZE = 128, 256
-TRAIN_FIELDS = ("steps", "batch_size", "device", "seed", "sample_every", "checkpoint_every", "amp")
+TRAIN_FIELDS = ("steps", "batch_size", "device", "seed", "sample_every", "checkpoint_every", "amp", "cpu_bf16")
 DATA_FIELDS = ("direction", "preprocess", "flip")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 # Plain names for the form's rows; the field's own name and its docstring text are in the tooltip.
 PLAIN_NAMES = {
     "ngf": "Generator width", "ndf": "Discriminator width", "n_layers_d": "Discriminator layers",
     "n_layers_D": "Discriminator layers", "num_D": "Discriminators (scales)", "gp_weight": "Gradient penalty weight",
-    "amp": "Mixed precision (CUDA)", "lambda_l1": "L1 loss weight", "lambda_a": "Cycle loss weight A",
+    "amp": "Mixed precision (CUDA)", "cpu_bf16": "bf16 on this CPU (AMX)", "lambda_l1": "L1 loss weight", "lambda_a": "Cycle loss weight A",
     "lambda_b": "Cycle loss weight B", "lambda_identity": "Identity loss weight", "lambda_kld": "KL loss weight",
     "lambda_feat": "Feature matching weight", "lambda_vgg": "Perceptual (VGG) weight", "depth": "U-Net depth",
     "norm": "Normalisation", "gan_mode": "GAN loss", "in_channels": "Input channels",
@@ -295,6 +296,10 @@ class ConfigForm(QWidget):
             amp = self.train_editors["amp"][0]
             set_editor_value(amp, False)
             amp.setEnabled(False)
+        if not cpu_has_bf16():  # bf16 on the CPU needs its bf16 units: shown unticked and off without them
+            cpu_bf16 = self.train_editors["cpu_bf16"][0]
+            set_editor_value(cpu_bf16, False)
+            cpu_bf16.setEnabled(False)
         self.model_box = QGroupBox("Network")
         self.model_layout = QFormLayout(self.model_box)
         self.error_label = QLabel()

@@ -98,7 +98,7 @@ def test_config_rows_have_plain_names_and_readable_tooltips(qtbot) -> None:
 
     for plain, name in (("Generator width", "ngf"), ("Discriminator width", "ndf"),
                         ("Discriminator layers", "n_layers_d"), ("Gradient penalty weight", "gp_weight"),
-                        ("Mixed precision (CUDA)", "amp")):
+                        ("Mixed precision (CUDA)", "amp"), ("bf16 on this CPU (AMX)", "cpu_bf16")):
         label = row_label(name)
         assert label.text() == plain
         assert label.toolTip().startswith(f"<b>{name}</b>: <span>") and len(label.toolTip()) > 30
@@ -295,3 +295,18 @@ def test_a_model_is_refused_label_maps_in_another_palette(qtbot, tmp_path) -> No
         "facades).")
     form.set_init(SimpleNamespace(**{**vars(source), "model_config": {"palette": "facades"}}))
     assert form.dataset_refuses_init() == ""
+
+
+def test_cpu_bf16_is_offered_only_where_the_cpu_has_bf16_units(qtbot, monkeypatch) -> None:
+    import desktop.training.config_form as config_form
+
+    for units in (True, False):
+        monkeypatch.setattr(config_form, "cpu_has_bf16", lambda units=units: units)
+        form = ConfigForm(list_families(), has_cuda=False)
+        qtbot.addWidget(form)
+        form.set_family("cyclegan")
+        box = form.train_editors["cpu_bf16"][0]
+        assert box.isEnabled() == units and form.spec()["train_config"]["cpu_bf16"] is False  # off by default
+        if units:
+            box.setChecked(True)
+            assert form.spec()["train_config"]["cpu_bf16"] is True
