@@ -38,13 +38,20 @@ def choose_precision(device: torch.device, amp: bool,
         'fp32'
     """
     if device.type == "cpu":
-        return "bf16" if cpu_bf16 and (bf16_supported or (lambda _device: cpu_has_bf16()))(device) else "fp32"
+        if not cpu_bf16:
+            return "fp32"
+        return "bf16" if (bf16_supported(device) if bf16_supported else cpu_has_bf16()) else "fp32"
     if not amp or device.type != "cuda":
         return "fp32"
     return "bf16" if (bf16_supported or bf16_capable)(device) else "fp16"
 
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_to(device_type: str, kind: str) -> contextlib.AbstractContextManager:
+    """Autocast on ``device_type`` to precision ``kind`` (a :func:`choose_precision` answer; ``fp32``: a no-op)."""
+    return contextlib.nullcontext() if kind == "fp32" else torch.autocast(device_type, dtype=AUTOCAST_DTYPES[kind])
 
 
 class Precision:
@@ -61,9 +68,7 @@ class Precision:
         self.scaler = torch.amp.GradScaler("cuda") if self.kind == "fp16" else None
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.kind == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=AUTOCAST_DTYPES[self.kind])
+        return autocast_to(self.device_type, self.kind)
 
     def backward(self, loss: torch.Tensor) -> None:
         (loss if self.scaler is None else self.scaler.scale(loss)).backward()
@@ -87,8 +92,7 @@ class Precision:
 def autocast(device: torch.device, train: TrainConfig) -> contextlib.AbstractContextManager:
     """Autocast to the dtype :func:`choose_precision` picks (bf16 or fp16 on CUDA with ``amp``, bf16 on a CPU
     with ``cpu_bf16`` and bf16 units; else a no-op)."""
-    kind = choose_precision(device, train.amp, cpu_bf16=train.cpu_bf16)
-    return contextlib.nullcontext() if kind == "fp32" else torch.autocast(device.type, dtype=AUTOCAST_DTYPES[kind])
+    return autocast_to(device.type, choose_precision(device, train.amp, cpu_bf16=train.cpu_bf16))
 
 
 def prepare_module(net: nn.Module, device: torch.device, train: TrainConfig) -> nn.Module:
