@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +47,8 @@ class FilesSection(QGroupBox):
         latent = self.current_latent()
         if latent is None:
             return None
-        path = self._save_path(path, "Save latent", ".npz", "Latents (*.npz)")
-        if path is None:
-            return None
-        try:
-            written = api.save_latent(path, latent)
-        except Exception as exc:  # GanvasError (wrong suffix, disk full): a message, not a crash
-            QMessageBox.critical(self, "Cannot save the latent", error_message(exc))
-            return None
-        self.model.message.emit(f"Saved {written}")
-        return written
+        return self._write(path, "Save latent", "latent", ".npz", "Latents (*.npz)",
+                           lambda target: api.save_latent(target, latent))
 
     def load_latent(self, path: str | None = None) -> bool:
         session = self.model.session
@@ -77,16 +70,26 @@ class FilesSection(QGroupBox):
         image = self.model.shown_image()
         if image is None:
             return None
-        path = self._save_path(path, "Export image", ".png", "PNG images (*.png)")
+
+        def write(target: str) -> Path:
+            api.write_image(target, image)
+            return Path(target)
+        return self._write(path, "Export image", "image", ".png", "PNG images (*.png)", write)
+
+    def _write(self, path: str | None, title: str, what: str, suffix: str, file_filter: str,
+               write: Callable[[str], Path]) -> Path | None:
+        """Write the ``what`` with ``write`` to ``path`` (or one asked for under ``title``): the file written, or
+        None when cancelled or when it failed (a message, not a crash: a wrong suffix, a full disk)."""
+        path = self._save_path(path, title, suffix, file_filter)
         if path is None:
             return None
         try:
-            api.write_image(path, image)
-        except Exception as exc:  # GanvasError: a message, not a crash
-            QMessageBox.critical(self, "Cannot save the image", error_message(exc))
+            written = write(path)
+        except Exception as exc:  # GanvasError and OSError: a message, not a crash
+            QMessageBox.critical(self, f"Cannot save the {what}", error_message(exc))
             return None
-        self.model.message.emit(f"Saved {path}")
-        return Path(path)
+        self.model.message.emit(f"Saved {written}")
+        return written
 
     def _save_path(self, path: str | None, title: str, suffix: str, file_filter: str) -> str | None:
         """``path``, or one asked for (None when cancelled), given ``suffix`` when it has none. The dialog
