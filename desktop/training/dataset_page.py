@@ -86,6 +86,7 @@ class DatasetPage(QTabWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.report: DatasetReport | None = None
+        self.palette = ""  # the palette of the model to start from: label maps in it are recognised too
         self._call: Worker | None = None
         self._progress = _Progress(self)
         self.addTab(self._check_tab(), "Check a dataset")
@@ -129,7 +130,8 @@ class DatasetPage(QTabWidget):
         self.summary.setText(f"Checking {path}...")
         self.check_progress.show()
         self._progress.changed.connect(self._on_check_progress)
-        self._call = Worker.call(lambda: check_dataset(path, progress=self._progress.changed.emit),
+        palette = self.palette
+        self._call = Worker.call(lambda: check_dataset(path, progress=self._progress.changed.emit, palette=palette),
                                  "ganvas-dataset-check", self)
         self._call.returned.connect(self.show_report)
         self._call.errored.connect(self._on_failed)

@@ -75,7 +75,7 @@ class TrainingWindow(QMainWindow):
         self.form.changed.connect(self._update_start)
         self.start_button.clicked.connect(self.start)
         self.form.init_button.clicked.connect(self.choose_init)
-        self.form.clear_init_button.clicked.connect(self.form.clear_init)
+        self.form.clear_init_button.clicked.connect(self.clear_init)
         self.runs.resume_requested.connect(self.resume)
         self.runs.open_requested.connect(self.open_run)
         self.runs.changed.connect(self.runs_changed)
@@ -137,8 +137,20 @@ class TrainingWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot start from this model", str(exc))
             return False
         self.form.set_init(info)
+        self._check_data_in(str(info.model_config.get("palette") or ""))
         self.tabs.setCurrentIndex(1)
         return True
+
+    def clear_init(self) -> None:
+        self.form.clear_init()
+        self._check_data_in("")
+
+    def _check_data_in(self, palette: str) -> None:
+        """Check the dataset again when the model's palette changes what its label maps read as."""
+        if palette != self.dataset_page.palette:
+            self.dataset_page.palette = palette
+            if self.dataset_page.report is not None:
+                self.dataset_page.check()
 
     def start(self) -> None:
         try:

@@ -26,6 +26,8 @@ def add_dataset_commands(subparsers: Any, commands_table: dict[str, Callable[[ar
                                            "photo, and every unreadable, unpaired or odd-sized file.")
     check.add_argument("folder", metavar="DIR", help="dataset folder")
     check.add_argument("--decode-limit", type=int, default=2000, help="decode at most this many files (default 2000)")
+    check.add_argument("--palette", default="", metavar="NAME|FILE",
+                       help="also recognise label maps drawn in this palette (your own JSON, or a bundled name)")
     check.add_argument("--no-progress", action="store_true", help="print no progress bar")
 
     build = actions.add_parser("build", help="write edges/sketch -> photo pairs, or index maps from colour maps",
@@ -90,7 +92,7 @@ def _check(args: argparse.Namespace) -> int:
     from engine.data.dataset_check import check_dataset
 
     with _progress_bar("file", args.no_progress) as progress:
-        report = check_dataset(args.folder, args.decode_limit, progress)
+        report = check_dataset(args.folder, args.decode_limit, progress, palette=args.palette)
     if report.layout == "none":
         raise DatasetError(report.problems[0][1] if report.problems else "not a dataset", path=args.folder)
     counts = ", ".join(f"{name} {count}" for name, count in report.counts.items())

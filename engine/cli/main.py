@@ -260,7 +260,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if spec is not None and Path(spec.data.path).is_dir():  # as train() does: "DIR_A,DIR_B" is the loader's
             from engine.data.dataset_check import preflight
 
-            preflight(spec.data.path, spec.family, spec.data.layout)
+            preflight(spec.data.path, spec.family, spec.data.layout, str(getattr(spec.model, "palette", "") or ""))
         run = functools.partial(train_processes, nproc=args.nproc)
     previous = {sig: signal.signal(sig, on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

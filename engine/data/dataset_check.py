@@ -96,11 +96,12 @@ def _near_palette_share(pixels: np.ndarray, colors: np.ndarray) -> float:
     return float((distance <= PALETTE_TOLERANCE ** 2).mean())
 
 
-def classify_drawing(rgb: np.ndarray) -> tuple[str, str]:
+def classify_drawing(rgb: np.ndarray, palette: str = "") -> tuple[str, str]:
     """What an image is as a canvas drawing: ``(kind, palette)`` with kind ``label``, ``edges``, ``sketch`` or
-    ``photo``, and the bundled palette a label map is drawn in (``""`` otherwise).
+    ``photo``, and the palette a label map is drawn in (``""`` otherwise): a bundled one, or ``palette`` (a
+    name or JSON path, e.g. the user's own), which is tried first.
 
-    A label map has most pixels near one bundled palette's colours (JPEG blur allowed); edges are grey, nearly
+    A label map has most pixels near one palette's colours (JPEG blur allowed); edges are grey, nearly
     black and white (without in-between greys) and mostly white; a sketch is grey and mostly light; anything else is a photo.
 
     Example:
@@ -110,12 +111,7 @@ def classify_drawing(rgb: np.ndarray) -> tuple[str, str]:
         ('edges', '')
     """
     small = rgb[:: max(1, rgb.shape[0] // 64), :: max(1, rgb.shape[1] // 64)].reshape(-1, 3).astype(np.int32)
-    try:
-        from engine.data.palette import Palette, list_palettes
-
-        shares = {name: _near_palette_share(small, Palette.load(name).colors) for name in list_palettes()}
-    except GanvasError:
-        shares = {}
+    shares = {name: _near_palette_share(small, colors) for name, colors in _candidate_palettes(palette).items()}
     best = max(shares, key=shares.__getitem__, default="")
     if best and shares[best] >= LABEL_SHARE:
         return "label", best
@@ -129,7 +125,20 @@ def classify_drawing(rgb: np.ndarray) -> tuple[str, str]:
     return "photo", ""
 
 
-def _sides(layout: str, files: dict[str, list[Path]]) -> tuple[dict[str, str], str]:
+def _candidate_palettes(palette: str) -> dict[str, np.ndarray]:
+    """The colours of ``palette`` (when given and readable) and of every bundled palette, in that order."""
+    from engine.data.palette import Palette, list_palettes
+
+    candidates: dict[str, np.ndarray] = {}
+    for name in ([palette] if palette else []) + list_palettes():
+        try:
+            candidates.setdefault(name, Palette.load(name).colors)
+        except GanvasError:
+            continue  # an unreadable palette is reported where it is used
+    return candidates
+
+
+def _sides(layout: str, files: dict[str, list[Path]], palette: str = "") -> tuple[dict[str, str], str]:
     """The kind of each side (``A``, ``B``) of a paired or aligned set, by majority over a few samples."""
     samples: dict[str, list[tuple[str, str]]] = {"A": [], "B": []}
     if layout == "aligned":
@@ -139,13 +148,13 @@ def _sides(layout: str, files: dict[str, list[Path]]) -> tuple[dict[str, str], s
             except ImageError:
                 continue
             half = image.shape[1] // 2
-            samples["A"].append(classify_drawing(image[:, :half]))
-            samples["B"].append(classify_drawing(image[:, half:2 * half]))
+            samples["A"].append(classify_drawing(image[:, :half], palette))
+            samples["B"].append(classify_drawing(image[:, half:2 * half], palette))
     elif layout == "paired":
         for side in ("A", "B"):
             for path in files[side][:SIDES_SAMPLED]:
                 try:
-                    samples[side].append(classify_drawing(read_image(path)))
+                    samples[side].append(classify_drawing(read_image(path), palette))
                 except ImageError:
                     continue
     sides = {side: Counter(k for k, _ in found).most_common(1)[0][0] for side, found in samples.items() if found}
@@ -186,13 +195,14 @@ def _families(layout: str, sides: dict[str, str]) -> tuple[str, ...]:
 
 
 def check_dataset(folder: str | Path, decode_limit: int = 2000,
-                  progress: Callable[[int, int], None] | None = None) -> DatasetReport:
+                  progress: Callable[[int, int], None] | None = None, palette: str = "") -> DatasetReport:
     """Inspect ``folder`` and report its layout, counts, preview files and problems.
 
     Args:
         folder: dataset root (with or without ``train/``/``val/`` splits).
         decode_limit: decode at most this many files (all of them are still counted).
         progress: called with (files decoded, files to decode).
+        palette: a palette (name or JSON path) to recognise label maps in besides the bundled ones.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -237,15 +247,15 @@ def check_dataset(folder: str | Path, decode_limit: int = 2000,
     if not any(extra in counts for extra in ("val", "test")):
         notes.append("no validation split (a val/ or test/ folder beside train/): ganvas eval has nothing "
                      "held out to measure on")
-    sides, palette = _sides(layout, files)
+    sides, found_palette = _sides(layout, files, palette)
     preview = tuple(str(p) for p in all_files[:PREVIEW_COUNT])
     return DatasetReport(str(root), layout, counts, preview, tuple(problems), _families(layout, sides), tuple(notes),
-                         tuple(blocking), sides, palette)
+                         tuple(blocking), sides, found_palette)
 
 
 def palette_mismatch(model_palette: str, data_palette: str) -> str:
     """Why a model that draws label maps in ``model_palette`` (a name or JSON path) must not train on label maps
-    found to be in ``data_palette`` (a bundled palette's name): their colours name other classes. ``""`` when
+    found to be in ``data_palette`` (a name or JSON path): their colours name other classes. ``""`` when
     either is unknown or they hold the same colours."""
     if not model_palette or not data_palette:
         return ""
@@ -273,7 +283,7 @@ def preflight(folder: str | Path, family: str, layout: str = "auto", palette: st
             in another palette than ``palette``, or files that would fail or mislead training (unreadable,
             unpaired, not A|B pairs); the first is named.
     """
-    report = check_dataset(folder)
+    report = check_dataset(folder, palette=palette)
     if report.layout == "none":
         where, message = report.problems[0]
         raise DatasetError(message, path=where)

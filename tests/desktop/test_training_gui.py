@@ -297,6 +297,48 @@ def test_a_model_is_refused_label_maps_in_another_palette(qtbot, tmp_path) -> No
     assert form.dataset_refuses_init() == ""
 
 
+
+def test_starting_from_a_model_in_the_users_palette_reads_its_label_maps(qtbot, tmp_path, monkeypatch) -> None:
+    """Label maps in the user's own palette read as photos until a model drawing in that palette is chosen; the
+    window then checks the dataset again in it, so the maps are the input side; clearing the model undoes it."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from desktop.training.window import TrainingWindow
+    from engine.core.imageio import write_image
+
+    colors = np.array([[250, 20, 120], [20, 230, 200], [120, 60, 10], [90, 90, 250]], np.uint8)
+    own = tmp_path / "mine.json"
+    own.write_text(json.dumps({"name": "mine", "classes": [
+        {"id": i, "name": f"c{i}", "color": color.tolist()} for i, color in enumerate(colors)]}))
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(3):
+        labels = np.kron(colors[rng.integers(0, 4, (4, 4))], np.ones((8, 8, 1))).astype(np.uint8)
+        photo = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        write_image(data / f"{index}.png", np.concatenate([labels, photo], axis=1))
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    settings.setValue(SETTINGS_KEY, str(tmp_path / "runs"))
+    window = TrainingWindow(settings, has_cuda=False, gpus=0)
+    qtbot.addWidget(window)
+    page = window.dataset_page
+    with qtbot.waitSignal(page.dataset_checked, timeout=30000):
+        page.check(str(data))
+    assert page.report.sides == {"A": "photo", "B": "photo"}
+    source = SimpleNamespace(title="My model", family="pix2pix", step=10, networks=("G",), size=(32, 32),
+                             path=tmp_path / "m.safetensors", model_config={"palette": str(own)})
+    monkeypatch.setattr("desktop.training.window.api.inspect_init_source", lambda _source: source)
+    with qtbot.waitSignal(page.dataset_checked, timeout=30000):
+        assert window.use_init("m.safetensors")
+    assert page.report.sides == {"A": "label", "B": "photo"} and page.report.palette == str(own)
+    assert window.form.draw_as() == "label" and window.form.dataset_refuses_init() == ""
+    with qtbot.waitSignal(page.dataset_checked, timeout=30000):
+        window.clear_init()
+    assert page.report.sides == {"A": "photo", "B": "photo"} and window.form.init is None
+
+
 def test_cpu_bf16_is_offered_only_where_the_cpu_has_bf16_units(qtbot, monkeypatch) -> None:
     import desktop.training.config_form as config_form
 

@@ -257,3 +257,22 @@ def test_label_maps_in_another_palette_than_the_models_are_refused(tmp_path):
     with pytest.raises(DatasetError, match=r"data: its label maps are drawn in the facades palette, but the model "
                                            r"draws in greys"):
         preflight(data, "pix2pix", palette=str(tmp_path / "greys.json"))
+
+
+def test_label_maps_in_the_users_own_palette_are_recognised(tmp_path):
+    """Label maps in a palette of the user's (not bundled) read as photos unless that palette is named; named, they
+    are label maps in it, so a model drawing in it trains on them, and a model of another palette is told why not."""
+    from engine.data.dataset_check import palette_mismatch, preflight
+
+    colors = np.array([[250, 20, 120], [20, 230, 200], [120, 60, 10], [90, 90, 250]], np.uint8)
+    own = tmp_path / "mine.json"
+    own.write_text(json.dumps({"name": "mine", "classes": [
+        {"id": i, "name": f"c{i}", "color": color.tolist()} for i, color in enumerate(colors)]}))
+    data = _label_pairs(tmp_path / "data", colors)
+    unnamed = check_dataset(data)
+    assert unnamed.sides == {"A": "photo", "B": "photo"} and unnamed.palette == ""
+    named = check_dataset(data, palette=str(own))
+    assert named.sides == {"A": "label", "B": "photo"} and named.palette == str(own)
+    assert named.direction == "AtoB" and named.draw_as == "label"
+    assert all("recommended" in note for note in preflight(data, "pix2pix", palette=str(own)))
+    assert "drawn in the mine palette, but the model draws in facades" in palette_mismatch("facades", str(own))
