@@ -74,7 +74,7 @@ __all__ = [
     "bucket_means", "build_pairs", "center_square", "check_dataset", "checkpoint_header", "classify_drawing",
     "convert_color_maps", "cpu_has_bf16", "cuda_available", "cuda_device_count", "describe_retune", "device_name", "disk_usage",
     "OPTIMIZER_FIELDS", "extract_palette", "family_configs", "family_info", "family_names", "field_help", "from_dict",
-    "index_to_color", "replace", "size_fields",
+    "fit_palette_to_data", "index_to_color", "replace", "size_fields",
     "init_spec_key", "inspect_init_source", "latest_sample_path", "layer_groups", "layer_resolution", "list_bundled",
     "latent_arrays", "latent_from_arrays", "list_images", "list_palettes", "load_engine", "load_latent", "load_lpips",
     "load_palette", "load_project",
@@ -224,6 +224,14 @@ def inspect_init_source(source: str | Path) -> SourceInfo:
     from engine.train.finetune import inspect_source
 
     return inspect_source(source)
+
+
+def fit_palette_to_data(family_name: str, config: Any, draw_as: str) -> Any:
+    """A fine-tuned model's config for data whose input side is ``draw_as`` (an image model that drew label maps
+    and now learns from edges, sketches or photos no longer draws in its palette)."""
+    from engine.train.finetune import fit_palette_to_data as fit
+
+    return fit(family_name, config, draw_as)
 
 
 def init_spec_key() -> str:

@@ -46,6 +46,7 @@ from engine.api import (
     TrainConfig,
     cpu_has_bf16,
     field_help,
+    fit_palette_to_data,
     from_dict,
     palette_mismatch,
     replace,
@@ -480,7 +481,8 @@ class ConfigForm(QWidget):
     def _model_config(self) -> Any:
         if self.init is not None:  # the model's own network (its weights fit nothing else), this run's Adam
             optimizer = {name: value for name, value in self.edited.items() if name in OPTIMIZER_FIELDS}
-            return replace(from_dict(self.family.config_cls, self.init.model_config), **optimizer)
+            config = replace(from_dict(self.family.config_cls, self.init.model_config), **optimizer)
+            return fit_palette_to_data(self.family_name, config, self.draw_as())
         fields = {f.name for f in dataclasses.fields(self.family.config_cls)}
         base = {} if self.has_cuda else {k: v for k, v in CPU_DEFAULTS.items() if k in fields}
         base.update(self._dataset_defaults(fields))

@@ -225,10 +225,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         family = get_family(args.family)
         model_fields = {**family.recipe(args.recipe), **config_overrides(args, family.config_cls)}
         if args.init:
-            from engine.train.finetune import init_model_config, read_source
+            from engine.train.finetune import fit_palette_to_data, init_model_config, read_source
 
             init = read_source(args.init)
             model_config = init_model_config(args.family, init, model_fields)
+            if "palette" not in model_fields:
+                model_config = fit_palette_to_data(args.family, model_config, _input_kind(args))
             init_size = tuple(init.meta.get("train_config", {}).get("size", (256, 256)))
             size = parse_size(args.size) if args.size else init_size
         else:
@@ -270,6 +272,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _input_kind(args: argparse.Namespace) -> str:
+    """What a new run's input side is: ``--draw-as``, else what the dataset check reads on the side that
+    ``--direction`` (or the check's own choice) makes the input; ``""`` when unknown."""
+    if getattr(args, "draw_as", None):
+        return str(args.draw_as)
+    if not Path(args.data).is_dir():
+        return ""
+    from engine.data.dataset_check import check_dataset
+
+    report = check_dataset(args.data)
+    direction = getattr(args, "direction", None) or report.direction
+    return report.sides.get("A" if direction == "AtoB" else "B", "") if direction else ""
 
 
 def _check_resume_family(run_dir: Path, family: str) -> None:

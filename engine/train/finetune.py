@@ -118,6 +118,16 @@ def init_model_config(family_name: str, source: Checkpoint, overrides: dict[str,
     return replace(config, **overrides) if overrides else config
 
 
+def fit_palette_to_data(family_name: str, config: Any, draw_as: str) -> Any:
+    """``config`` for a run whose input side is ``draw_as``: an image model that drew label maps in a palette
+    (``facades``) and now learns from edges, sketches or photos draws those, so its palette is cleared (the app
+    would otherwise offer label colours for it). Label families (SPADE) always keep theirs."""
+    if draw_as in ("edges", "sketch", "photo") and getattr(config, "palette", "") and \
+            get_family(family_name).input_kind == "image":
+        return replace(config, palette="")
+    return config
+
+
 def load_initial_weights(trainer: Trainer, source: Checkpoint) -> dict[str, Any]:
     """Load ``source``'s networks into a fresh trainer; returns what was taken, for the run's record.
 

@@ -298,6 +298,28 @@ def test_a_model_is_refused_label_maps_in_another_palette(qtbot, tmp_path) -> No
 
 
 
+
+def test_a_label_model_started_on_edges_data_draws_edges(qtbot, tmp_path) -> None:
+    """Starting from a facades label model on an edges -> photo dataset, the run's model no longer draws in the
+    facades palette (the app would offer label colours for an edges model); on label maps it keeps it."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from engine.data.dataset_check import DatasetReport
+    from tests.engine.test_pix2pix_engine import TINY
+
+    form = ConfigForm(list_families(), has_cuda=False)
+    qtbot.addWidget(form)
+    form.set_data_path(str(tmp_path))
+    form.set_init(SimpleNamespace(title="Facades", family="pix2pix", step=10, networks=("G", "D"),
+                                  path=tmp_path / "m.safetensors", size=(32, 32),
+                                  model_config=to_dict(replace(TINY, palette="facades"))))
+    for sides, palette in (({"A": "edges", "B": "photo"}, ""), ({"A": "photo", "B": "label"}, "facades")):
+        form.set_dataset_report(DatasetReport(str(tmp_path), "aligned", fits=("pix2pix",), sides=sides,
+                                              palette="facades" if palette else ""))
+        assert form.spec()["model_config"]["palette"] == palette
+
+
 def test_starting_from_a_model_in_the_users_palette_reads_its_label_maps(qtbot, tmp_path, monkeypatch) -> None:
     """Label maps in the user's own palette read as photos until a model drawing in that palette is chosen; the
     window then checks the dataset again in it, so the maps are the input side; clearing the model undoes it."""

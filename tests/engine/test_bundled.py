@@ -181,6 +181,32 @@ def test_a_new_run_starts_from_a_bundled_model_with_its_discriminator(tiny_run, 
     assert "is a pix2pix model" in capsys.readouterr().err
 
 
+
+def test_a_label_model_fine_tuned_on_edges_draws_edges_not_its_palette(tmp_path):
+    """Starting from a model that draws facades label maps, a run on edges -> photo pairs (read by the dataset
+    check) clears the palette, so the app offers the edges pen for it; an explicit --palette is kept."""
+    from dataclasses import replace
+
+    source = tmp_path / "labels-model"
+    spec = RunSpec("pix2pix", replace(TINY, palette="facades"),
+                   TrainConfig(steps=1, size=(32, 32), device="cpu", sample_every=1, checkpoint_every=1),
+                   DataConfig(path=str(write_aligned_dataset(tmp_path / "data"))))
+    assert run_training(spec, source).kind == "done"
+    edges = tmp_path / "edges"
+    edges.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(3):
+        drawing = np.full((32, 32, 3), 255, np.uint8)
+        drawing[8 + index, :] = drawing[:, 20 - index] = 0
+        write_image(edges / f"{index}.png", np.concatenate([drawing, rng.integers(0, 256, (32, 32, 3), np.uint8)], 1))
+    common = ["train", "pix2pix", "--data", str(edges), "--init", str(source), "--steps", "1", "--size", "32",
+              "--device", "cpu", "--no-progress"]
+    assert cli([*common, "--out", str(tmp_path / "ft")]) == 0
+    assert checkpoint.read_metadata(tmp_path / "ft")["model_config"]["palette"] == ""
+    assert cli([*common, "--palette", "facades", "--out", str(tmp_path / "kept")]) == 0
+    assert checkpoint.read_metadata(tmp_path / "kept")["model_config"]["palette"] == "facades"
+
+
 def _train_process(spec: dict, tmp_path: Path, name: str, capsys) -> tuple[int, dict]:
     """``python -m engine.train.train_process --spec`` run in this process; (exit code, its last JSON line)."""
     import argparse
