@@ -17,7 +17,7 @@ from engine.core.errors import ConfigError, LabelError
 from engine.core.imageio import read_image, write_image
 from engine.data.labels import index_to_color
 from engine.data.palette import Palette
-from engine.families.spade.family import SPADEConfig
+from engine.families.spade.family import SPADE, SPADEConfig
 from engine.families.spade.label_data import LabelImages
 from engine.infer.inference import InferenceSession
 from engine.train.training import RunSpec, run_training
@@ -105,7 +105,8 @@ def test_ttur_fields_and_vgg_note(tmp_path):
     run_training(spec(data, steps=1), tmp_path / "run", on_progress=events.append)
     assert "VGG loss off: no --vgg-weights" in events[0].message
     meta = ckpt.read_metadata(tmp_path / "run")  # the two time-scale rule: D learns 4x as fast, betas 0, 0.9
-    assert meta["lr_schedule"]["base_lrs"] == {"G": 1e-4, "D": 4e-4}
+    assert meta["lr_schedule"]["base_lrs"] == {"G": 2e-4, "D": 8e-4}  # twice the paper's: docs/recipes.md
+    assert SPADE.recipe("reference") == {"lr_g": 1e-4, "lr_d": 4e-4}
     assert [meta["optimizers"][name]["param_groups"][0]["betas"] for name in "GD"] == [[0.0, 0.9]] * 2
     assert SPADEConfig(**TINY, contain_dont_care=True).label_nc == 13
 

@@ -128,9 +128,10 @@ class SPADEConfig:
                                "term.")
     num_D: int = setting(2, "discriminator scales.")
     n_layers_D: int = setting(4, "conv blocks per discriminator scale.")
-    lr_g: float = setting(1e-4, "Adam learning rate of the generator (and the style encoder); SPADE's two "
-                          "time-scale rule gives the discriminator 4x.")
-    lr_d: float = setting(4e-4, "Adam learning rate of the discriminator.")
+    lr_g: float = setting(2e-4, "Adam learning rate of the generator (and the style encoder); the two "
+                          "time-scale rule gives the discriminator 4x. Twice the paper's 1e-4 (its recipe: "
+                          "``reference``), which learns faster at equal CPU time (docs/recipes.md).")
+    lr_d: float = setting(8e-4, "Adam learning rate of the discriminator (the reference recipe's: 4e-4).")
     betas: tuple[float, float] = setting((0.0, 0.9), "Adam betas (beta1,beta2) of all networks (SPADE uses "
                                          "0,0.9).")
 
@@ -356,6 +357,8 @@ class SPADE(Family):
     description = "SPADE/GauGAN semantic image synthesis: colour label maps (palette classes) -> photos"
     layouts = ("labels+images", "aligned+labels")
     untrained_config = {"ngf": 16}
+    # The SPADE paper's learning rates, which twice them (the defaults) beat at equal CPU time.
+    recipes = {"reference": {"lr_g": 1e-4, "lr_d": 4e-4}}
     inference_options = (  # only with the style encoder (model_options)
         InferenceOption("seed", "int", "the random style code (when no style image is given)", 0),
         InferenceOption("style", "image", "take the style of this image (RGB) through the encoder"),
