@@ -459,11 +459,7 @@ class ConfigForm(QWidget):
 
     def draw_as(self) -> str:
         """What the input side of the dataset is for the canvas (``""`` when the check could not tell)."""
-        if self.report is None:
-            return ""
-        if self.report.layout == "labels+images":
-            return "label"
-        return self.report.sides.get("A" if self.direction == "AtoB" else "B", "")
+        return self.report.input_kind(self.direction) if self.report is not None else ""
 
     def _dataset_defaults(self, fields: set[str]) -> dict[str, Any]:
         """A label-map input names its palette (so the app draws in it), unless the user set one."""

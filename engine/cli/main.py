@@ -230,7 +230,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
             init = read_source(args.init)
             model_config = init_model_config(args.family, init, model_fields)
-            if "palette" not in model_fields:
+            if getattr(model_config, "palette", "") and "palette" not in model_fields:  # check data only then
                 model_config = fit_palette_to_data(args.family, model_config, _input_kind(args))
             init_size = tuple(init.meta.get("train_config", {}).get("size", (256, 256)))
             size = parse_size(args.size) if args.size else init_size
@@ -284,9 +284,7 @@ def _input_kind(args: argparse.Namespace) -> str:
         return ""
     from engine.data.dataset_check import check_dataset
 
-    report = check_dataset(args.data)
-    direction = getattr(args, "direction", None) or report.direction
-    return report.sides.get("A" if direction == "AtoB" else "B", "") if direction else ""
+    return check_dataset(args.data).input_kind(getattr(args, "direction", None) or "")
 
 
 def _check_resume_family(run_dir: Path, family: str) -> None:

@@ -89,6 +89,14 @@ class DatasetReport:
         """How the app's canvas draws the input of a model trained in :attr:`direction` (``""`` when unknown)."""
         return self.sides.get(self.drawable_side, "")
 
+    def input_kind(self, direction: str = "") -> str:
+        """What the input side of a model trained in ``direction`` (default: :attr:`direction`) is: ``label``,
+        ``edges``, ``sketch`` or ``photo``; ``""`` when unknown."""
+        if self.layout == "labels+images":
+            return "label"
+        direction = direction or self.direction
+        return self.sides.get("A" if direction == "AtoB" else "B", "") if direction else ""
+
 
 def _near_palette_share(pixels: np.ndarray, colors: np.ndarray) -> float:
     """The share of ``(N, 3)`` pixels within :data:`PALETTE_TOLERANCE` of one of ``colors``."""

@@ -297,8 +297,6 @@ def test_a_model_is_refused_label_maps_in_another_palette(qtbot, tmp_path) -> No
     assert form.dataset_refuses_init() == ""
 
 
-
-
 def test_a_label_model_started_on_edges_data_draws_edges(qtbot, tmp_path) -> None:
     """Starting from a facades label model on an edges -> photo dataset, the run's model no longer draws in the
     facades palette (the app would offer label colours for an edges model); on label maps it keeps it."""

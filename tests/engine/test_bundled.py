@@ -181,7 +181,6 @@ def test_a_new_run_starts_from_a_bundled_model_with_its_discriminator(tiny_run, 
     assert "is a pix2pix model" in capsys.readouterr().err
 
 
-
 def test_a_label_model_fine_tuned_on_edges_draws_edges_not_its_palette(tmp_path):
     """Starting from a model that draws facades label maps, a run on edges -> photo pairs (read by the dataset
     check) clears the palette, so the app offers the edges pen for it; an explicit --palette is kept."""
