@@ -213,7 +213,8 @@ class MappingNetwork(nn.Module):
         w = self.net(z)
         if update_w_avg:
             with torch.no_grad():
-                self.w_avg.copy_(w.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+                # Under autocast w may be bf16/fp16 while the running average stays fp32.
+                self.w_avg.copy_(w.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         return w
 
     def truncate(self, w: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:

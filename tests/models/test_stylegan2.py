@@ -161,6 +161,16 @@ def test_w_avg_tracks_mapping_output() -> None:
     torch.testing.assert_close(mapping.w_avg, w.mean(dim=0))
 
 
+def test_w_avg_update_under_bf16_autocast_keeps_fp32_average() -> None:
+    """Training with ``--cpu-bf16`` maps under autocast: the bf16 batch mean must still land in the fp32 buffer."""
+    mapping = MappingNetwork(Z_DIM, W_DIM, num_layers=2, w_avg_beta=0.5)
+    z = torch.randn(4, Z_DIM, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        w = mapping(z, update_w_avg=True)
+    assert w.dtype == torch.bfloat16 and mapping.w_avg.dtype == torch.float32
+    torch.testing.assert_close(mapping.w_avg, w.float().mean(dim=0) * 0.5)  # lerp from zeros, beta 0.5
+
+
 def test_truncation_psi_zero_gives_w_avg_image(gen: Generator) -> None:
     with torch.no_grad():
         gen.mapping_network.w_avg.normal_()
