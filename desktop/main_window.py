@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self._autoload = autoload
         self._shown_id = 0
         self._loading: Worker | None = None
+        self._next_load: ModelSource | None = None  # asked for while ``_loading`` runs; loaded after it
         self.canvas = CanvasWidget(UNTRAINED_SIZE[1], UNTRAINED_SIZE[0], mode="edges")
         self.output_panel = OutputPanel()
         self.output_view = self.output_panel.view
@@ -342,8 +343,16 @@ class MainWindow(QMainWindow):
 
     # --- models -----------------------------------------------------------------------------------
     def load_model(self, source: ModelSource) -> None:
-        """Load ``source`` in a background thread; a failure shows a message and keeps the current model."""
-        if self.engine is None or self._loading is not None:
+        """Load ``source`` in a background thread; a failure shows a message and keeps the current model.
+
+        Latest request wins: asked while another model loads, ``source`` waits and the one loading is dropped
+        when it arrives, so the model the user picked last is the one that ends up in use."""
+        if self.engine is None:
+            return
+        if self._loading is not None:
+            self._next_load = source
+            self.model_panel.set_busy(f"Loading {source.label}...")
+            self.statusBar().showMessage(f"Loading {source.label}...")
             return
         engine, device, backend = self.engine, self.preferences.device, self.preferences.backend
         def build() -> Any:  # a Translator or a LatentExplorer, as the model's family opens it
@@ -358,9 +367,19 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Loading {source.label}...")
         self._loading.start()
 
+    def _start_next_load(self) -> bool:
+        """Start the model asked for while another loaded, if any; True when one was started."""
+        source, self._next_load = self._next_load, None
+        if source is None:
+            return False
+        self.load_model(source)
+        return True
+
     def _on_model_loaded(self, session: ModelSession) -> None:
         key = self._loading.property("source_key") if self._loading else ""
         self._loading = None
+        if self._start_next_load():  # superseded while it loaded
+            return
         self.model_panel.set_busy(None)
         self.statusBar().clearMessage()
         if getattr(session, "backend_note", ""):  # set when a compiled backend was asked for
@@ -380,6 +399,8 @@ class MainWindow(QMainWindow):
 
     def _on_model_failed(self, exc: BaseException) -> None:
         self._loading = None
+        if self._start_next_load():  # superseded: the failure of a model nobody waits for is not news
+            return
         self.model_panel.set_busy(None)
         self.statusBar().showMessage("The model could not be loaded", 5000)
         QMessageBox.critical(self, "Cannot load model", error_message(exc))

@@ -165,6 +165,25 @@ def test_bad_checkpoint_shows_a_message_and_the_window_stays(qtbot, settings, en
     assert window.model_panel.load_button.isEnabled() or window.model_panel.open_button.isEnabled()
 
 
+def test_the_model_asked_for_last_wins(qtbot, settings, engine_api, tmp_path, monkeypatch):
+    """Models picked while one loads are not dropped: the last one asked for ends up in use, and the failure of
+    a superseded load shows no dialog."""
+    calls = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *args: calls.append(args) or QMessageBox.StandardButton.Ok)
+    window = make_window(qtbot, settings)
+    window.on_engine_ready(engine_api)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint at all")
+    window.load_model(ModelSource("bad", str(bad)))  # loads in a worker thread; the next two arrive meanwhile
+    window.load_model(ModelSource.from_key("untrained:cyclegan"))
+    window.load_model(ModelSource.from_key("untrained:pix2pix"))
+    assert window.statusBar().currentMessage() == "Loading Untrained pix2pix (random weights)..."
+    qtbot.waitUntil(lambda: window.session is not None, timeout=30000)
+    qtbot.wait(200)
+    assert window.recent_models() == ["untrained:pix2pix"]
+    assert window._loading is None and calls == []
+
+
 def test_save_output_writes_a_png(qtbot, settings, engine_api, tmp_path, monkeypatch):
     window = make_window(qtbot, settings)
     window.on_engine_ready(engine_api)
