@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self._shown_id = 0
         self._loading: Worker | None = None
         self._next_load: ModelSource | None = None  # asked for while ``_loading`` runs; loaded after it
+        self._import_after_load: Path | None = None  # an image opened while a model loads
         self.canvas = CanvasWidget(UNTRAINED_SIZE[1], UNTRAINED_SIZE[0], mode="edges")
         self.output_panel = OutputPanel()
         self.output_view = self.output_panel.view
@@ -388,6 +389,13 @@ class MainWindow(QMainWindow):
         self.settings.setValue("model/last", key)
         self.state.remember_model(key)
         self.model_watch.watch(getattr(getattr(session, "card", None), "path", None) or None)
+        self._import_waiting_image()
+
+    def _import_waiting_image(self) -> None:
+        """Open the image that arrived while the model loaded, now that the canvas draws what the model takes."""
+        path, self._import_after_load = self._import_after_load, None
+        if path is not None:
+            self.import_image(path)
 
     def _on_model_file_deleted(self, path: str) -> None:
         self.statusBar().showMessage(f"The model file {Path(path).name} was deleted; the model stays loaded until "
@@ -404,6 +412,7 @@ class MainWindow(QMainWindow):
         self.model_panel.set_busy(None)
         self.statusBar().showMessage("The model could not be loaded", 5000)
         QMessageBox.critical(self, "Cannot load model", error_message(exc))
+        self._import_waiting_image()
 
     def set_session(self, session: ModelSession | None) -> None:
         """Use ``session`` for live output; the canvas takes the model's input kind and size."""
@@ -675,6 +684,10 @@ class MainWindow(QMainWindow):
         if self.engine is None:
             self.statusBar().showMessage("The engine is still loading; try again in a moment.", 5000)
             return False
+        if self._loading is not None:  # the model on its way decides what the canvas draws: wait for it
+            self._import_after_load = Path(path)
+            self.statusBar().showMessage(f"{Path(path).name} opens when the model has loaded", 5000)
+            return True
         palette = self.canvas.label_palette
         try:
             rgb = self.engine.read_image(path)

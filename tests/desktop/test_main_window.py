@@ -236,6 +236,22 @@ def _write_png(path, rgb) -> str:
     return str(path)
 
 
+def test_a_photo_opened_while_a_model_loads_waits_for_its_drawing_mode(qtbot, settings, engine_api, tmp_path):
+    """Opened before the first model arrives, a photo is not turned into the start-up canvas's edges: it opens
+    once the model (here CycleGAN, which takes photos) has set what the canvas draws."""
+    window = make_window(qtbot, settings)
+    window.on_engine_ready(engine_api)
+    assert window.canvas.mode == "edges"
+    y, x = np.mgrid[0:48, 0:48]
+    photo = np.stack([x * 5, y * 5, np.full_like(x, 100)], axis=2).astype(np.uint8)
+    window.load_model(ModelSource.from_key("untrained:cyclegan"))
+    assert window.import_image(_write_png(tmp_path / "photo.png", photo))
+    assert "opens when the model has loaded" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.session is not None and window._import_after_load is None, timeout=30000)
+    assert window.canvas.mode == "photo"
+    assert len(np.unique(window.canvas.to_numpy())) > 2  # the photo itself, not black-and-white edges
+
+
 def test_importing_a_photo_makes_edges_and_a_label_map_reports_foreign_colours(qtbot, settings, engine_api,
                                                                                 tmp_path, monkeypatch):
     window = make_window(qtbot, settings)
