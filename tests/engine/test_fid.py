@@ -146,3 +146,43 @@ def test_cyclegan_and_stylegan2_eval_batches(tmp_path, small_features):
     assert (tmp_path / "s" / "images" / "0000_target.png").is_file()
     with pytest.raises(Exception, match="no paired targets"):
         evaluate_checkpoint(style, tmp_path / "data" / "faces", device="cpu")
+
+
+def test_kid_in_fixed_feature_spaces_ranks_a_look_alike_set_nearer_than_noise(tmp_path):
+    """``scripts/kid_fixed.py`` (the StyleGAN2 ablation's yardstick): a second sample of the real kind of image is
+    nearer to the real set than noise is, in both of its feature spaces."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "kid_fixed.py"
+    spec = importlib.util.spec_from_file_location("kid_fixed", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (module.QUALITY / "h2z_classifier.py").is_file(), f"{module.QUALITY}: the measuring sticks are missing"
+    rng = np.random.default_rng(0)
+
+    def discs(folder: Path, count: int) -> Path:  # yellow faces of varying size and place on white
+        folder.mkdir()
+        for index in range(count):
+            image = np.full((64, 64, 3), 255, np.uint8)
+            centre = tuple(int(c) for c in rng.integers(26, 38, 2))
+            cv2.circle(image, centre, int(rng.integers(18, 26)), (40, 200, 250), -1)
+            cv2.circle(image, (centre[0] - 8, centre[1] - 4), 3, (30, 30, 30), -1)
+            cv2.imwrite(str(folder / f"{index}.png"), image)
+        return folder
+
+    real, alike, noise = discs(tmp_path / "real", 24), discs(tmp_path / "alike", 24), tmp_path / "noise"
+    noise.mkdir()
+    for index in range(24):
+        cv2.imwrite(str(noise / f"{index}.png"), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    done = subprocess.run([sys.executable, str(script), "--real", str(real), str(alike), str(noise),
+                           "--subsets", "10"], capture_output=True, text=True, timeout=120, check=True)
+    near, far = (json.loads(line) for line in done.stdout.splitlines())
+    assert near["n"] == far["n"] == 24
+    for space in module.SPACES:
+        assert near[f"kid_{space}"] < 0.2 * far[f"kid_{space}"], (space, near, far)
