@@ -163,7 +163,6 @@ def test_kid_in_fixed_feature_spaces_ranks_a_look_alike_set_nearer_than_noise(tm
     spec = importlib.util.spec_from_file_location("kid_fixed", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert (module.QUALITY / "h2z_classifier.py").is_file(), f"{module.QUALITY}: the measuring sticks are missing"
     rng = np.random.default_rng(0)
 
     def discs(folder: Path, count: int) -> Path:  # yellow faces of varying size and place on white
