@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "folder, checkpoint or bundled model name; its network config is kept): fine-tuning")
         p.add_argument("--recipe", default="default", help="a named set of the family's settings applied before "
                        "the flags: default, or reference (pix2pix: the paper's vanilla GAN, dropout, Adam 2e-4; "
-                       "spade: the paper's Adam 1e-4 / 4e-4)")
+                       "spade: the paper's Adam 1e-4 / 4e-4; stylegan2: the paper's path length regularisation and "
+                       "style mixing, no DiffAugment)")
         p.add_argument("--no-progress", action="store_true", help="print no progress bar")
         p.add_argument("--nproc", type=int, help="train on this many processes with torchrun: one per GPU "
                        "(gloo processes on a CPU); --batch-size is per process (see docs/multi-gpu.md)")

@@ -215,7 +215,8 @@ def test_resume_with_changes_retunes_a_stylegan2_run(qtbot, tmp_path: Path, monk
     family = get_family("stylegan2")
     data = family.write_synthetic_dataset(tmp_path / "data", (32, 32), count=2)
     config = family.auto_config((32, 32), {"z_dim": 16, "w_dim": 16, "channel_base": 256, "channel_max": 16,
-                                           "mapping_layers": 1, "r1_interval": 2, "pl_interval": 2})
+                                           "mapping_layers": 1, "r1_interval": 2, "pl_interval": 2,
+                                           "pl_weight": 2.0})
     train = TrainConfig(steps=1, batch_size=2, size=(32, 32), device="cpu", sample_every=100, checkpoint_every=100)
     run_dir = tmp_path / "run"
     run_training(RunSpec("stylegan2", config, train, DataConfig(path=str(data))), run_dir)

@@ -35,3 +35,12 @@ def test_unknown_recipe_names_the_known_ones():
     with pytest.raises(ConfigError, match="known: default, reference"):
         get_family("pix2pix").recipe("paper")
     assert get_family("cyclegan").recipe("default") == {}
+
+
+def test_stylegan2_reference_recipe_is_the_papers_regularisation_without_diffaugment():
+    family = get_family("stylegan2")
+    default = family.auto_config((32, 32), family.recipe("default"))
+    assert (default.pl_weight, default.style_mixing_prob, default.augmentations) == (
+        0.0, 0.0, ("colour", "translation", "cutout"))
+    reference = family.auto_config((32, 32), family.recipe("reference"))
+    assert (reference.pl_weight, reference.style_mixing_prob, reference.augmentations) == (2.0, 0.9, ())

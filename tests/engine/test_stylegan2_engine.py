@@ -138,7 +138,8 @@ def test_diffaug_is_differentiable_and_seeded():
 
 
 def _spec(data: Path, steps: int) -> RunSpec:
-    config = StyleGAN2.auto_config((32, 32), {**TINY, "r1_interval": 2, "pl_interval": 2, "ema_kimg": 0.01})
+    config = StyleGAN2.auto_config((32, 32), {**TINY, "r1_interval": 2, "pl_interval": 2, "ema_kimg": 0.01,
+                                              "pl_weight": 2.0, "style_mixing_prob": 0.9})  # every regulariser
     train = TrainConfig(steps=steps, batch_size=2, size=(32, 32), device="cpu", deterministic=True, seed=3,
                         sample_every=100, checkpoint_every=100, log_every=1)
     return RunSpec("stylegan2", config, train, DataConfig(path=str(data)))
