@@ -350,10 +350,10 @@ class MainWindow(QMainWindow):
         when it arrives, so the model the user picked last is the one that ends up in use."""
         if self.engine is None:
             return
+        self.model_panel.set_busy(f"Loading {source.label}...")
+        self.statusBar().showMessage(f"Loading {source.label}...")
         if self._loading is not None:
             self._next_load = source
-            self.model_panel.set_busy(f"Loading {source.label}...")
-            self.statusBar().showMessage(f"Loading {source.label}...")
             return
         engine, device, backend = self.engine, self.preferences.device, self.preferences.backend
         def build() -> Any:  # a Translator or a LatentExplorer, as the model's family opens it
@@ -364,8 +364,6 @@ class MainWindow(QMainWindow):
         self._loading.setProperty("source_key", source.key())
         self._loading.returned.connect(self._on_model_loaded)
         self._loading.errored.connect(self._on_model_failed)
-        self.model_panel.set_busy(f"Loading {source.label}...")
-        self.statusBar().showMessage(f"Loading {source.label}...")
         self._loading.start()
 
     def _start_next_load(self) -> bool:
