@@ -26,9 +26,8 @@ import cv2
 import numpy as np
 
 from engine.core.imageio import list_images, read_image
+from engine.data.datasets import resize_rgb
 from engine.infer.fid import kid
-
-SPACES = ("pixels16", "edges32")
 
 
 def load_folder(folder: Path, size: int) -> np.ndarray:
@@ -36,7 +35,7 @@ def load_folder(folder: Path, size: int) -> np.ndarray:
     paths = list_images(folder, recursive=True)
     if not paths:
         raise SystemExit(f"{folder}: no images")
-    images = [cv2.resize(read_image(p), (size, size), interpolation=cv2.INTER_AREA) for p in paths]
+    images = [resize_rgb(read_image(p), size, size) for p in paths]
     return np.stack(images).astype(np.float32) / 255
 
 
@@ -57,6 +56,7 @@ def edge_features(images: np.ndarray) -> np.ndarray:
 
 
 FEATURES = {"pixels16": pixel_features, "edges32": edge_features}
+SPACES = tuple(FEATURES)
 
 
 def main() -> None:
