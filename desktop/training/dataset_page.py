@@ -160,7 +160,7 @@ class DatasetPage(QTabWidget):
         if sides and report.palette:
             sides += f" ({report.palette} palette)"
         if report.direction:
-            sides += f"; trains {report.direction} so you draw the {KIND_NAMES[report.draw_as]}"
+            sides += f"; trains {report.direction} so you draw the {KIND_NAMES[report.input_kind()]}"
         self.summary.setText(f"<b>Layout:</b> {report.layout} &nbsp; <b>Files:</b> {counts} &nbsp; "
                              f"<b>Trains:</b> {fits}" + (f"<br><b>Sides:</b> {sides}" if sides else "")
                              + "".join(f"<br><i>{n}</i>" for n in report.notes))

@@ -103,7 +103,7 @@ def _check(args: argparse.Namespace) -> int:
         palette = f" ({report.palette} palette)" if report.palette else ""
         print(f"sides:    {sides}{palette}")
     if report.direction:
-        print(f"train:    --direction {report.direction} (you draw the {KIND_NAMES[report.draw_as]})")
+        print(f"train:    --direction {report.direction} (you draw the {KIND_NAMES[report.input_kind()]})")
     for note in report.notes:
         print(f"note:     {note}")
     for path, message in report.problems:

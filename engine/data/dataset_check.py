@@ -84,14 +84,9 @@ class DatasetReport:
         """The direction that maps the drawable side to the photo (``AtoB``/``BtoA``), ``""`` when unknown."""
         return {"A": "AtoB", "B": "BtoA"}.get(self.drawable_side, "")
 
-    @property
-    def draw_as(self) -> str:
-        """How the app's canvas draws the input of a model trained in :attr:`direction` (``""`` when unknown)."""
-        return self.sides.get(self.drawable_side, "")
-
     def input_kind(self, direction: str = "") -> str:
-        """What the input side of a model trained in ``direction`` (default: :attr:`direction`) is: ``label``,
-        ``edges``, ``sketch`` or ``photo``; ``""`` when unknown."""
+        """What the input side of a model trained in ``direction`` (default: :attr:`direction`) is, so what the
+        app's canvas draws for it: ``label``, ``edges``, ``sketch`` or ``photo``; ``""`` when unknown."""
         if self.layout == "labels+images":
             return "label"
         direction = direction or self.direction

@@ -158,12 +158,12 @@ def test_the_check_tells_the_drawing_side_from_the_photo(tmp_path: Path) -> None
         write_image(tmp_path / "labels" / "train" / f"{index}.png", np.concatenate([photo, labels], axis=1))
     report = check_dataset(tmp_path / "labels")
     assert report.sides == {"A": "photo", "B": "label"} and report.palette == "facades"
-    assert (report.direction, report.draw_as) == ("BtoA", "label")
+    assert (report.direction, report.input_kind()) == ("BtoA", "label")
     assert any("only 3 image(s)" in message for _, message in report.problems)
     assert any("no validation split" in n for n in report.notes)
     build_pairs(tmp_path / "labels" / "train", tmp_path / "edges", "edges", 32)
     report = check_dataset(tmp_path / "edges")
-    assert report.sides["A"] == "edges" and report.direction == "AtoB" and report.draw_as == "edges"
+    assert report.sides["A"] == "edges" and report.direction == "AtoB" and report.input_kind() == "edges"
     texture = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (64, 64, 3)).astype(np.float32), (0, 0), 3)
     texture = cv2.normalize(texture, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     assert classify_drawing(xdog_sketch(texture)) == ("sketch", "")
@@ -273,6 +273,6 @@ def test_label_maps_in_the_users_own_palette_are_recognised(tmp_path):
     assert unnamed.sides == {"A": "photo", "B": "photo"} and unnamed.palette == ""
     named = check_dataset(data, palette=str(own))
     assert named.sides == {"A": "label", "B": "photo"} and named.palette == str(own)
-    assert named.direction == "AtoB" and named.draw_as == "label"
+    assert named.direction == "AtoB" and named.input_kind() == "label"
     assert all("recommended" in note for note in preflight(data, "pix2pix", palette=str(own)))
     assert "drawn in the mine palette, but the model draws in facades" in palette_mismatch("facades", str(own))
