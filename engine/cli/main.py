@@ -32,6 +32,16 @@ def _family_names() -> list[str]:
     return list_families()
 
 
+def _recipes_help(get_family: Any) -> str:
+    """Each family's named recipes with the settings they set, from the registry (``--recipe`` help)."""
+    parts = []
+    for name in _family_names():
+        for recipe, values in get_family(name).recipes.items():
+            settings = ", ".join(f"{field} {value}" for field, value in values.items())
+            parts.append(f"{recipe} for {name} ({settings})")
+    return "; ".join(parts)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine.cli.args import add_config_flags
     from engine.core.config import DataConfig, TrainConfig
@@ -56,9 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--init", metavar="CHECKPOINT", help="start a new run from this model's weights (a run "
                        "folder, checkpoint or bundled model name; its network config is kept): fine-tuning")
         p.add_argument("--recipe", default="default", help="a named set of the family's settings applied before "
-                       "the flags: default, or reference (pix2pix: the paper's vanilla GAN, dropout, Adam 2e-4; "
-                       "spade: the paper's Adam 1e-4 / 4e-4; stylegan2: the paper's path length regularisation and "
-                       "style mixing, no DiffAugment)")
+                       f"the flags: default (the config's defaults), or {_recipes_help(get_family)} "
+                       "(docs/recipes.md)")
         p.add_argument("--no-progress", action="store_true", help="print no progress bar")
         p.add_argument("--nproc", type=int, help="train on this many processes with torchrun: one per GPU "
                        "(gloo processes on a CPU); --batch-size is per process (see docs/multi-gpu.md)")

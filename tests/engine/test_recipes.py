@@ -44,3 +44,13 @@ def test_stylegan2_reference_recipe_is_the_papers_regularisation_without_diffaug
         0.0, 0.0, ("colour", "translation", "cutout"))
     reference = family.auto_config((32, 32), family.recipe("reference"))
     assert (reference.pl_weight, reference.style_mixing_prob, reference.augmentations) == (2.0, 0.9, ())
+
+
+def test_recipe_help_lists_every_family_recipe_with_its_settings():
+    from engine.cli.main import _recipes_help
+
+    recipe_help = _recipes_help(get_family)
+    for name in ("pix2pix", "spade", "stylegan2"):
+        for recipe, values in get_family(name).recipes.items():
+            assert f"{recipe} for {name} (" in recipe_help
+            assert all(f"{field} {value}" in recipe_help for field, value in values.items())
