@@ -60,12 +60,11 @@ def judge(checkpoint: Path, data: Path, work: Path, env: dict[str, str]) -> tupl
 
 
 def cycle_l1(metrics: dict, side: str) -> float:
-    """``cycle_L1_<side>`` from ``ganvas eval --json`` output (at the top level or one level down)."""
+    """``cycle_L1_<side>`` from ``ganvas eval --json`` output."""
     key = f"cycle_L1_{side}"
-    for table in (metrics, *(value for value in metrics.values() if isinstance(value, dict))):
-        if key in table:
-            return float(table[key])
-    raise SystemExit(f"no {key} in the ganvas eval output: {sorted(metrics)}")
+    if key not in metrics:
+        raise SystemExit(f"no {key} in the ganvas eval output: {sorted(metrics)}")
+    return float(metrics[key])
 
 
 def main() -> None:

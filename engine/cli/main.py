@@ -32,8 +32,10 @@ def _family_names() -> list[str]:
     return list_families()
 
 
-def _recipes_help(get_family: Any) -> str:
+def _recipes_help() -> str:
     """Each family's named recipes with the settings they set, from the registry (``--recipe`` help)."""
+    from engine.core.registry import get_family
+
     parts = []
     for name in _family_names():
         for recipe, values in get_family(name).recipes.items():
@@ -53,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Run without arguments to open the desktop app.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    recipes_help = _recipes_help()
+
     def common_train_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data", help="dataset folder (see docs/datasets.md)")
         p.add_argument("--out", help="run folder (default: runs/<family>)")
@@ -66,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--init", metavar="CHECKPOINT", help="start a new run from this model's weights (a run "
                        "folder, checkpoint or bundled model name; its network config is kept): fine-tuning")
         p.add_argument("--recipe", default="default", help="a named set of the family's settings applied before "
-                       f"the flags: default (the config's defaults), or {_recipes_help(get_family)} "
+                       f"the flags: default (the config's defaults), or {recipes_help} "
                        "(docs/recipes.md)")
         p.add_argument("--no-progress", action="store_true", help="print no progress bar")
         p.add_argument("--nproc", type=int, help="train on this many processes with torchrun: one per GPU "
